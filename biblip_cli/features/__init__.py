@@ -1,0 +1,1 @@
+"""Turn annotated alleles into model inputs (four modalities)."""
