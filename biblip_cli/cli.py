@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from biblip_cli import __version__
-from biblip_cli.errors import BiblipError
+from biblip_cli.errors import BiblipError, UsageError
 
 app = typer.Typer(
     name="biblip",
@@ -56,6 +56,407 @@ def _root(
 
 # --- commands are added below, one function per command -------------------------------------------
 # (each parses options and calls a function in biblip_cli.tasks)
+
+
+@bundle_app.command("build")
+def bundle_build(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output bundle directory (must not exist, or use --force).")],
+    fasta: Annotated[str, typer.Option(help="Genome FASTA (plain, gzip or bgzip): path or http(s) URL.")],
+    gtf: Annotated[str, typer.Option(help="GENCODE-style GTF (.gtf or .gtf.gz): path or URL.")],
+    proteins: Annotated[str, typer.Option(help="Protein FASTA (`>SYMBOL ...` or UniProt `GN=` headers).")],
+    knowledge: Annotated[str, typer.Option(help="Gene knowledge TSV(.gz) with a `symbol` column.")],
+    hpo_dir: Annotated[
+        Optional[str], typer.Option(help="Folder with hp.obo, genes_to_phenotype.txt, phenotype.hpoa (.gz ok).")
+    ] = None,
+    hpo_obo: Annotated[Optional[str], typer.Option(help="hp.obo[.gz] path or URL (overrides --hpo-dir).")] = None,
+    hpo_genes: Annotated[Optional[str], typer.Option(help="genes_to_phenotype.txt[.gz] path or URL.")] = None,
+    hpo_annotations: Annotated[Optional[str], typer.Option(help="phenotype.hpoa[.gz] path or URL.")] = None,
+    enhancers: Annotated[
+        Optional[str], typer.Option(help="Optional CRISPR enhancer-gene table (chrom, chromStart, chromEnd, ...).")
+    ] = None,
+    region: Annotated[
+        Optional[str], typer.Option(help="Keep only CONTIG:START-END (1-based), e.g. chr20:1-10000000.")
+    ] = None,
+    name: Annotated[Optional[str], typer.Option(help="Bundle name (default: build + region).")] = None,
+    build: Annotated[str, typer.Option(help="Genome build name recorded in the manifest.")] = "GRCh38",
+    sha256: Annotated[
+        Optional[list[str]], typer.Option(help="Expected checksum of an input, ROLE=HEX (repeatable).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing output directory.")] = False,
+) -> None:
+    """Build a reference bundle from standard files (local paths or http(s) URLs).
+
+    Example: biblip bundle build --fasta GRCh38.fa.gz --gtf gencode.gtf.gz --proteins proteins.fa
+    --knowledge genes.tsv.gz --hpo-dir hpo/ --region chr20:1-10000000 -o my_bundle
+    """
+    from biblip_cli.tasks.bundle import run_build
+
+    code = run_build(
+        fasta=fasta,
+        gtf=gtf,
+        proteins=proteins,
+        knowledge=knowledge,
+        hpo_dir=hpo_dir,
+        hpo_obo=hpo_obo,
+        hpo_genes=hpo_genes,
+        hpo_annotations=hpo_annotations,
+        enhancers=enhancers,
+        region=region,
+        name=name,
+        build=build,
+        out=out,
+        sha256=sha256 or [],
+        force=force,
+    )
+    sys.exit(code)  # not typer.Exit: main() runs standalone_mode=False, which drops Exit codes
+
+
+@bundle_app.command("validate")
+def bundle_validate(
+    bundle_dir: Annotated[Optional[Path], typer.Argument(help="Bundle directory (default: the demo bundle).")] = None,
+) -> None:
+    """Check hashes, FASTA index, contigs and gene cross-references; exit 1 if any check FAILs.
+
+    Example: biblip bundle validate resources/demo_bundle
+    """
+    from biblip_cli.bundle import default_bundle_dir
+    from biblip_cli.tasks.bundle import run_validate
+
+    sys.exit(run_validate(bundle_dir or default_bundle_dir()))
+
+
+@bundle_app.command("info")
+def bundle_info(
+    bundle_dir: Annotated[Optional[Path], typer.Argument(help="Bundle directory (default: the demo bundle).")] = None,
+) -> None:
+    """Summarise a bundle: build, contigs, genes, proteins, knowledge, HPO release, files.
+
+    Example: biblip bundle info resources/demo_bundle
+    """
+    from biblip_cli.bundle import default_bundle_dir
+    from biblip_cli.tasks.bundle import run_info
+
+    sys.exit(run_info(bundle_dir or default_bundle_dir()))
+
+
+@app.command("annotate")
+def annotate(
+    ctx: typer.Context,
+    input: Annotated[str, typer.Argument(help="VCF, VCF.gz or BCF to annotate; '-' reads stdin.")],
+    output: Annotated[str, typer.Option("-o", "--output", help="Output VCF path; '-' = stdout.")] = "-",
+    bundle: Annotated[
+        Optional[Path], typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle).")
+    ] = None,
+    model: Annotated[
+        Optional[Path], typer.Option(help="Bio-BLIP checkpoint directory (default: the shipped resources/model).")
+    ] = None,
+    llm: Annotated[Optional[Path], typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")] = None,
+    text_encoder: Annotated[
+        Optional[Path], typer.Option(help="Sentence encoder directory (default: prepared all-MiniLM-L6-v2).")
+    ] = None,
+    explain: Annotated[bool, typer.Option(help="Add a generated summary per allele (BIOBLIP_EXPLAIN; slow).")] = False,
+    no_model: Annotated[
+        bool, typer.Option("--no-model", help="Consequences only: no model, Pathogenicity left empty (fast).")
+    ] = False,
+    tsv: Annotated[Optional[Path], typer.Option(help="Also write a TSV: one row per ALT allele x gene.")] = None,
+    output_type: Annotated[
+        str, typer.Option("--output-type", "-O", help="v = plain VCF, z = bgzip (+ .tbi index for files).")
+    ] = "v",
+    region: Annotated[
+        Optional[str], typer.Option(help="Only chr:start-end (1-based); uses the index if the input has one.")
+    ] = None,
+    shard: Annotated[
+        Optional[str],
+        typer.Option(help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Alleles per batch.")] = 256,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for decompression and the model.")] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue a killed run from its last completed batch (same input and options).")
+    ] = False,
+) -> None:
+    """Annotate every ALT allele: gene, consequence, HGVSp, pathogenicity (INFO field BIOBLIP).
+
+    Example: biblip annotate resources/demo.vcf.gz -o annotated.vcf.gz -O z --tsv annotated.tsv
+    """
+    from biblip_cli.tasks.annotate import AnnotateOptions, print_summary, run_annotate
+
+    quiet = bool(ctx.obj and ctx.obj.get("quiet"))
+    default_model = Path(__file__).resolve().parent.parent / "resources" / "model"
+    opts = AnnotateOptions(
+        input=input,
+        output=output,
+        bundle_dir=bundle,
+        model_dir=model or default_model,
+        llm_dir=llm,
+        text_encoder_dir=text_encoder,
+        explain=explain,
+        no_model=no_model,
+        tsv=tsv,
+        output_type=output_type,
+        region=region,
+        shard=shard,
+        batch_size=batch_size,
+        device=device,
+        threads=threads,
+        resume=resume,
+        command_line="biblip " + " ".join(sys.argv[1:]),
+        quiet=quiet,
+    )
+    summary = run_annotate(opts)
+    if not quiet:
+        print_summary(summary)
+
+
+@app.command("merge")
+def merge(
+    inputs: Annotated[list[str], typer.Argument(help="Shard outputs, in shard order (1..n).")],
+    output: Annotated[str, typer.Option("-o", "--output", help="Merged VCF path; '-' = stdout.")] = "-",
+    output_type: Annotated[str, typer.Option("--output-type", "-O", help="v = plain VCF, z = bgzip (+ .tbi).")] = "v",
+) -> None:
+    """Concatenate the shard outputs of one run (header from the first; headers must agree).
+
+    Example: biblip merge part1.vcf part2.vcf part3.vcf -o whole.vcf.gz -O z
+    """
+    from biblip_cli.vcf import concat_vcfs
+
+    if output_type not in ("v", "z"):
+        raise UsageError(f"unknown --output-type {output_type!r}", hint="use v (plain VCF) or z (bgzip)")
+    concat_vcfs(inputs, output, output_type)
+
+
+@app.command("rank")
+def rank(
+    ctx: typer.Context,
+    input: Annotated[str, typer.Argument(help="The patient's VCF, VCF.gz or BCF (with GT); '-' reads stdin.")],
+    phenotype: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--phenotype",
+            "-p",
+            help="HPO ids or names, comma-separated or repeated (HP:0001250,HP:0001263 or 'seizures').",
+        ),
+    ] = None,
+    phenotype_file: Annotated[
+        Optional[Path], typer.Option(help="File with one HPO id or name per line ('#' comments).")
+    ] = None,
+    sample: Annotated[
+        Optional[str], typer.Option(help="Proband sample (default: the only sample or the first affected in --ped).")
+    ] = None,
+    ped: Annotated[Optional[Path], typer.Option(help="PED pedigree (6 columns) for de novo and segregation.")] = None,
+    top: Annotated[int, typer.Option(help="Rows in the ranked TSV and the HTML table.")] = 50,
+    shortlist: Annotated[int, typer.Option(help="Candidates passed from the cheap first pass to the LLM pass.")] = 200,
+    output: Annotated[
+        Optional[str], typer.Option("-o", "--output", help="Also write the VCF with BIOBLIP_RANK/BIOBLIP_SCORE ('-' = stdout).")
+    ] = None,
+    output_type: Annotated[
+        Optional[str], typer.Option("--output-type", "-O", help="v or z (default: z for a .gz name, else v).")
+    ] = None,
+    tsv: Annotated[Optional[Path], typer.Option(help="Ranked allele TSV (default: stdout).")] = None,
+    gene_tsv: Annotated[Optional[Path], typer.Option(help="Gene-level TSV: best allele per gene, compound hets joined.")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Self-contained HTML report.")] = None,
+    bundle: Annotated[
+        Optional[Path], typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle).")
+    ] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Bio-BLIP checkpoint directory (default: resources/model).")] = None,
+    llm: Annotated[Optional[Path], typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")] = None,
+    text_encoder: Annotated[Optional[Path], typer.Option(help="Sentence encoder directory.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Alleles per model batch.")] = 64,
+    no_model: Annotated[
+        bool, typer.Option("--no-model", help="Rank by phenotype similarity x deleteriousness only (Exomiser-like).")
+    ] = False,
+) -> None:
+    """Rank a patient's variants and genes for given HPO phenotypes (Mendelian prioritisation).
+
+    Example: biblip rank resources/demo.vcf.gz --phenotype HP:0001332,HP:0001260,seizures
+    --tsv ranked.tsv --gene-tsv genes.tsv -o ranked.vcf.gz --html report.html
+    """
+    from biblip_cli.tasks.rank import RankOptions, print_summary, run_rank
+
+    quiet = bool(ctx.obj and ctx.obj.get("quiet"))
+    default_model = Path(__file__).resolve().parent.parent / "resources" / "model"
+    opts = RankOptions(
+        input=input,
+        phenotypes=list(phenotype or []),
+        phenotype_file=phenotype_file,
+        sample=sample,
+        ped=ped,
+        top=top,
+        shortlist=shortlist,
+        output=output,
+        output_type=output_type,
+        tsv=tsv,
+        gene_tsv=gene_tsv,
+        html=html,
+        bundle_dir=bundle,
+        model_dir=model or default_model,
+        llm_dir=llm,
+        text_encoder_dir=text_encoder,
+        device=device,
+        batch_size=batch_size,
+        no_model=no_model,
+        command="biblip " + " ".join(sys.argv[1:]),
+    )
+    result = run_rank(opts)
+    if not quiet:
+        print_summary(result)
+
+
+@app.command("target")
+def target(
+    ctx: typer.Context,
+    input: Annotated[
+        Optional[str], typer.Argument(help="VCF, VCF.gz or BCF ('-' = stdin); omit with --elements.")
+    ] = None,
+    elements: Annotated[
+        Optional[Path], typer.Option(help="BED of regulatory elements to score instead of VCF alleles.")
+    ] = None,
+    output: Annotated[
+        str, typer.Option("-o", "--output", help="Output VCF ('-' = stdout); with --elements, the TSV.")
+    ] = "-",
+    tsv: Annotated[
+        Optional[Path], typer.Option(help="Also write a TSV: one row per allele x candidate gene.")
+    ] = None,
+    output_type: Annotated[str, typer.Option("--output-type", "-O", help="v = plain VCF, z = bgzip.")] = "v",
+    window: Annotated[int, typer.Option(help="Candidate genes have a TSS within this many bp.")] = 1_000_000,
+    max_genes: Annotated[int, typer.Option(help="At most this many candidate genes, nearest first.")] = 20,
+    top: Annotated[Optional[int], typer.Option(help="Report only the N best-scored genes per allele.")] = None,
+    include_coding: Annotated[
+        bool, typer.Option(help="Also score coding/splice alleles (default: noncoding alleles only).")
+    ] = False,
+    bundle: Annotated[
+        Optional[Path], typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle).")
+    ] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Bio-BLIP checkpoint directory (default: resources/model).")] = None,
+    llm: Annotated[Optional[Path], typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")] = None,
+    text_encoder: Annotated[Optional[Path], typer.Option(help="Sentence encoder directory.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Allele x gene pairs per model batch.")] = 64,
+    no_model: Annotated[
+        bool, typer.Option("--no-model", help="Score genes by inverse distance to the TSS (no model; fast).")
+    ] = False,
+) -> None:
+    """Score candidate target genes (TSS within the window) of noncoding variants or elements.
+
+    Writes INFO BIOBLIP_TARGET=Allele|Gene|score (best first) and, with --tsv, one row per gene.
+    Loci where the bundle has genes but no sequence work too (DNA masked).
+
+    Example: biblip target resources/demo.vcf.gz --top 5 -o targets.vcf --tsv targets.tsv
+    """
+    from biblip_cli.tasks.target import TargetOptions, print_target_summary, run_target
+
+    quiet = bool(ctx.obj and ctx.obj.get("quiet"))
+    default_model = Path(__file__).resolve().parent.parent / "resources" / "model"
+    opts = TargetOptions(
+        input=input,
+        elements=elements,
+        output=output,
+        tsv=tsv,
+        output_type=output_type,
+        bundle_dir=bundle,
+        model_dir=model or default_model,
+        llm_dir=llm,
+        text_encoder_dir=text_encoder,
+        window=window,
+        max_genes=max_genes,
+        top=top,
+        include_coding=include_coding,
+        no_model=no_model,
+        batch_size=batch_size,
+        device=device,
+        command_line="biblip " + " ".join(sys.argv[1:]),
+    )
+    summary = run_target(opts)
+    if not quiet:
+        print_target_summary(summary)
+
+
+@app.command("evaluate")
+def evaluate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the tables (TSV + JSON) and cases.")] = Path(
+        "evaluation"
+    ),
+    tasks: Annotated[str, typer.Option(help="Comma-separated: patho,generate,rank,target.")] = "patho,generate,rank,target",
+    data: Annotated[
+        Optional[Path], typer.Option(help="Data folder laid out as ../shared/data (default: $BIBLIP_DATA or ../shared/data).")
+    ] = None,
+    variants: Annotated[
+        Optional[Path], typer.Option(help="Labels TSV (protein_variants.tsv.gz format) for patho/generate/rank.")
+    ] = None,
+    pairs: Annotated[
+        Optional[Path], typer.Option(help="Enhancer-gene pairs TSV (CRISPR benchmark format); default Fulco 2019 K562.")
+    ] = None,
+    abc: Annotated[Optional[Path], typer.Option(help="ABC predictions TSV to compare (default: the Fulco genes' file).")] = None,
+    cases: Annotated[
+        Optional[Path], typer.Option(help="Simulated cases (a cases.tsv or its folder) instead of simulating new ones.")
+    ] = None,
+    background: Annotated[
+        Optional[Path], typer.Option(help="Background VCF for simulated cases (default: the common SNPs).")
+    ] = None,
+    hpo_genes: Annotated[
+        Optional[Path], typer.Option(help="genes_to_phenotype.txt(.gz) for phenotype facts and case terms.")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Genes evaluated: test, val, train or all (patho, generate, rank).")] = "test",
+    pairs_split: Annotated[
+        str, typer.Option(help="Genes of --pairs kept: all (Fulco 2019 is excluded from training), test, val, train.")
+    ] = "all",
+    limit: Annotated[Optional[int], typer.Option(help="Cap every task at N variants / cases / elements.")] = None,
+    patho_limit: Annotated[Optional[int], typer.Option(help="Variants for the patho task (sampled).")] = 2000,
+    generate_limit: Annotated[int, typer.Option(help="Variants described in the generate task.")] = 50,
+    n_cases: Annotated[int, typer.Option(help="Simulated cases per case set.")] = 30,
+    n_decoys: Annotated[int, typer.Option(help="Random missense SNVs added to each simulated case.")] = 10,
+    rank_shortlist: Annotated[int, typer.Option(help="Candidates per case given the LLM pass of biblip rank.")] = 20,
+    target_limit: Annotated[Optional[int], typer.Option(help="Elements for the target task (sampled).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for sampling and case simulation.")] = 13,
+    bundle: Annotated[
+        Optional[Path], typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle).")
+    ] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Bio-BLIP checkpoint directory (default: resources/model).")] = None,
+    llm: Annotated[Optional[Path], typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")] = None,
+    text_encoder: Annotated[Optional[Path], typer.Option(help="Sentence encoder directory.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Items per model batch.")] = 32,
+    no_model: Annotated[bool, typer.Option("--no-model", help="Baselines only (no checkpoint needed).")] = False,
+) -> None:
+    """Evaluate every task beside its baselines on held-out data; one table per task (TSV + JSON in --out).
+
+    Example: biblip evaluate --tasks patho,generate,rank,target --seed 13 --out evaluation/
+    """
+    from biblip_cli.tasks.evaluate import EvaluateOptions, run_evaluate
+
+    default_model = Path(__file__).resolve().parent.parent / "resources" / "model"
+    opts = EvaluateOptions(
+        out=out,
+        tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
+        data_dir=data,
+        variants=variants,
+        pairs=pairs,
+        abc=abc,
+        cases=cases,
+        background=background,
+        hpo_genes=hpo_genes,
+        split=split,
+        pairs_split=pairs_split,
+        limit=limit,
+        patho_limit=patho_limit,
+        generate_limit=generate_limit,
+        n_cases=n_cases,
+        n_decoys=n_decoys,
+        rank_shortlist=rank_shortlist,
+        target_limit=target_limit,
+        seed=seed,
+        bundle_dir=bundle,
+        model_dir=model or default_model,
+        llm_dir=llm,
+        text_encoder_dir=text_encoder,
+        device=device,
+        no_model=no_model,
+        batch_size=batch_size,
+        command_line="biblip " + " ".join(sys.argv[1:]),
+    )
+    run_evaluate(opts)
 
 
 def main() -> None:

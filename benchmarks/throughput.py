@@ -1,0 +1,113 @@
+"""Throughput benchmark: alleles/s and peak RSS of `biblip annotate` for each path, at several input sizes.
+
+    python benchmarks/throughput.py --sizes 1000,10000,100000 --modes spine,cheap,llm,explain
+
+Each run is a separate `biblip annotate` process on a generated VCF of random SNVs in the demo region (REF
+from the bundle's FASTA, fixed seed), so the numbers include start-up, VCF parsing and writing, exactly as a
+user sees them. Peak RSS comes from `os.wait4` on that child alone. The LLM paths are slow on a CPU; sizes
+above `--max-llm` are skipped for them (said in the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MODES = {
+    "spine": ["--no-model"],
+    "cheap": ["--no-llm"],
+    "llm": [],
+    "explain": ["--explain"],
+}
+
+
+def make_vcf(path: Path, n: int, seed: int = 7, bundle: Path | None = None) -> None:
+    """Write n sorted random SNVs in chr20:60,001-9,990,000 with REF read from the demo bundle."""
+    from biblip_cli.bundle import Bundle, default_bundle_dir
+
+    genome = Bundle.open(bundle or default_bundle_dir()).genome
+    rng = random.Random(seed)
+    positions = sorted(rng.sample(range(60_001, 9_990_000), n))
+    lines = [
+        "##fileformat=VCFv4.2",
+        "##contig=<ID=chr20,length=64444167>",
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
+    ]
+    for pos in positions:
+        ref = genome.fetch("chr20", pos - 1, pos)
+        if ref not in "ACGT":
+            continue
+        alt = rng.choice([b for b in "ACGT" if b != ref])
+        lines.append(f"chr20\t{pos}\t.\t{ref}\t{alt}\t.\t.\t.")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run_one(vcf: Path, out: Path, extra: list[str], device: str, batch_size: int) -> dict:
+    cmd = [sys.executable, "-m", "biblip_cli.cli", "--quiet", "annotate", str(vcf), "-o", str(out)]
+    cmd += ["--device", device, "--batch-size", str(batch_size), *extra]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark run failed: {' '.join(cmd)}\n{err}")
+    return {"seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--modes", default="spine,cheap,llm,explain")
+    parser.add_argument("--max-llm", type=int, default=10_000, help="largest N for the llm mode")
+    parser.add_argument("--max-explain", type=int, default=200, help="largest N for the explain mode")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = parser.parse_args()
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    modes = args.modes.split(",")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            vcf = Path(tmp) / f"snvs_{n}.vcf"
+            make_vcf(vcf, n)
+            n_alleles = sum(1 for line in vcf.open() if not line.startswith("#"))
+            for mode in modes:
+                limit = {"llm": args.max_llm, "explain": args.max_explain}.get(mode)
+                if limit is not None and n > limit:
+                    rows.append({"mode": mode, "alleles": n_alleles, "skipped": f"N > {limit}"})
+                    continue
+                result = run_one(vcf, Path(tmp) / "out.vcf", MODES[mode], args.device, args.batch_size)
+                rows.append({"mode": mode, "alleles": n_alleles, **result,
+                             "alleles_per_s": n_alleles / result["seconds"]})  # fmt: skip
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+
+    print(f"# {dt.date.today()} {platform.node()} {platform.processor() or platform.machine()} "
+          f"cpus={os.cpu_count()} python={platform.python_version()}")  # fmt: skip
+    print(f"# command: python benchmarks/throughput.py {' '.join(sys.argv[1:])}")
+    print("| mode | alleles | seconds | alleles/s | peak RSS (MiB) |")
+    print("|---|---:|---:|---:|---:|")
+    for row in rows:
+        if "skipped" in row:
+            print(f"| {row['mode']} | {row['alleles']} | skipped ({row['skipped']}) | | |")
+        else:
+            print(f"| {row['mode']} | {row['alleles']} | {row['seconds']:.1f} | {row['alleles_per_s']:.0f} "
+                  f"| {row['peak_rss_mib']:.0f} |")  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

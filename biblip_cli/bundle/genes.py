@@ -1,0 +1,305 @@
+"""The gene model: one canonical transcript per gene, indexed for per-allele queries.
+
+Loaded once from a GENCODE-style GTF (pandas reader, the same frame pyranges builds) and turned into
+plain `Transcript` objects plus per-contig bins and sorted TSS arrays, because queries run once per
+allele on the hot path and must not touch pandas. Coordinates are 0-based half-open throughout.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from biblip_cli.errors import BiblipError
+
+log = logging.getLogger(__name__)
+
+BIN = 100_000  # bin width of the overlap index (bp)
+MAX_FLANK = 5_000  # widest flank the bins are built for (upstream/downstream window)
+
+
+@dataclass(eq=False)
+class Transcript:
+    """A canonical transcript. `exons` are sorted by genomic start; CDS span includes the stop codon."""
+
+    gene: str
+    transcript_id: str
+    chrom: str
+    strand: str  # "+" or "-"
+    biotype: str  # transcript_type
+    gene_type: str
+    start0: int
+    end0: int
+    exons: list[tuple[int, int]]
+    cds_start0: int | None = None
+    cds_end0: int | None = None
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def coding(self) -> bool:
+        return self.cds_start0 is not None
+
+    @property
+    def tss0(self) -> int:
+        """0-based position of the first transcribed base."""
+        return self.start0 if self.strand == "+" else self.end0 - 1
+
+    @property
+    def exon_count(self) -> int:
+        return len(self.exons)
+
+    @property
+    def tx_exons(self) -> list[tuple[int, int]]:
+        """Exons in transcript (5'->3') order."""
+        return self.exons if self.strand == "+" else self.exons[::-1]
+
+    def _offsets(self) -> list[int]:
+        """Spliced-transcript offset (transcript orientation) of each exon's first base, genomic order."""
+        got = self._cache.get("offsets")
+        if got is None:
+            got = [0] * len(self.exons)
+            total = 0
+            for i in range(len(self.exons)) if self.strand == "+" else range(len(self.exons) - 1, -1, -1):
+                got[i] = total
+                total += self.exons[i][1] - self.exons[i][0]
+            self._cache["offsets"] = got
+            self._cache["tx_length"] = total
+        return got
+
+    @property
+    def tx_length(self) -> int:
+        self._offsets()
+        return self._cache["tx_length"]
+
+    def exon_index(self, pos0: int) -> int | None:
+        """Index (genomic order) of the exon holding `pos0`, or None if intronic/outside."""
+        for i, (s, e) in enumerate(self.exons):
+            if s <= pos0 < e:
+                return i
+        return None
+
+    def tx_offset(self, pos0: int) -> int | None:
+        """0-based offset of genomic `pos0` in the spliced transcript (5'->3'), None if not exonic."""
+        offsets = self._offsets()
+        for i, (s, e) in enumerate(self.exons):
+            if s <= pos0 < e:
+                return offsets[i] + (pos0 - s if self.strand == "+" else e - 1 - pos0)
+        return None
+
+    def genomic_of_offset(self, offset: int) -> int | None:
+        """Inverse of `tx_offset`: genomic 0-based position of a spliced-transcript offset."""
+        offsets = self._offsets()
+        for i, (s, e) in enumerate(self.exons):
+            if offsets[i] <= offset < offsets[i] + (e - s):
+                d = offset - offsets[i]
+                return s + d if self.strand == "+" else e - 1 - d
+        return None
+
+    @property
+    def cds_tx_start(self) -> int | None:
+        """Transcript offset of the first CDS base (the A of ATG)."""
+        if self.cds_start0 is None or self.cds_end0 is None:
+            return None
+        got = self._cache.get("cds_tx_start")
+        if got is None:
+            got = self._cache["cds_tx_start"] = self.tx_offset(
+                self.cds_start0 if self.strand == "+" else self.cds_end0 - 1
+            )
+        return got
+
+    @property
+    def cds_length(self) -> int:
+        """Coding bases including the stop codon (0 for non-coding transcripts)."""
+        if self.cds_start0 is None or self.cds_end0 is None:
+            return 0
+        got = self._cache.get("cds_length")
+        if got is None:
+            cs, ce = self.cds_start0, self.cds_end0
+            got = self._cache["cds_length"] = sum(max(0, min(e, ce) - max(s, cs)) for s, e in self.exons)
+        return got
+
+    def cds_offset(self, pos0: int) -> int | None:
+        """0-based CDS offset of genomic `pos0` (may be <0 in 5'UTR or >= cds_length in 3'UTR)."""
+        off = self.tx_offset(pos0)
+        start = self.cds_tx_start
+        if off is None or start is None:
+            return None
+        return off - start
+
+    def cds_segments(self) -> list[tuple[int, int]]:
+        """Genomic CDS pieces in transcript order (for fetching and reverse-complementing)."""
+        if self.cds_start0 is None or self.cds_end0 is None:
+            return []
+        pieces = [
+            (max(s, self.cds_start0), min(e, self.cds_end0))
+            for s, e in self.exons
+            if min(e, self.cds_end0) > max(s, self.cds_start0)
+        ]
+        return pieces if self.strand == "+" else pieces[::-1]
+
+
+_ATTR = {
+    "gene_name": re.compile(r'gene_name "([^"]*)"'),
+    "transcript_id": re.compile(r'transcript_id "([^"]*)"'),
+    "gene_type": re.compile(r'gene_type "([^"]*)"'),
+    "transcript_type": re.compile(r'transcript_type "([^"]*)"'),
+}
+_FEATURES = ("transcript", "exon", "CDS", "stop_codon")
+
+
+def _read_gtf_frame(path: Path):
+    """The columns we need from a GTF as a pandas frame (pyranges' read_gtf parses every attribute
+    of every line: 4x slower on 500k lines, and we only need four attributes on four features)."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(
+            path,
+            sep="\t",
+            comment="#",
+            header=None,
+            usecols=[0, 2, 3, 4, 6, 8],
+            names=["Chromosome", "Feature", "Start", "End", "Strand", "attrs"],
+            dtype={
+                "Chromosome": str,
+                "Feature": str,
+                "Start": "int64",
+                "End": "int64",
+                "Strand": str,
+                "attrs": str,
+            },
+        )
+    except (OSError, ValueError, EOFError) as err:
+        raise BiblipError(
+            f"cannot read GTF ({err})", where=str(path), hint="check the file is a (b)gzip GTF"
+        ) from err
+    df = df[df["Feature"].isin(_FEATURES)].copy()
+    df["transcript_id"] = df["attrs"].str.extract(_ATTR["transcript_id"], expand=False)
+    return df
+
+
+class TranscriptIndex:
+    """Transcripts by contig with a binned overlap index and sorted TSS arrays."""
+
+    def __init__(self, transcripts: list[Transcript]) -> None:
+        self._by_gene: dict[str, Transcript] = {}
+        self._by_contig: dict[str, list[Transcript]] = {}
+        for tx in transcripts:
+            self._by_gene.setdefault(tx.gene, tx)
+            self._by_contig.setdefault(tx.chrom, []).append(tx)
+        self._bins: dict[str, dict[int, list[Transcript]]] = {}
+        self._tss: dict[str, tuple[list[int], list[Transcript]]] = {}
+        for contig, txs in self._by_contig.items():
+            txs.sort(key=lambda t: (t.start0, t.end0))
+            bins: dict[int, list[Transcript]] = {}
+            for tx in txs:
+                for b in range((tx.start0 - MAX_FLANK) // BIN, (tx.end0 + MAX_FLANK - 1) // BIN + 1):
+                    bins.setdefault(b, []).append(tx)
+            self._bins[contig] = bins
+            order = sorted(txs, key=lambda t: t.tss0)
+            self._tss[contig] = ([t.tss0 for t in order], order)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_contig.values())
+
+    @classmethod
+    def from_gtf(cls, path: str | Path) -> TranscriptIndex:
+        """Read a GENCODE-style GTF (transcript, exon, CDS, stop_codon lines; gene_name = symbol)."""
+        path = Path(path)
+        if not path.is_file():
+            raise BiblipError("GTF file not found", where=str(path), hint="check the bundle's gtf entry")
+        df = _read_gtf_frame(path)
+        if df.empty:
+            raise BiblipError("GTF has no transcript/exon lines", where=str(path), hint="is this a GTF file?")
+        tx_rows = df[df["Feature"] == "transcript"]
+        txs: dict[str, Transcript] = {}
+        for chrom, start, end, strand, attrs, tid in zip(
+            tx_rows["Chromosome"],
+            tx_rows["Start"],
+            tx_rows["End"],
+            tx_rows["Strand"],
+            tx_rows["attrs"],
+            tx_rows["transcript_id"],
+        ):
+            gene = _ATTR["gene_name"].search(attrs)
+            gtype = _ATTR["gene_type"].search(attrs)
+            ttype = _ATTR["transcript_type"].search(attrs)
+            txs[tid] = Transcript(
+                gene=gene.group(1) if gene else tid,
+                transcript_id=tid,
+                chrom=chrom,
+                strand=strand,
+                biotype=ttype.group(1) if ttype else "",
+                gene_type=gtype.group(1) if gtype else "",
+                start0=int(start) - 1,
+                end0=int(end),
+                exons=[],
+            )
+        exons = df[df["Feature"] == "exon"]
+        for tid, start, end in zip(exons["transcript_id"], exons["Start"], exons["End"]):
+            tx = txs.get(tid)
+            if tx is not None:
+                tx.exons.append((int(start) - 1, int(end)))
+        coding = df[df["Feature"].isin(("CDS", "stop_codon"))]
+        for tid, start, end in zip(coding["transcript_id"], coding["Start"], coding["End"]):
+            tx = txs.get(tid)
+            if tx is None:
+                continue
+            s0, e0 = int(start) - 1, int(end)
+            tx.cds_start0 = s0 if tx.cds_start0 is None else min(tx.cds_start0, s0)
+            tx.cds_end0 = e0 if tx.cds_end0 is None else max(tx.cds_end0, e0)
+        out = []
+        for tx in txs.values():
+            if not tx.exons:
+                tx.exons = [(tx.start0, tx.end0)]
+            tx.exons.sort()
+            out.append(tx)
+        log.info("gene model: %d transcripts from %s", len(out), path)
+        return cls(out)
+
+    def contigs(self) -> list[str]:
+        return list(self._by_contig)
+
+    def genes(self) -> list[str]:
+        return list(self._by_gene)
+
+    def by_gene(self, symbol: str) -> Transcript | None:
+        return self._by_gene.get(symbol)
+
+    def transcripts(self, contig: str) -> list[Transcript]:
+        return list(self._by_contig.get(contig, ()))
+
+    def overlapping(self, contig: str, start0: int, end0: int, flank: int = 5000) -> list[Transcript]:
+        """Transcripts whose span +-`flank` overlaps `[start0, end0)` (an empty interval = an insertion
+        point between start0-1 and start0), in genomic order."""
+        flank = min(flank, MAX_FLANK)
+        bins = self._bins.get(contig)
+        if not bins:
+            return []
+        end0 = max(end0, start0 + 1)
+        lo_b, hi_b = start0 // BIN, (end0 - 1) // BIN
+        if lo_b == hi_b:
+            cands = bins.get(lo_b, ())
+        else:
+            seen: dict[int, Transcript] = {}
+            for b in range(lo_b, hi_b + 1):
+                for tx in bins.get(b, ()):
+                    seen[id(tx)] = tx
+            cands = sorted(seen.values(), key=lambda t: (t.start0, t.end0))
+        return [tx for tx in cands if tx.start0 - flank < end0 and tx.end0 + flank > start0]
+
+    def tss_near(self, contig: str, pos0: int, window: int = 1_000_000) -> list[tuple[Transcript, int]]:
+        """Transcripts with a TSS within `window` bp, nearest first, with the signed distance of
+        `pos0` from the TSS in transcript orientation (negative = upstream)."""
+        entry = self._tss.get(contig)
+        if entry is None:
+            return []
+        tss, order = entry
+        lo = bisect.bisect_left(tss, pos0 - window)
+        hi = bisect.bisect_right(tss, pos0 + window)
+        hits = [(tx, (pos0 - tx.tss0) if tx.strand == "+" else (tx.tss0 - pos0)) for tx in order[lo:hi]]
+        hits.sort(key=lambda h: (abs(h[1]), h[0].gene))
+        return hits

@@ -1,0 +1,393 @@
+"""Check a bundle (hashes, indexes, contigs, cross-references) and summarise its contents.
+
+`validate_bundle` never raises for a broken bundle: each problem becomes a `Check` with status
+`FAIL` (unusable), `warn` (usable, but something is missing or inconsistent) or `ok`, so
+`biblip bundle validate` can list every problem at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from biblip_cli.bundle.manifest import (
+    MANIFEST_NAME,
+    OPTIONAL_ROLES,
+    REQUIRED_ROLES,
+    Manifest,
+    read_manifest,
+    safe_path,
+    sha256_file,
+)
+from biblip_cli.errors import BiblipError
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+
+
+@dataclass
+class Check:
+    """One line of the validation report."""
+
+    name: str
+    status: str
+    detail: str
+
+
+@dataclass
+class GeneSpan:
+    """What validate/info need from a GTF gene (the full model lives in bundle/genes.py)."""
+
+    symbol: str
+    contig: str
+    start: int  # 1-based inclusive
+    end: int
+    gene_type: str = ""
+    coding: bool = False
+
+
+@dataclass
+class GtfSummary:
+    genes: dict[str, GeneSpan] = field(default_factory=dict)
+    bad_lines: list[str] = field(default_factory=list)
+
+    @property
+    def contigs(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for gene in self.genes.values():
+            counts[gene.contig] = counts.get(gene.contig, 0) + 1
+        return counts
+
+
+_ATTR = re.compile(r'(\S+)\s+"([^"]*)"')
+
+
+def summarize_gtf(path: Path) -> GtfSummary:
+    """One pass over a (gzipped) GTF: gene spans, types, which genes have a CDS."""
+    from biblip_cli.bundle.knowledge import _open_text
+
+    summary = GtfSummary()
+    with _open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if line.startswith("#") or not line.strip():
+                continue
+            cols = line.rstrip("\r\n").split("\t")
+            if len(cols) != 9 or not cols[3].isdigit() or not cols[4].isdigit():
+                if len(summary.bad_lines) < 5:
+                    summary.bad_lines.append(f"line {lineno}")
+                continue
+            attrs = dict(_ATTR.findall(cols[8]))
+            symbol = attrs.get("gene_name") or attrs.get("gene_id", "")
+            start, end = int(cols[3]), int(cols[4])
+            gene = summary.genes.get(symbol)
+            if gene is None:
+                gene = summary.genes[symbol] = GeneSpan(
+                    symbol, cols[0], start, end, attrs.get("gene_type", "")
+                )
+            gene.start, gene.end = min(gene.start, start), max(gene.end, end)
+            if cols[2] == "CDS":
+                gene.coding = True
+    return summary
+
+
+def hpo_release(obo: Path) -> tuple[str, int]:
+    """(data-version, number of [Term] stanzas) of an hp.obo[.gz]."""
+    from biblip_cli.bundle.knowledge import _open_text
+
+    version, terms = "", 0
+    with _open_text(obo) as fh:
+        for line in fh:
+            if line.startswith("data-version:") and not version:
+                version = line.split(":", 1)[1].strip()
+            elif line.startswith("[Term]"):
+                terms += 1
+    return version, terms
+
+
+def count_rows(path: Path) -> int:
+    """Data rows of a gzipped TSV (lines not starting with '#', minus the header)."""
+    from biblip_cli.bundle.knowledge import _open_text
+
+    with _open_text(path) as fh:
+        rows = sum(1 for line in fh if line.strip() and not line.startswith("#"))
+    return max(rows - 1, 0)
+
+
+def _names(items: Iterable[str], limit: int = 5) -> str:
+    items = sorted(items)
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... (+{len(items) - limit})" if len(items) > limit else "")
+
+
+def validate_bundle(bundle_dir: Path) -> list[Check]:
+    """Run every check; see the module docstring."""
+    bundle_dir = Path(bundle_dir)
+    checks: list[Check] = []
+    try:
+        manifest = read_manifest(bundle_dir)
+    except BiblipError as err:
+        return [Check("manifest", FAIL, err.one_line())]
+    checks.append(
+        Check(
+            "manifest",
+            OK,
+            f"{MANIFEST_NAME}: {manifest.name!r}, {manifest.build}, schema {manifest.schema_version}",
+        )
+    )
+
+    missing_roles = [r for r in REQUIRED_ROLES if r not in manifest.files]
+    unknown = [r for r in manifest.files if r not in REQUIRED_ROLES + OPTIONAL_ROLES]
+    if missing_roles:
+        checks.append(
+            Check("roles", FAIL, f"required roles missing from the manifest: {', '.join(missing_roles)}")
+        )
+    else:
+        checks.append(
+            Check(
+                "roles",
+                WARN if unknown else OK,
+                f"{len(manifest.files)} files"
+                + (f"; unknown roles: {', '.join(unknown)}" if unknown else ""),
+            )
+        )
+
+    present: dict[str, Path] = {}
+    bad_hash, absent = [], []
+    for role, entry in manifest.files.items():
+        try:
+            path = safe_path(bundle_dir, entry.path)
+        except BiblipError as err:
+            checks.append(Check(f"file {role}", FAIL, err.message))
+            continue
+        if not path.is_file():
+            absent.append(f"{role} ({entry.path})")
+            continue
+        if entry.sha256 and sha256_file(path) != entry.sha256:
+            bad_hash.append(f"{role} ({entry.path})")
+        present[role] = path
+    checks.append(
+        Check(
+            "files present",
+            FAIL if absent else OK,
+            f"missing: {', '.join(absent)}" if absent else f"{len(present)} files",
+        )
+    )
+    checks.append(
+        Check(
+            "sha256",
+            FAIL if bad_hash else OK,
+            f"altered or corrupt: {', '.join(bad_hash)}" if bad_hash else "all hashes match the manifest",
+        )
+    )
+
+    fasta_contigs = _check_fasta(manifest, present, checks)
+    gtf = _check_gtf(manifest, present, fasta_contigs, checks)
+    _check_cross_refs(present, gtf, checks)
+    _check_hpo(present, checks)
+    return checks
+
+
+def _check_fasta(manifest: Manifest, present: dict[str, Path], checks: list[Check]) -> dict[str, int]:
+    from biblip_cli.bundle.genome import Genome
+
+    if "fasta" not in present:
+        checks.append(Check("FASTA index", FAIL, "no FASTA file"))
+        return {}
+    try:
+        genome = Genome(present["fasta"], manifest.contig_aliases)
+    except BiblipError as err:
+        checks.append(Check("FASTA index", FAIL, err.one_line()))
+        return {}
+    contigs = genome.contigs
+    mismatch = {c: n for c, n in manifest.contigs.items() if contigs.get(c) != n}
+    if mismatch:
+        checks.append(
+            Check("FASTA index", FAIL, f"manifest contig lengths differ from the .fai: {_names(mismatch)}")
+        )
+    else:
+        checks.append(Check("FASTA index", OK, ", ".join(f"{c} {n:,} bp" for c, n in contigs.items())))
+    try:
+        probe = {c: genome.fetch(c, 0, min(n, 1000)) for c, n in contigs.items()}
+        bad = [c for c, s in probe.items() if set(s) - set("ACGTNRYKMSWBDHV")]
+        checks.append(
+            Check(
+                "FASTA read",
+                FAIL if bad else OK,
+                f"unexpected characters on {_names(bad)}" if bad else "sequence readable",
+            )
+        )
+    except Exception as err:  # noqa: BLE001 (report any decoding problem as a failed check)
+        checks.append(Check("FASTA read", FAIL, f"cannot read sequence: {err}"))
+    aliases_bad = {
+        a: t for a, t in manifest.contig_aliases.items() if t not in contigs and t not in manifest.contigs
+    }
+    checks.append(
+        Check(
+            "contig aliases",
+            OK,
+            _names([f"{a}->{t}" for a, t in manifest.contig_aliases.items()], 6)
+            + (f" ({len(aliases_bad)} point to gene-model-only contigs)" if aliases_bad else ""),
+        )
+    )
+    return contigs
+
+
+def _check_gtf(
+    manifest: Manifest, present: dict[str, Path], fasta: dict[str, int], checks: list[Check]
+) -> GtfSummary | None:
+    if "gtf" not in present:
+        checks.append(Check("GTF", FAIL, "no GTF file"))
+        return None
+    try:
+        gtf = summarize_gtf(present["gtf"])
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        checks.append(Check("GTF", FAIL, f"cannot read the GTF: {err}"))
+        return None
+    if not gtf.genes:
+        checks.append(Check("GTF", FAIL, "no genes"))
+        return gtf
+    coding = sum(g.coding for g in gtf.genes.values())
+    detail = f"{len(gtf.genes)} genes ({coding} coding) on {len(gtf.contigs)} contigs"
+    if gtf.bad_lines:
+        detail += f"; malformed: {', '.join(gtf.bad_lines)}"
+    checks.append(Check("GTF", WARN if gtf.bad_lines else OK, detail))
+    if fasta:
+        no_seq = [g.symbol for g in gtf.genes.values() if g.contig not in fasta]
+        beyond = [g.symbol for g in gtf.genes.values() if g.contig in fasta and g.end > fasta[g.contig]]
+        if no_seq or beyond:
+            parts = []
+            if no_seq:
+                contigs = {gtf.genes[s].contig for s in no_seq}
+                parts.append(
+                    f"{len(no_seq)} genes without sequence on {len(contigs)} contigs ({_names(contigs, 3)})"
+                )
+            if beyond:
+                parts.append(
+                    f"{len(beyond)} genes extend past the sequence end ({_names(beyond, 3)}): N there"
+                )
+            checks.append(Check("GTF vs FASTA contigs", WARN, "; ".join(parts)))
+        else:
+            checks.append(Check("GTF vs FASTA contigs", OK, "every gene lies within the FASTA sequence"))
+    if "gtf_index" not in present:
+        checks.append(
+            Check("GTF index", WARN, "no tabix index (fine; needed only for region queries with tabix)")
+        )
+    return gtf
+
+
+def _check_cross_refs(present: dict[str, Path], gtf: GtfSummary | None, checks: list[Check]) -> None:
+    from biblip_cli.bundle.knowledge import load_knowledge, load_proteins
+
+    genes = set(gtf.genes) if gtf else set()
+    if "proteins" in present:
+        try:
+            proteins = load_proteins(present["proteins"])
+            bad_aa = [g for g, s in proteins.items() if not s or set(s) - set("ACDEFGHIKLMNPQRSTVWYUOXBZ")]
+            orphans = set(proteins) - genes if gtf else set()
+            coding = {g.symbol for g in gtf.genes.values() if g.coding} if gtf else set()
+            no_protein = coding - set(proteins)
+            status = FAIL if bad_aa else WARN if orphans else OK
+            detail = f"{len(proteins)} sequences"
+            if bad_aa:
+                detail += f"; invalid sequences: {_names(bad_aa)}"
+            if orphans:
+                detail += f"; {len(orphans)} genes not in the GTF ({_names(orphans)})"
+            if no_protein:
+                detail += f"; {len(no_protein)} coding genes without a protein (protein modality masked)"
+            checks.append(Check("proteins vs GTF", status, detail))
+        except BiblipError as err:
+            checks.append(Check("proteins vs GTF", FAIL, err.one_line()))
+    if "knowledge" in present:
+        try:
+            knowledge = load_knowledge(present["knowledge"])
+            orphans = set(knowledge) - genes if gtf else set()
+            missing = genes - set(knowledge)
+            detail = f"{len(knowledge)} rows"
+            if orphans:
+                detail += f"; {len(orphans)} genes not in the GTF ({_names(orphans)})"
+            if missing:
+                detail += f"; {len(missing)} GTF genes without knowledge ({_names(missing)})"
+            checks.append(Check("knowledge vs GTF", WARN if orphans else OK, detail))
+        except BiblipError as err:
+            checks.append(Check("knowledge vs GTF", FAIL, err.one_line()))
+    if "enhancers" in present:
+        try:
+            from biblip_cli.bundle.knowledge import _open_text
+
+            with _open_text(present["enhancers"]) as fh:
+                header = fh.readline().rstrip("\r\n").split("\t")
+                col = header.index("measuredGeneSymbol") if "measuredGeneSymbol" in header else -1
+                rows = [line.rstrip("\r\n").split("\t") for line in fh if line.strip()]
+            targets = {r[col] for r in rows if col >= 0 and len(r) > col}
+            unknown = targets - genes
+            checks.append(
+                Check(
+                    "enhancers",
+                    FAIL
+                    if header[:3] != ["chrom", "chromStart", "chromEnd"]
+                    else WARN
+                    if unknown and gtf
+                    else OK,
+                    f"{len(rows)} element-gene pairs, {len(targets)} target genes"
+                    + (
+                        f"; {len(unknown)} targets not in the GTF ({_names(unknown)})"
+                        if unknown and gtf
+                        else ""
+                    ),
+                )
+            )
+        except (OSError, EOFError, UnicodeDecodeError, ValueError) as err:
+            checks.append(Check("enhancers", FAIL, f"cannot read: {err}"))
+
+
+def _check_hpo(present: dict[str, Path], checks: list[Check]) -> None:
+    if "hpo_obo" not in present:
+        return
+    try:
+        version, terms = hpo_release(present["hpo_obo"])
+        status = OK if terms > 0 else FAIL
+        detail = f"release {version or '?'}, {terms:,} terms"
+        for role, col in (("hpo_genes", "gene_symbol"), ("hpo_annotations", "hpo_id")):
+            if role in present:
+                from biblip_cli.bundle.knowledge import _open_text
+
+                with _open_text(present[role]) as fh:
+                    head = next((line for line in fh if not line.startswith("#") or col in line), "")
+                if col not in head:
+                    status = FAIL
+                    detail += f"; {role} has no '{col}' column"
+        if "hpo_genes" in present:
+            detail += f", {count_rows(present['hpo_genes']):,} gene-phenotype rows"
+        checks.append(Check("HPO", status, detail))
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        checks.append(Check("HPO", FAIL, f"cannot read HPO files: {err}"))
+
+
+def bundle_summary(bundle_dir: Path) -> dict:
+    """Numbers for `biblip bundle info` (reads the manifest, the .fai and the small tables)."""
+    from biblip_cli.bundle import Bundle
+
+    bundle = Bundle.open(bundle_dir)
+    m = bundle.manifest
+    gtf = summarize_gtf(bundle.require("gtf"))
+    version, terms = hpo_release(bundle.require("hpo_obo"))
+    enh = bundle.path("enhancers")
+    return {
+        "name": m.name,
+        "build": m.build,
+        "regions": m.regions,
+        "created": m.created,
+        "contigs": bundle.genome.contigs,
+        "gene_contigs": gtf.contigs,
+        "aliases": dict(m.contig_aliases),
+        "genes": len(gtf.genes),
+        "coding": sum(g.coding for g in gtf.genes.values()),
+        "proteins": len(bundle.proteins),
+        "knowledge": len(bundle.knowledge),
+        "hpo_release": version,
+        "hpo_terms": terms,
+        "hpo_gene_rows": count_rows(bundle.require("hpo_genes")),
+        "enhancer_pairs": count_rows(enh) if enh else None,
+        "files": {role: (e.path, e.size, e.sha256, e.source, e.version) for role, e in m.files.items()},
+    }

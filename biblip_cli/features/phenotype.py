@@ -1,0 +1,386 @@
+"""HPO terms for `biblip rank`: validation, obsolete replacement, free-text matching, gene similarity.
+
+The ontology comes from the bundle's HPO files through **pyhpo** (no OBO parser of ours).
+pyhpo 4 keeps the ontology in a module-level singleton (`pyhpo.Ontology`, plus its gene registry);
+we hold no global state of our own: `HpoOntology` wraps that singleton, and the data folder it was
+loaded from is recorded on pyhpo's object (`_biblip_data_dir`) so a second `HpoOntology.load` of the
+same folder in one process reuses it instead of paying the ~30 s parse again. Loading another
+folder reloads pyhpo (and invalidates earlier wrappers, which is why every wrapper checks).
+
+Similarity (the Exomiser-like phenotype score): for each patient term p, the information content of
+the most informative common ancestor of p and any of the gene's terms (Resnik, IC from OMIM disease
+annotations), averaged over the patient terms and divided by the patients' own mean IC, so 1.0 means
+every patient term is annotated to the gene (or to a descendant) and 0 means nothing in common.
+This is the asymmetric patient->gene best-match average Phenomizer uses: a gene with many terms is
+not penalised for terms the patient lacks.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from biblip_cli.errors import BiblipError
+
+log = logging.getLogger(__name__)
+
+HPO_ID = re.compile(r"^HP[:_](\d{1,7})$", re.IGNORECASE)
+LOOKS_LIKE_ID = re.compile(r"^(HP[:_]?)?\s*\d+\S*$|^HP[:_]", re.IGNORECASE)
+MODE_OF_INHERITANCE = 5  # HP:0000005, its subtree is not a phenotype
+# HPO inheritance terms -> the short modes we reason with
+INHERITANCE_MODES: dict[int, str] = {
+    6: "AD",  # Autosomal dominant inheritance
+    7: "AR",  # Autosomal recessive inheritance
+    1417: "XL",  # X-linked inheritance
+    1419: "XLR",  # X-linked recessive inheritance
+    1423: "XLD",  # X-linked dominant inheritance
+    1427: "MT",  # Mitochondrial inheritance
+    1450: "Y",  # Y-linked inheritance
+}
+
+
+@dataclass(frozen=True)
+class Term:
+    """A resolved, current HPO term."""
+
+    id: str  # HP:0001250
+    name: str  # Seizure
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.name}"
+
+
+@dataclass
+class ResolvedTerms:
+    """The patient's terms after validation, with what was changed on the way (for stderr/report)."""
+
+    terms: list[Term]
+    warnings: list[str] = field(default_factory=list)  # obsolete ids replaced, ...
+    notes: list[str] = field(default_factory=list)  # free text -> term choices
+
+    @property
+    def ids(self) -> list[str]:
+        return [t.id for t in self.terms]
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.terms]
+
+
+def format_id(index: int) -> str:
+    return f"HP:{index:07d}"
+
+
+def split_phenotype_option(values: Iterable[str]) -> list[str]:
+    """`--phenotype` values: each may hold several items separated by `,` or `;`."""
+    items: list[str] = []
+    for value in values:
+        items.extend(part.strip() for part in re.split(r"[,;]", value) if part.strip())
+    return items
+
+
+def read_phenotype_file(path: Path) -> list[str]:
+    """One term per line (HP id or name), `#` starts a comment; blank lines ignored."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as err:
+        raise BiblipError("phenotype file not found", where=str(path), hint="check the path") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise BiblipError(f"cannot read phenotype file ({err})", where=str(path), hint="use a UTF-8 text file") from err
+    items = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            items.append(line.split("\t")[0].strip())
+    return items
+
+
+def _ontology_singleton() -> Any:
+    from pyhpo import Ontology
+
+    return Ontology
+
+
+class HpoOntology:
+    """The HPO (via pyhpo) plus the per-gene caches `rank` needs. Build with `load` or `from_bundle`."""
+
+    def __init__(self, data_dir: Path, fallback_gene_terms: dict[str, list[str]] | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.ontology = _ontology_singleton()
+        self.fallback_gene_terms = fallback_gene_terms or {}
+        self._ancestors: dict[int, frozenset[int]] = {}
+        self._ic: dict[int, float] = {}
+        self._gene_closure: dict[str, frozenset[int]] = {}
+        self._similarity: dict[tuple[str, tuple[str, ...]], float] = {}
+        self._names: dict[str, int] | None = None
+        self._genes: dict[str, Any] = {g.name: g for g in self.ontology.genes}
+        self._n_diseases = max(1, len(self.ontology.omim_diseases))
+
+    # --- loading ---------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, data_dir: Path, fallback_gene_terms: dict[str, list[str]] | None = None) -> HpoOntology:
+        """Load (or reuse, if pyhpo already holds this folder) the ontology from a pyhpo data folder."""
+        data_dir = Path(data_dir).resolve()
+        for name in ("hp.obo", "phenotype.hpoa", "genes_to_phenotype.txt"):
+            if not (data_dir / name).is_file():
+                raise BiblipError(f"HPO data folder lacks {name}", where=str(data_dir), hint="rebuild the bundle")
+        ontology = _ontology_singleton()
+        if getattr(ontology, "_biblip_data_dir", None) != str(data_dir) or len(ontology) == 0:
+            log.info("loading HPO from %s (pyhpo; ~30 s on a small CPU)", data_dir)
+            try:
+                ontology(data_folder=str(data_dir))
+            except (OSError, ValueError, KeyError, RuntimeError) as err:
+                ontology._biblip_data_dir = None
+                raise BiblipError(
+                    f"cannot load the HPO files ({err})", where=str(data_dir), hint="run `biblip bundle validate`"
+                ) from err
+            ontology._biblip_data_dir = str(data_dir)
+        return cls(data_dir, fallback_gene_terms)
+
+    @classmethod
+    def from_bundle(cls, bundle: Any) -> HpoOntology:
+        """The bundle's HPO (decompressed once into `$BIBLIP_HOME/hpo/<hash>/` by `bundle.hpo_data_dir`);
+        genes without pyhpo annotations fall back to the knowledge table's `hpo_terms` names."""
+        fallback: dict[str, list[str]] = {}
+        try:
+            fallback = {sym: k.hpo_terms for sym, k in bundle.knowledge.items() if k.hpo_terms}
+        except BiblipError as err:
+            log.warning("no gene knowledge for HPO fallback: %s", err.one_line())
+        return cls.load(bundle.hpo_data_dir(), fallback)
+
+    def _check_current(self) -> None:
+        if getattr(self.ontology, "_biblip_data_dir", None) != str(self.data_dir.resolve()):
+            raise RuntimeError("pyhpo was reloaded from another folder; load this HpoOntology again")
+
+    # --- terms -----------------------------------------------------------------------------------
+    def term(self, index: int) -> Any:
+        return self.ontology[index]
+
+    def _name_index(self) -> dict[str, int]:
+        """lower-case name or synonym -> term index (current terms win over obsolete ones)."""
+        if self._names is None:
+            names: dict[str, int] = {}
+            for term in self.ontology:
+                if term.is_obsolete:
+                    continue
+                names.setdefault(term.name.lower(), term.index)
+            for term in self.ontology:
+                if term.is_obsolete:
+                    continue
+                for syn in term.synonym:
+                    names.setdefault(syn.lower(), term.index)
+            self._names = names
+        return self._names
+
+    def resolve_terms(self, inputs: Sequence[str], where: str = "--phenotype") -> ResolvedTerms:
+        """Validate ids, replace obsolete ones (warning), match free text; BiblipError on anything unknown."""
+        self._check_current()
+        items = [item.strip() for item in inputs if item and item.strip()]
+        if not items:
+            raise BiblipError(
+                "no phenotype terms given",
+                where=where,
+                hint="pass --phenotype HP:0001250,HP:0001263 or --phenotype-file FILE (one term per line)",
+            )
+        resolved = ResolvedTerms(terms=[])
+        seen: set[str] = set()
+        for item in items:
+            term = self._resolve_one(item, resolved, where)
+            if term.id not in seen:
+                seen.add(term.id)
+                resolved.terms.append(term)
+        return resolved
+
+    def _resolve_one(self, item: str, resolved: ResolvedTerms, where: str) -> Term:
+        match = HPO_ID.match(item)
+        if match:
+            return self._resolve_id(int(match.group(1)), item, resolved, where)
+        if LOOKS_LIKE_ID.match(item):
+            raise BiblipError(
+                f"malformed HPO id {item!r}",
+                where=where,
+                hint="HPO ids look like HP:0001250 (7 digits), or give the term's name",
+            )
+        return self._resolve_text(item, resolved, where)
+
+    def _resolve_id(self, index: int, item: str, resolved: ResolvedTerms, where: str) -> Term:
+        try:
+            term = self.ontology[index]
+        except KeyError:
+            close = self._close_ids(index)
+            raise BiblipError(
+                f"unknown HPO id {format_id(index)}",
+                where=where,
+                hint=("did you mean " + ", ".join(close) + "?") if close else "look the term up at hpo.jax.org",
+            ) from None
+        if not term.is_obsolete:
+            return Term(term.id, term.name)
+        replacement = self._replacement(term)
+        if replacement is None:
+            raise BiblipError(
+                f"{term.id} is obsolete ({term.name}) and has no replacement",
+                where=where,
+                hint="pick a current term at hpo.jax.org",
+            )
+        resolved.warnings.append(f"{term.id} is obsolete ({term.name}); using {replacement.id} {replacement.name}")
+        return replacement
+
+    def _replacement(self, term: Any) -> Term | None:
+        candidates = ([term.replaced_by] if term.replaced_by else []) + list(term.consider or [])
+        for cid in candidates:
+            m = HPO_ID.match(str(cid).strip())
+            if not m:
+                continue
+            try:
+                new = self.ontology[int(m.group(1))]
+            except KeyError:
+                continue
+            if not new.is_obsolete:
+                return Term(new.id, new.name)
+        return None
+
+    def _close_ids(self, index: int, n: int = 3) -> list[str]:
+        """Current ids one or two mistyped digits away, numerically nearest first."""
+        digits = f"{index:07d}"
+        scored = []
+        for term in self.ontology:
+            if term.is_obsolete:
+                continue
+            other = f"{term.index:07d}"
+            typos = sum(a != b for a, b in zip(digits, other, strict=True))
+            if typos <= 2:
+                scored.append((typos, abs(term.index - index), term))
+        scored.sort(key=lambda s: (s[0], s[1]))
+        return [f"{t.id} {t.name}" for _, _, t in scored[:n]]
+
+    def _resolve_text(self, text: str, resolved: ResolvedTerms, where: str) -> Term:
+        names = self._name_index()
+        query = " ".join(text.lower().split())
+        index = names.get(query)
+        how = "exact name or synonym"
+        if index is None:
+            for variant in _plural_variants(query):
+                if variant in names:
+                    index, how = names[variant], "singular/plural"
+                    break
+        if index is None:
+            close = difflib.get_close_matches(query, list(names), n=1, cutoff=0.85)
+            if close:
+                index, how = names[close[0]], f"closest name {close[0]!r}"
+        if index is None:
+            hits = [t for t in self.ontology.search(query) if not t.is_obsolete]
+            if hits:
+                best = min(hits, key=lambda t: (len(t.name), t.index))
+                index, how = best.index, "substring match"
+        if index is None:
+            close = difflib.get_close_matches(query, list(names), n=3, cutoff=0.6)
+            raise BiblipError(
+                f"no HPO term matches {text!r}",
+                where=where,
+                hint=("close names: " + ", ".join(close)) if close else "give an HP id (see hpo.jax.org)",
+            )
+        term = self.ontology[index]
+        resolved.notes.append(f"{text!r} -> {term.id} {term.name} ({how})")
+        return Term(term.id, term.name)
+
+    # --- genes -----------------------------------------------------------------------------------
+    def gene_term_ids(self, gene: str) -> set[int]:
+        """Term indices annotated to a gene (pyhpo, else the knowledge table's names)."""
+        entry = self._genes.get(gene)
+        if entry is not None and entry.hpo:
+            return set(entry.hpo)
+        names = self._name_index()
+        return {names[n.lower()] for n in self.fallback_gene_terms.get(gene, []) if n.lower() in names}
+
+    def has_gene(self, gene: str) -> bool:
+        return bool(self.gene_term_ids(gene))
+
+    def inheritance(self, gene: str) -> set[str]:
+        """Modes of inheritance annotated to a gene: subset of AD, AR, XL, XLR, XLD, MT, Y."""
+        return {INHERITANCE_MODES[i] for i in self.gene_term_ids(gene) if i in INHERITANCE_MODES}
+
+    def _ancestors_of(self, index: int) -> frozenset[int]:
+        found = self._ancestors.get(index)
+        if found is None:
+            term = self.ontology[index]
+            found = frozenset([index, *(p.index for p in term.all_parents)])
+            self._ancestors[index] = found
+        return found
+
+    def information_content(self, index: int) -> float:
+        """-log(fraction of OMIM diseases annotated to the term or a descendant); unannotated terms
+        count as one disease (they are at least as specific as the rarest annotated term)."""
+        ic = self._ic.get(index)
+        if ic is None:
+            n = len(self.ontology[index].omim_diseases)
+            ic = -math.log(max(n, 1) / self._n_diseases)
+            self._ic[index] = ic
+        return ic
+
+    def _gene_closure_of(self, gene: str) -> frozenset[int]:
+        closure = self._gene_closure.get(gene)
+        if closure is None:
+            ids: set[int] = set()
+            for index in self.gene_term_ids(gene):
+                if index in INHERITANCE_MODES:
+                    continue
+                try:
+                    ids |= self._ancestors_of(index)
+                except KeyError:
+                    continue
+            closure = frozenset(ids)
+            self._gene_closure[gene] = closure
+        return closure
+
+    def _term_indices(self, terms: Sequence[str | Term]) -> list[int]:
+        result = []
+        for t in terms:
+            text = t.id if isinstance(t, Term) else str(t)
+            m = HPO_ID.match(text.strip())
+            if m:
+                result.append(int(m.group(1)))
+        return result
+
+    def phenotype_similarity(self, terms: Sequence[str | Term], gene: str) -> float:
+        """Patient terms (HP ids) vs a gene's terms, in [0, 1] (see the module docstring); cached."""
+        key = (gene, tuple(sorted(t.id if isinstance(t, Term) else str(t) for t in terms)))
+        cached = self._similarity.get(key)
+        if cached is not None:
+            return cached
+        closure = self._gene_closure_of(gene)
+        score = 0.0
+        indices = [i for i in self._term_indices(terms) if i in self.ontology._map]
+        if closure and indices:
+            got = own = 0.0
+            for index in indices:
+                shared = self._ancestors_of(index) & closure
+                got += max((self.information_content(a) for a in shared), default=0.0)
+                own += self.information_content(index)
+            score = got / own if own > 0 else 0.0
+        self._similarity[key] = score
+        return score
+
+    def matched_terms(self, terms: Sequence[Term], gene: str) -> list[Term]:
+        """The patient terms annotated to the gene itself or through a more specific term."""
+        closure = self._gene_closure_of(gene)
+        return [t for t in terms if self._term_indices([t]) and self._term_indices([t])[0] in closure]
+
+
+def _plural_variants(query: str) -> list[str]:
+    out = []
+    if query.endswith("ies"):
+        out.append(query[:-3] + "y")
+    if query.endswith("es"):
+        out.append(query[:-2])
+    if query.endswith("s"):
+        out.append(query[:-1])
+    else:
+        out.append(query + "s")
+    return out

@@ -1,0 +1,222 @@
+"""Bio-BLIP: modality encoders + master Q-former + heads, and its checkpoint format.
+
+Checkpoint = `config.json` (BioBlipConfig) + `model.safetensors` (trainable parts only, fp16 by default)
++ `metadata.json` (splits, calibration, training log: whatever the trainer records). The frozen LLM is
+referenced by `llm_name`/`llm_sha256`, never copied.
+
+Matching head (VTM): the "text" side is a frozen sentence embedding of the annotation text; it is
+projected to d and joins the queries in self-attention as one extra token (BLIP-2 ITM lets the queries
+see the text through self-attention the same way); the logit is the mean over queries of a linear head.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from biblip_cli.errors import BiblipError
+from biblip_cli.features import inputs as I
+from biblip_cli.features.inputs import VariantInputs
+from biblip_cli.model.encoders import ModalityEncoders
+from biblip_cli.model.qformer import QFormer
+
+CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE = "config.json", "model.safetensors", "metadata.json"
+
+# Feature layout the code was written for; a checkpoint must agree on every one.
+CODE_DIMS = {
+    "dna_vocab": I.DNA_VOCAB,
+    "aa_vocab": I.AA_VOCAB,
+    "gene_feature_dim": I.GENE_FEATURE_DIM,
+    "protein_feature_dim": I.PROTEIN_FEATURE_DIM,
+    "text_dim": I.TEXT_DIM,
+    "max_genes": I.MAX_GENES,
+    "max_snippets": I.MAX_SNIPPETS,
+}
+
+
+@dataclass
+class BioBlipConfig:
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 8
+    num_query_tokens: int = 32
+    cross_attention_frequency: int = 1  # cross-attend every k-th layer (BLIP-2 uses 2)
+    ffn_mult: int = 4
+    dropout: float = 0.1
+    modality_dropout: float = 0.15  # per example and modality, training only
+    llm_hidden_size: int = 576  # SmolLM2-135M
+    vtc_dim: int = 128
+    encoder_channels: int = 64
+    dna_length: int = 512  # 2 x FeatureBuilder.dna_flank; encoders pool, so other lengths still run
+    dna_tokens: int = 16
+    dna_blocks: int = 4
+    protein_tokens: int = 4
+    dna_vocab: str = I.DNA_VOCAB
+    aa_vocab: str = I.AA_VOCAB
+    gene_feature_dim: int = I.GENE_FEATURE_DIM
+    protein_feature_dim: int = I.PROTEIN_FEATURE_DIM
+    text_dim: int = I.TEXT_DIM
+    max_genes: int = I.MAX_GENES
+    max_snippets: int = I.MAX_SNIPPETS
+    llm_name: str = "SmolLM2-135M-Instruct"
+    llm_sha256: str = ""
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> BioBlipConfig:
+        """tiny: tests; default: trains on a 2-core CPU, < 20 MiB fp16; large: GPUs.
+
+        The default uses 4 queries: each prefix token costs one LLM token per allele, and on this CPU the
+        LLM runs at ~300-500 tokens/s, so 4 + 3 tail tokens is what reaches ~50 alleles/s
+        (see docs/benchmarks.md, "Model forward").
+        """
+        presets: dict[str, dict[str, Any]] = {
+            "tiny": {"d_model": 32, "n_layers": 2, "n_heads": 4, "num_query_tokens": 4, "encoder_channels": 16,
+                     "dna_tokens": 4, "dna_blocks": 2, "protein_tokens": 2, "vtc_dim": 16},
+            "default": {"d_model": 256, "n_layers": 4, "n_heads": 8, "num_query_tokens": 4},
+            "large": {"d_model": 768, "n_layers": 12, "n_heads": 12, "num_query_tokens": 32,
+                      "cross_attention_frequency": 2, "encoder_channels": 256, "dna_blocks": 6, "protein_tokens": 8},
+        }  # fmt: skip
+        if name not in presets:
+            raise BiblipError(f"unknown preset {name!r}", hint=f"use one of {', '.join(presets)}")
+        return replace(cls(**presets[name]), **overrides)
+
+    def check_dims(self, where: str = "") -> None:
+        for key, expected in CODE_DIMS.items():
+            if getattr(self, key) != expected:
+                raise BiblipError(
+                    f"checkpoint was made for {key}={getattr(self, key)!r} but this biblip uses {expected!r}",
+                    where=where,
+                    hint="use a checkpoint trained with this biblip version, or retrain with `biblip train`",
+                )
+
+
+class BioBlip(nn.Module):
+    def __init__(self, config: BioBlipConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.encoders = ModalityEncoders(config)
+        self.qformer = QFormer(config)
+        # VTC: queries and text into one space; similarity = max over queries (BLIP-2 ITC)
+        self.vtc_variant = nn.Linear(d, config.vtc_dim)
+        self.vtc_text = nn.Linear(config.text_dim, config.vtc_dim)
+        self.vtc_logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        # VTM: text embedding as one extra self-attention token
+        self.vtm_text = nn.Linear(config.text_dim, d)
+        self.vtm_head = nn.Linear(d, 1)
+        # cheap path: pathogenicity straight from Z, no LLM
+        self.pathogenicity_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+        self.language_projection = nn.Linear(d, config.llm_hidden_size)
+
+    # --- inputs -> Z ---------------------------------------------------------------------------
+    def drop_modalities(self, x: VariantInputs) -> VariantInputs:
+        """Training only: hide whole modalities per example, so the model copes when one is missing."""
+        p = self.config.modality_dropout
+        if not self.training or p <= 0:
+            return x
+        keep = torch.rand(4, len(x), device=x.dna_mask.device) >= p
+        return replace(
+            x,
+            dna_mask=x.dna_mask & keep[0],
+            gene_mask=x.gene_mask & keep[1][:, None],
+            protein_mask=x.protein_mask & keep[2],
+            text_mask=x.text_mask & keep[3][:, None],
+        )
+
+    def encode(self, x: VariantInputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Modality tokens [B, N, d] and mask [B, N] (after modality dropout when training)."""
+        return self.encoders(self.drop_modalities(x))
+
+    def forward(self, x: VariantInputs) -> torch.Tensor:
+        """Z [B, Nq, d]."""
+        return self.qformer(*self.encode(x))
+
+    # --- heads ---------------------------------------------------------------------------------
+    def vtc_embed(self, z: torch.Tensor) -> torch.Tensor:
+        """Normalised per-query embeddings [B, Nq, vtc_dim]."""
+        return F.normalize(self.vtc_variant(z), dim=-1)
+
+    def vtc_text_embed(self, text_emb: torch.Tensor) -> torch.Tensor:
+        """[B, text_dim] frozen sentence embeddings -> normalised [B, vtc_dim]."""
+        return F.normalize(self.vtc_text(text_emb), dim=-1)
+
+    def vtc_logits(self, z: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        """Variant-to-text similarity [B_variant, B_text]: max over queries, times the learned temperature."""
+        sim = torch.einsum("bqe,te->btq", self.vtc_embed(z), self.vtc_text_embed(text_emb)).amax(-1)
+        return sim * self.vtc_logit_scale.clamp(max=math.log(100)).exp()
+
+    def vtm_logits(self, tokens: torch.Tensor, mask: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        """Does this text describe this variant? tokens/mask from `encode`, text_emb [B, text_dim] -> [B]."""
+        z = self.qformer(tokens, mask, extra=self.vtm_text(text_emb)[:, None])
+        return self.vtm_head(z).squeeze(-1).mean(-1)
+
+    def pathogenicity_logit(self, z: torch.Tensor) -> torch.Tensor:
+        """Cheap path [B]: used by annotate without the LLM and by rank's first pass."""
+        return self.pathogenicity_head(z.mean(1)).squeeze(-1)
+
+    def prefix(self, z: torch.Tensor) -> torch.Tensor:
+        """Soft prefix for the frozen LLM [B, Nq, llm_hidden_size]."""
+        return self.language_projection(z)
+
+    # --- checkpoint ----------------------------------------------------------------------------
+    def save_pretrained(
+        self, directory: str | Path, metadata: dict | None = None, dtype=torch.float16
+    ) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+        (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        (directory / METADATA_FILE).write_text(json.dumps(metadata or {}, indent=2, default=str) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> BioBlip:
+        directory = Path(directory)
+        config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+        for path in (config_path, weights_path):
+            if not path.is_file():
+                raise BiblipError(
+                    f"{path.name} not found", where=str(directory), hint="pass a Bio-BLIP checkpoint folder"
+                )
+        raw = json.loads(config_path.read_text())
+        known = {f.name for f in fields(BioBlipConfig)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise BiblipError(
+                f"unknown config keys {unknown}",
+                where=str(config_path),
+                hint="checkpoint from a newer biblip?",
+            )
+        config = BioBlipConfig(**raw)
+        config.check_dims(where=str(config_path))
+        model = cls(config)
+        state = load_file(str(weights_path))
+        expected = model.state_dict()
+        missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+        bad_shape = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+        if missing or extra or bad_shape:
+            raise BiblipError(
+                f"weights do not match config.json (missing {missing[:3]}, unexpected {extra[:3]}, "
+                f"wrong shape {bad_shape[:3]})",
+                where=str(weights_path),
+                hint="config.json and model.safetensors must come from the same `save_pretrained`",
+            )
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+        return model.to(device).eval()
+
+
+def read_metadata(directory: str | Path) -> dict:
+    path = Path(directory) / METADATA_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def size_bytes(model: nn.Module, bytes_per_param: int = 2) -> int:
+    return sum(p.numel() for p in model.state_dict().values()) * bytes_per_param

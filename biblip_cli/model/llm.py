@@ -1,0 +1,291 @@
+"""The frozen causal LLM, driven through a soft prefix (BLIP-2 style, `inputs_embeds`).
+
+Prompt layout per row: `[instruction] [prefix: Nq soft tokens] [tail, e.g. "\\nAnswer:"] [answer]`.
+The instruction comes first so that, when it is shared by the batch (a `str`), its KV cache is computed
+once and reused for every batch: each allele then costs only Nq + len(tail) LLM tokens, which is what
+decides CPU speed. A per-row instruction (`list[str]`, e.g. the plain-text "LLM alone" baseline) is
+left-padded inside the batch; answers/targets are right-padded after it. The LLM never gets gradients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from biblip_cli.errors import BiblipError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TAIL = "\nAnswer:"
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise BiblipError(
+            "--device cuda asked for, but no CUDA GPU is visible", hint="use --device cpu or auto"
+        )
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def oom_as_error() -> Iterator[None]:
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as err:
+        torch.cuda.empty_cache()
+        raise BiblipError("the GPU ran out of memory", hint="use a smaller --batch-size") from err
+
+
+class FrozenLLM:
+    """A local transformers causal LM in eval mode with every parameter frozen."""
+
+    def __init__(self, model, tokenizer, path: Path, cache_size: int = 16) -> None:
+        self.model, self.tokenizer, self.path = model, tokenizer, path
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self.embed = model.get_input_embeddings()
+        self.eos_token_id = tokenizer.eos_token_id
+        self._instruction_kv: OrderedDict[str, list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
+        self._cache_size = cache_size
+        # transformers >= 5.2x renamed `past_key_values` to `cache`; the cache object is updated in place
+        self._cache_kw = (
+            "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        )
+
+    @classmethod
+    def load(
+        cls, directory: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+    ):
+        """Local folder only, no remote code. CPU computes in fp32 (bf16 matmuls are slower there), CUDA in bf16."""
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+        directory = Path(directory)
+        if not (directory / "config.json").is_file():
+            raise BiblipError(
+                "not a transformers model folder (no config.json)", where=str(directory),
+                hint="pass --llm a local causal-LM folder, or run `biblip models prepare`",
+            )  # fmt: skip
+        device = resolve_device(device)
+        if dtype is None:
+            dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        try:
+            config = AutoConfig.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
+        except (OSError, ValueError, KeyError) as err:
+            raise BiblipError(f"cannot read config.json: {err}", where=str(directory)) from err
+        if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+            raise BiblipError(
+                f"model type {config.model_type!r} is not a causal language model", where=str(directory),
+                hint="--llm needs a decoder LM folder (Llama, Qwen, GPT-2, ...), not an encoder such as BERT",
+            )  # fmt: skip
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                directory, local_files_only=True, trust_remote_code=False, dtype=dtype
+            )
+            tokenizer = AutoTokenizer.from_pretrained(
+                directory, local_files_only=True, trust_remote_code=False
+            )
+        except (OSError, ValueError) as err:
+            raise BiblipError(f"cannot load the LLM: {err}", where=str(directory)) from err
+        model.eval().requires_grad_(False)
+        with oom_as_error():
+            model.to(device)
+        return cls(model, tokenizer, directory)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.embed.embedding_dim
+
+    def tokens(self, text: str, special: bool = False) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=special).input_ids
+
+    def _embed(self, ids: list[int]) -> torch.Tensor:  # [n, H]
+        return self.embed(torch.tensor(ids, dtype=torch.long, device=self.device))
+
+    # --- the shared instruction's KV cache -------------------------------------------------------
+    def _shared_kv(self, instruction: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if instruction in self._instruction_kv:
+            self._instruction_kv.move_to_end(instruction)
+            return self._instruction_kv[instruction]
+        from transformers import DynamicCache
+
+        ids = torch.tensor([self.tokens(instruction, special=True)], device=self.device)
+        cache = DynamicCache()
+        with torch.no_grad(), oom_as_error():
+            self.model(input_ids=ids, use_cache=True, **{self._cache_kw: cache})
+        kv = [(layer.keys, layer.values) for layer in cache.layers]
+        self._instruction_kv[instruction] = kv
+        if len(self._instruction_kv) > self._cache_size:
+            self._instruction_kv.popitem(last=False)
+        return kv
+
+    def _context(self, prefix: torch.Tensor | None, instruction: str | list[str], tail: str, use_cache: bool):
+        """Per-row embeddings [B, n, H] (left-padded), their mask, positions, and the shared-instruction cache."""
+        from transformers import DynamicCache
+
+        if isinstance(instruction, list):
+            B = len(instruction)
+            if prefix is not None and prefix.shape[0] != B:
+                raise ValueError(f"{B} instructions for a prefix batch of {prefix.shape[0]}")
+        else:
+            B = 1 if prefix is None else prefix.shape[0]
+        shared = isinstance(instruction, str) and use_cache
+        heads = [[] if shared else self.tokens(s, special=True) for s in self._per_row(instruction, B)]
+        tail_emb = self._embed(self.tokens(tail)) if tail else self._embed([])[:0]
+        rows = []
+        for b, head in enumerate(heads):
+            parts = [self._embed(head)] if head else []
+            if prefix is not None:
+                parts.append(prefix[b].to(self.dtype))
+            parts.append(tail_emb)
+            rows.append(torch.cat(parts))
+        n = max(r.shape[0] for r in rows)
+        if n == 0:
+            raise ValueError("empty prompt: give an instruction, a prefix or a tail")
+        embeds = torch.zeros(B, n, self.hidden_size, dtype=self.dtype, device=self.device)
+        mask = torch.zeros(B, n, dtype=torch.long, device=self.device)
+        for b, r in enumerate(rows):
+            embeds[b, n - r.shape[0] :] = r
+            mask[b, n - r.shape[0] :] = 1
+        cache, past = None, 0
+        if shared:
+            kv = self._shared_kv(instruction)
+            past = kv[0][0].shape[2]
+            cache = DynamicCache(
+                ddp_cache_data=[(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)) for k, v in kv]
+            )
+        positions = past + (mask.cumsum(1) - 1).clamp(min=0)
+        full_mask = torch.cat([torch.ones(B, past, dtype=torch.long, device=self.device), mask], dim=1)
+        return embeds, full_mask, positions, cache
+
+    @staticmethod
+    def _per_row(instruction: str | list[str], B: int) -> list[str]:
+        return instruction if isinstance(instruction, list) else [instruction] * B
+
+    def _forward(self, embeds, full_mask, positions, cache, keep: int):
+        with oom_as_error():
+            return self.model(
+                inputs_embeds=embeds, attention_mask=full_mask, position_ids=positions,
+                use_cache=cache is not None, logits_to_keep=keep, **{self._cache_kw: cache},
+            )  # fmt: skip
+
+    # --- operations ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def score(
+        self,
+        prefix: torch.Tensor | None,
+        instruction: str | list[str],
+        answers: list[str],
+        tail: str = DEFAULT_TAIL,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        """Summed log-probability of each answer [B, A] (float32, on CPU).
+
+        Single-token answers need one forward over Nq + len(tail) tokens per row; longer answers add a
+        second pass over the answer tokens, reusing the first pass's cache.
+        """
+        answer_ids = [self.tokens(a) for a in answers]
+        if any(not ids for ids in answer_ids):
+            raise ValueError(f"an answer tokenises to nothing: {answers}")
+        embeds, full_mask, positions, cache = self._context(prefix, instruction, tail, use_cache)
+        B, A = embeds.shape[0], len(answers)
+        longest = max(len(ids) for ids in answer_ids)
+        if cache is None and longest > 1:
+            from transformers import DynamicCache
+
+            cache = DynamicCache()
+        out = self._forward(embeds, full_mask, positions, cache, keep=1)
+        first = F.log_softmax(out.logits[:, -1].float(), dim=-1)
+        scores = first[:, [ids[0] for ids in answer_ids]]
+        if longest == 1:
+            return scores.cpu()
+        # continue every row with every answer: [B*A, longest-1], right-padded
+        cache.batch_repeat_interleave(A)
+        rest = torch.zeros(A, longest - 1, dtype=torch.long, device=self.device)
+        rest_mask = torch.zeros(A, longest - 1, dtype=torch.long, device=self.device)
+        for a, ids in enumerate(answer_ids):
+            rest[a, : len(ids) - 1] = torch.tensor(ids[:-1])
+            rest_mask[a, : len(ids) - 1] = 1
+        rest, rest_mask = rest.repeat(B, 1), rest_mask.repeat(B, 1)
+        mask2 = torch.cat([full_mask.repeat_interleave(A, 0), rest_mask], dim=1)
+        pos2 = positions[:, -1:].repeat_interleave(A, 0) + 1 + torch.arange(longest - 1, device=self.device)
+        out2 = self._forward(self.embed(rest), mask2, pos2, cache, keep=0)
+        logp = F.log_softmax(out2.logits.float(), dim=-1).view(B, A, longest - 1, -1)
+        for a, ids in enumerate(answer_ids):
+            if len(ids) > 1:
+                targets = torch.tensor(ids[1:], device=self.device)
+                idx = torch.arange(len(ids) - 1, device=self.device)
+                scores[:, a] += logp[:, a, idx, targets].sum(-1)
+        return scores.cpu()
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prefix: torch.Tensor | None,
+        instruction: str | list[str],
+        max_new_tokens: int = 48,
+        tail: str = DEFAULT_TAIL,
+    ) -> list[str]:
+        """Greedy decoding, batched, with the KV cache; stops a row at EOS."""
+        from transformers import DynamicCache
+
+        embeds, full_mask, positions, cache = self._context(prefix, instruction, tail, use_cache=True)
+        cache = cache if cache is not None else DynamicCache()
+        B = embeds.shape[0]
+        out_ids = torch.zeros(B, 0, dtype=torch.long, device=self.device)
+        done = torch.zeros(B, dtype=torch.bool, device=self.device)
+        last_pos = positions[:, -1:]
+        for _ in range(max_new_tokens):
+            out = self._forward(embeds, full_mask, positions, cache, keep=1)
+            next_id = out.logits[:, -1].argmax(-1)
+            next_id = torch.where(done, torch.full_like(next_id, self.eos_token_id), next_id)
+            out_ids = torch.cat([out_ids, next_id[:, None]], dim=1)
+            done |= next_id == self.eos_token_id
+            if bool(done.all()):
+                break
+            embeds = self.embed(next_id)[:, None]
+            last_pos = last_pos + 1
+            positions = last_pos
+            full_mask = torch.cat([full_mask, torch.ones(B, 1, dtype=torch.long, device=self.device)], dim=1)
+        texts = []
+        for row in out_ids.tolist():
+            if self.eos_token_id in row:
+                row = row[: row.index(self.eos_token_id)]
+            texts.append(self.tokenizer.decode(row, skip_special_tokens=True).strip())
+        return texts
+
+    def lm_loss(
+        self,
+        prefix: torch.Tensor | None,
+        instruction: str | list[str],
+        targets: list[str],
+        tail: str = DEFAULT_TAIL,
+        add_eos: bool = True,
+    ) -> torch.Tensor:
+        """Mean cross-entropy over the target tokens only; gradients reach `prefix`, never the LLM."""
+        embeds, full_mask, positions, cache = self._context(prefix, instruction, tail, use_cache=True)
+        B = embeds.shape[0]
+        if len(targets) != B:
+            raise ValueError(f"{len(targets)} targets for a batch of {B}")
+        target_ids = [self.tokens(t) + ([self.eos_token_id] if add_eos else []) for t in targets]
+        T = max(len(ids) for ids in target_ids)
+        labels = torch.full((B, T), -100, dtype=torch.long, device=self.device)
+        for b, ids in enumerate(target_ids):
+            labels[b, : len(ids)] = torch.tensor(ids)
+        target_mask = (labels != -100).long()
+        # the last context position predicts target token 0; target token t predicts t+1
+        inputs = torch.cat([embeds, self.embed(labels.clamp(min=0))], dim=1)
+        full_mask = torch.cat([full_mask, target_mask], dim=1)
+        positions = torch.cat([positions, positions[:, -1:] + 1 + torch.arange(T, device=self.device)], dim=1)
+        out = self._forward(inputs, full_mask, positions, cache, keep=T + 1)
+        logits = out.logits[:, :-1].float()  # [B, T, V]: predictions for target tokens 0..T-1
+        return F.cross_entropy(logits.reshape(B * T, -1), labels.reshape(-1), ignore_index=-100)

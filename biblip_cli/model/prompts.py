@@ -1,0 +1,75 @@
+"""Instruction templates shared by training and inference.
+
+Layout (see llm.py): `[instruction] [soft prefix] [tail] [answer]`. Instructions are fixed per task so
+their KV cache is computed once; answers are single tokens for SmolLM2 (" pathogenic", " benign",
+" yes", " no" each tokenise to one id), so scoring needs one forward of Nq + 3 tokens per allele.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from biblip_cli.records import AlleleAnnotation, ProteinVariant
+
+TAIL = "\nAnswer:"
+PATHOGENIC, BENIGN = " pathogenic", " benign"
+YES, NO = " yes", " no"
+
+_CONTEXT = (
+    "You are a clinical geneticist. The next tokens encode one human genetic variant "
+    "(its DNA, the genes around it, the protein change and what is known about the gene)."
+)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    instruction: str
+    answers: tuple[str, ...] = ()  # positive answer first: log-odds = score[0] - score[1]
+    tail: str = TAIL
+
+
+def pathogenicity_prompt() -> Prompt:
+    return Prompt(f"{_CONTEXT} Is this variant pathogenic or benign?", (PATHOGENIC, BENIGN))
+
+
+def describe_prompt() -> Prompt:
+    return Prompt(
+        f"{_CONTEXT} Describe the variant in one sentence: the gene, the consequence, the protein change, "
+        "what the gene does and whether the variant is likely pathogenic."
+    )
+
+
+def phenotype_prompt(phenotypes: list[str]) -> Prompt:
+    listed = "; ".join(phenotypes) if phenotypes else "no recorded phenotypes"
+    return Prompt(
+        f"{_CONTEXT} The patient has: {listed}. Could this variant cause these phenotypes?", (YES, NO)
+    )
+
+
+def regulates_prompt(gene: str) -> Prompt:
+    return Prompt(
+        f"{_CONTEXT} Does the DNA element carrying this variant regulate the gene {gene}?", (YES, NO)
+    )
+
+
+def describe_variant_in_words(variant: AlleleAnnotation | ProteinVariant) -> str:
+    """The variant as plain text for the "LLM alone" baseline: gene, consequence, protein change; no label."""
+    if isinstance(variant, ProteinVariant):
+        return f"a protein change {variant.hgvsp} in the gene {variant.gene}"
+    allele = variant.allele
+    where = f"{allele.chrom}:{allele.pos} {allele.ref}>{allele.alt}"
+    if not variant.effects:
+        return f"an intergenic variant {where}"
+    effect = variant.effects[0]
+    terms = " and ".join(term.replace("_", " ") for term in effect.consequences) or "variant"
+    text = f"a {terms} {where} in the gene {effect.gene}"
+    if effect.hgvsp:
+        text += f", protein change {effect.hgvsp}"
+    return text
+
+
+def plain_text_prompt(prompt: Prompt, variant: AlleleAnnotation | ProteinVariant) -> Prompt:
+    """The same question with the variant described in words instead of a soft prefix (no prefix)."""
+    context = f"You are a clinical geneticist. Consider {describe_variant_in_words(variant)}."
+    question = prompt.instruction[len(_CONTEXT) :].strip() if prompt.instruction.startswith(_CONTEXT) else ""
+    return Prompt(f"{context} {question}".strip(), prompt.answers, prompt.tail)

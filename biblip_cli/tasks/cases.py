@@ -1,0 +1,404 @@
+"""Evaluation inputs: readers for the shared-data formats, and simulated Mendelian cases.
+
+`biblip evaluate` takes every case as a file so any new file of the same format (a hold-out set)
+runs without code changes:
+- labels TSV (`labels/protein_variants.tsv.gz`): gene_symbol, hgvs_p, ref_aa, position, alt_aa, label;
+- enhancer-gene pairs TSV (CRISPR benchmark format): chrom, chromStart, chromEnd, name,
+  measuredGeneSymbol, startTSS, ValidConnection, Regulated;
+- cases TSV written by `build_cases` (one VCF per case beside it).
+
+A simulated case = the real common SNPs of the region with random genotypes (background) plus one
+pathogenic allele of a labelled gene, and 3-8 HPO terms of that gene plus 0-2 unrelated terms.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import logging
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from biblip_cli.errors import BiblipError
+from biblip_cli.records import Allele, ProteinVariant
+
+log = logging.getLogger(__name__)
+
+CASES_TSV = "cases.tsv"
+CASE_SAMPLE = "PROBAND"
+CASE_COLUMNS = (
+    "case_id",
+    "vcf",
+    "chrom",
+    "pos",
+    "ref",
+    "alt",
+    "gene",
+    "hgvsp",
+    "genotype",
+    "terms",
+    "noise_terms",
+    "gene_split",
+)
+# HPO terms that are not phenotypes (inheritance, onset, course): never sampled as patient terms.
+NON_PHENOTYPE_WORDS = (
+    "inheritance",
+    "onset",
+    "sporadic",
+    "anticipation",
+    "penetrance",
+    "mosaicism",
+    "heterogeneity",
+)
+
+
+def open_text(path: Path) -> io.TextIOBase:
+    """Plain or gzip text, decided by the magic bytes (not the suffix)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BiblipError("file not found", where=str(path))
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    if gz:
+        return gzip.open(path, "rt", encoding="utf-8", newline="")  # type: ignore[return-value]
+    return open(path, encoding="utf-8", newline="")
+
+
+def _rows(path: Path, required: Sequence[str]) -> Iterable[tuple[int, dict[str, str]]]:
+    with open_text(path) as fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise BiblipError(
+                f"missing column(s) {', '.join(missing)}",
+                where=str(path),
+                hint=f"expected a tab-separated header with {', '.join(required)}",
+            )
+        yield from enumerate(reader, start=2)
+
+
+# --- labels (pathogenicity) ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class LabeledVariant:
+    variant: ProteinVariant
+    label: str  # pathogenic | benign | uncertain (lower case)
+    variant_id: str = ""
+
+    @property
+    def is_pathogenic(self) -> bool:
+        return self.label == "pathogenic"
+
+
+LABEL_COLUMNS = ("gene_symbol", "hgvs_p", "ref_aa", "position", "alt_aa", "label")
+
+
+def read_labels(path: Path) -> list[LabeledVariant]:
+    """Read a labels TSV; `disease_*`/`omim_ids` columns are ignored on purpose (they leak the label)."""
+    out: list[LabeledVariant] = []
+    for line_number, row in _rows(Path(path), LABEL_COLUMNS):
+        try:
+            position = int(row["position"])
+        except ValueError as err:
+            raise BiblipError(
+                f"position {row['position']!r} is not an integer", where=f"{path}:{line_number}"
+            ) from err
+        pv = ProteinVariant(
+            gene=row["gene_symbol"],
+            hgvsp=row["hgvs_p"],
+            ref_aa=row["ref_aa"].upper(),
+            position=position,
+            alt_aa=row["alt_aa"].upper(),
+        )
+        out.append(LabeledVariant(pv, row["label"].strip().lower(), row.get("variant_id", "") or ""))
+    return out
+
+
+# --- enhancer-gene pairs (target genes) ----------------------------------------------------------
+@dataclass(frozen=True)
+class EnhancerGenePair:
+    chrom: str
+    start0: int
+    end0: int
+    name: str
+    gene: str
+    tss0: int | None
+    regulated: bool
+
+    @property
+    def element(self) -> str:
+        return f"{self.chrom}:{self.start0}-{self.end0}"
+
+
+PAIR_COLUMNS = ("chrom", "chromStart", "chromEnd", "measuredGeneSymbol", "Regulated")
+
+
+def _true(value: str) -> bool:
+    return value.strip().upper() in ("TRUE", "1", "T", "YES")
+
+
+def read_pairs(path: Path, valid_only: bool = True) -> list[EnhancerGenePair]:
+    """CRISPR benchmark pairs; with `valid_only` keep rows whose ValidConnection is TRUE (when the column exists)."""
+    out: list[EnhancerGenePair] = []
+    for line_number, row in _rows(Path(path), PAIR_COLUMNS):
+        if valid_only and "ValidConnection" in row and not _true(row["ValidConnection"] or ""):
+            continue
+        try:
+            start0, end0 = int(row["chromStart"]), int(row["chromEnd"])
+            tss = row.get("startTSS") or ""
+            tss0 = int(float(tss)) if tss not in ("", "NA") else None
+        except ValueError as err:
+            raise BiblipError(f"bad coordinate ({err})", where=f"{path}:{line_number}") from err
+        out.append(
+            EnhancerGenePair(
+                row["chrom"],
+                start0,
+                end0,
+                row.get("name", "") or "",
+                row["measuredGeneSymbol"],
+                tss0,
+                _true(row["Regulated"]),
+            )
+        )
+    return out
+
+
+# --- HPO annotations -----------------------------------------------------------------------------
+def read_gene_phenotypes(path: Path) -> dict[str, dict[str, str]]:
+    """`genes_to_phenotype.txt(.gz)` -> gene symbol -> {HPO id: name}, phenotype terms only."""
+    out: dict[str, dict[str, str]] = {}
+    for _, row in _rows(Path(path), ("gene_symbol", "hpo_id", "hpo_name")):
+        name = row["hpo_name"]
+        if any(word in name.lower() for word in NON_PHENOTYPE_WORDS):
+            continue
+        out.setdefault(row["gene_symbol"], {})[row["hpo_id"]] = name
+    return out
+
+
+# --- simulated cases -----------------------------------------------------------------------------
+@dataclass
+class SimulatedCase:
+    case_id: str
+    vcf: Path
+    causal: Allele
+    gene: str
+    hgvsp: str
+    genotype: str  # "0/1" or "1/1"
+    terms: list[str]  # all patient terms (gene terms + noise), in the order given to methods
+    noise_terms: list[str] = field(default_factory=list)
+    gene_split: str = ""  # test | val | train | "" (unknown)
+
+
+@dataclass(frozen=True)
+class BackgroundVariant:
+    chrom: str
+    pos: int
+    ref: str
+    alt: str
+    rsid: str
+
+
+def read_background(
+    path: Path, contigs: Sequence[str] | None = None
+) -> tuple[list[str], list[BackgroundVariant]]:
+    """Header contig lines and biallelic SNVs of a VCF (cyvcf2), optionally limited to `contigs`."""
+    from cyvcf2 import VCF
+
+    if not Path(path).is_file():
+        raise BiblipError("background VCF not found", where=str(path))
+    reader = VCF(str(path))
+    contig_lines = [line for line in reader.raw_header.splitlines() if line.startswith("##contig")]
+    out = []
+    for v in reader:
+        if contigs and v.CHROM not in contigs:
+            continue
+        for alt in v.ALT:
+            out.append(BackgroundVariant(v.CHROM, v.POS, v.REF, alt, v.ID or "."))
+    reader.close()
+    return contig_lines, out
+
+
+def write_case_vcf(
+    path: Path, contig_lines: Sequence[str], rows: Sequence[tuple[str, int, str, str, str, str]]
+) -> None:
+    """Rows (chrom, pos, id, ref, alt, genotype), sorted here; one sample named PROBAND."""
+    contig_order = {line.split("ID=")[1].split(",")[0].rstrip(">"): i for i, line in enumerate(contig_lines)}
+    rows = sorted(rows, key=lambda r: (contig_order.get(r[0], len(contig_order)), r[0], r[1], r[3], r[4]))
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("##fileformat=VCFv4.2\n##source=biblip simulated Mendelian case\n")
+        fh.writelines(line + "\n" for line in contig_lines)
+        fh.write('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n')
+        fh.write(f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{CASE_SAMPLE}\n")
+        fh.writelines(
+            f"{chrom}\t{pos}\t{vid}\t{ref}\t{alt}\t.\tPASS\t.\tGT\t{gt}\n"
+            for chrom, pos, vid, ref, alt, gt in rows
+        )
+
+
+def build_cases(
+    labels: Sequence[LabeledVariant],
+    alleles_of: Callable[[ProteinVariant], list[Allele]],
+    gene_terms: dict[str, dict[str, str]],
+    background_vcf: Path,
+    out_dir: Path,
+    n_cases: int = 50,
+    seed: int = 13,
+    gene_split: Callable[[str], str] | None = None,
+    splits: Sequence[str] = ("test",),
+    min_terms: int = 3,
+    proteins: dict[str, str] | None = None,
+    n_decoys: int = 10,
+) -> list[SimulatedCase]:
+    """Simulate up to `n_cases` cases, round-robin over eligible genes, reproducible for a seed.
+
+    Eligible: a pathogenic label that `alleles_of` can place on the genome (sequence present), a
+    gene with >= `min_terms` HPO phenotype terms, and (with `gene_split`) a gene in `splits`.
+    With `proteins`, each case also gets `n_decoys` random missense SNVs in random coding genes
+    (rare variants every exome has; unlabelled, so no training label leaks into the background).
+    """
+    rng = random.Random(seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    by_gene: dict[str, list[LabeledVariant]] = {}
+    for lv in labels:
+        if not lv.is_pathogenic or len(gene_terms.get(lv.variant.gene, {})) < min_terms:
+            continue
+        if gene_split is not None and gene_split(lv.variant.gene) not in splits:
+            continue
+        by_gene.setdefault(lv.variant.gene, []).append(lv)
+    placed: dict[str, list[tuple[LabeledVariant, Allele]]] = {}
+    for gene in sorted(by_gene):
+        seen: set[str] = set()
+        for lv in sorted(by_gene[gene], key=lambda x: (x.variant.position, x.variant.alt_aa)):
+            if lv.variant.hgvsp in seen:
+                continue
+            seen.add(lv.variant.hgvsp)
+            alleles = alleles_of(lv.variant)
+            if alleles:
+                placed.setdefault(gene, []).append((lv, alleles[0]))
+    genes = sorted(placed)
+    if not genes:
+        log.warning("no eligible gene for simulated cases (splits %s)", ",".join(splits))
+        return []
+    rng.shuffle(genes)
+    contigs = sorted({a.chrom for pairs in placed.values() for _, a in pairs})
+    contig_lines, background = read_background(background_vcf, contigs)
+    noise_pool = sorted({t for terms in gene_terms.values() for t in terms})
+    cases: list[SimulatedCase] = []
+    for index in range(n_cases):
+        gene = genes[index % len(genes)]
+        lv, causal = rng.choice(placed[gene])
+        own = sorted(gene_terms[gene])
+        k = min(rng.randint(3, 8), len(own))
+        terms = rng.sample(own, k)
+        noise: list[str] = []
+        for _ in range(rng.randint(0, 2)):
+            term = rng.choice(noise_pool)
+            if term not in gene_terms[gene] and term not in noise:
+                noise.append(term)
+        all_terms = terms + noise
+        rng.shuffle(all_terms)
+        genotype = "1/1" if rng.random() < 0.25 else "0/1"
+        rows = [(causal.chrom, causal.pos, "causal", causal.ref, causal.alt, genotype)]
+        taken = {causal.pos}
+        for decoy in random_missense(rng, proteins or {}, alleles_of, n_decoys):
+            if decoy.chrom == causal.chrom and decoy.pos not in taken:
+                taken.add(decoy.pos)
+                rows.append((decoy.chrom, decoy.pos, "decoy", decoy.ref, decoy.alt, "0/1"))
+        for bg in background:
+            if bg.chrom != causal.chrom or bg.pos in taken:
+                continue
+            draw = rng.random()  # allele frequency 0.5: 0/0 25%, 0/1 50%, 1/1 25%; 0/0 lines dropped
+            if draw < 0.25:
+                continue
+            rows.append((bg.chrom, bg.pos, bg.rsid, bg.ref, bg.alt, "0/1" if draw < 0.75 else "1/1"))
+        case_id = f"case{index + 1:03d}"
+        vcf = out_dir / f"{case_id}.vcf"
+        write_case_vcf(vcf, contig_lines, rows)
+        split = gene_split(gene) if gene_split is not None else ""
+        cases.append(
+            SimulatedCase(
+                case_id, vcf, causal, gene, lv.variant.hgvsp, genotype, all_terms, noise, split or ""
+            )
+        )
+    write_cases(out_dir / CASES_TSV, cases)
+    return cases
+
+
+def random_missense(
+    rng: random.Random, proteins: dict[str, str], alleles_of: Callable[[ProteinVariant], list[Allele]], n: int
+) -> list[Allele]:
+    """`n` random single-residue substitutions reachable by one SNV, placed on the genome."""
+    genes = sorted(g for g, seq in proteins.items() if len(seq) > 2)
+    out: list[Allele] = []
+    for _ in range(n * 20):
+        if len(out) >= n or not genes:
+            break
+        gene = rng.choice(genes)
+        seq = proteins[gene]
+        position = rng.randint(2, len(seq) - 1)
+        ref = seq[position - 1]
+        alt = rng.choice([a for a in "ACDEFGHIKLMNPQRSTVWY" if a != ref])
+        if ref not in "ACDEFGHIKLMNPQRSTVWY":
+            continue
+        alleles = alleles_of(ProteinVariant(gene, f"p.{ref}{position}{alt}", ref, position, alt))
+        if alleles:
+            out.append(rng.choice(alleles))
+    return out
+
+
+def write_cases(path: Path, cases: Sequence[SimulatedCase]) -> None:
+    path = Path(path)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("\t".join(CASE_COLUMNS) + "\n")
+        for c in cases:
+            vcf = c.vcf.name if c.vcf.parent.resolve() == path.parent.resolve() else str(c.vcf)
+            a = c.causal
+            fields = (
+                c.case_id,
+                vcf,
+                a.chrom,
+                str(a.pos),
+                a.ref,
+                a.alt,
+                c.gene,
+                c.hgvsp,
+                c.genotype,
+                ",".join(c.terms),
+                ",".join(c.noise_terms),
+                c.gene_split,
+            )
+            fh.write("\t".join(fields) + "\n")
+
+
+def read_cases(path: Path) -> list[SimulatedCase]:
+    """Read `cases.tsv` (or a directory holding one); VCF paths are relative to the TSV."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CASES_TSV
+    out = []
+    for line_number, row in _rows(path, ("case_id", "vcf", "chrom", "pos", "ref", "alt", "gene", "terms")):
+        vcf = Path(row["vcf"])
+        if not vcf.is_absolute():
+            vcf = path.parent / vcf
+        if not vcf.is_file():
+            raise BiblipError("case VCF not found", where=f"{path}:{line_number}", hint=str(vcf))
+        causal = Allele(row["chrom"], int(row["pos"]), row["ref"], row["alt"])
+        split_terms = [t for t in (row["terms"] or "").split(",") if t]
+        noise = [t for t in (row.get("noise_terms") or "").split(",") if t]
+        out.append(
+            SimulatedCase(
+                row["case_id"],
+                vcf,
+                causal,
+                row["gene"],
+                row.get("hgvsp", "") or "",
+                row.get("genotype", "0/1") or "0/1",
+                split_terms,
+                noise,
+                row.get("gene_split", "") or "",
+            )
+        )
+    return out

@@ -1,0 +1,198 @@
+"""Inference engine: features -> Bio-BLIP -> (frozen LLM) for batches of annotated alleles.
+
+One object per run, so the bundle, the text encoder, the checkpoint and the LLM load once. Every method
+takes a list of alleles of any length and works through it in `batch_size` chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from biblip_cli.errors import BiblipError
+from biblip_cli.features.inputs import VariantInputs
+from biblip_cli.model import prompts
+from biblip_cli.model.biblip import BioBlip, read_metadata
+from biblip_cli.model.llm import FrozenLLM, resolve_device
+from biblip_cli.records import AlleleAnnotation, ProteinVariant
+
+log = logging.getLogger(__name__)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class Engine:
+    def __init__(
+        self,
+        builder: Any,
+        model: BioBlip,
+        llm: FrozenLLM | None,
+        metadata: dict,
+        device: torch.device,
+        batch_size: int = 64,
+    ) -> None:
+        self.builder, self.model, self.llm = builder, model, llm
+        self.metadata, self.device, self.batch_size = metadata, device, batch_size
+        calibration = metadata.get("calibration") or {}
+        self.calibration = (float(calibration.get("a", 1.0)), float(calibration.get("b", 0.0)))
+        cheap = metadata.get("cheap_calibration") or {}
+        self.cheap_calibration = (float(cheap.get("a", 1.0)), float(cheap.get("b", 0.0)))
+
+    @classmethod
+    def load(
+        cls,
+        bundle: Any,
+        model_dir: str | Path,
+        llm_dir: str | Path | None = None,
+        text_encoder_dir: str | Path | None = None,
+        device: str = "auto",
+        batch_size: int = 64,
+        use_llm: bool = True,
+        threads: int | None = None,
+    ) -> Engine:
+        """`bundle`: a `Bundle` or its folder. The LLM and text encoder default to the prepared ones."""
+        from biblip_cli.bundle import Bundle
+        from biblip_cli.features.builder import FeatureBuilder
+        from biblip_cli.features.text import TextEmbedder
+        from biblip_cli.model.weights import (
+            biblip_home,
+            default_llm_dir,
+            default_text_encoder_dir,
+            llm_sha256,
+        )
+
+        if threads:
+            torch.set_num_threads(threads)
+        if batch_size < 1:
+            raise BiblipError(f"--batch-size must be >= 1, got {batch_size}")
+        torch_device = resolve_device(device)
+        if not isinstance(bundle, Bundle):
+            bundle = Bundle.open(bundle)
+        text_dir = Path(text_encoder_dir) if text_encoder_dir else default_text_encoder_dir()
+        embedder = TextEmbedder(
+            text_dir, cache_dir=biblip_home() / "text_embeddings", device=str(torch_device)
+        )
+        builder = FeatureBuilder(bundle, embedder)
+        model = BioBlip.from_pretrained(model_dir, device=torch_device)
+        llm = None
+        if use_llm:
+            llm_path = Path(llm_dir) if llm_dir else default_llm_dir()
+            llm = FrozenLLM.load(llm_path, device=torch_device)
+            if llm.hidden_size != model.config.llm_hidden_size:
+                raise BiblipError(
+                    f"LLM hidden size {llm.hidden_size} != {model.config.llm_hidden_size} the checkpoint was "
+                    "trained for", where=str(llm_path),
+                    hint=f"use the checkpoint's LLM ({model.config.llm_name}) or a checkpoint trained for this one",
+                )  # fmt: skip
+            expected = model.config.llm_sha256
+            if expected and expected != llm_sha256(llm_path):
+                log.warning("LLM at %s differs from the one the checkpoint was trained with", llm_path)
+        return cls(builder, model, llm, read_metadata(model_dir), torch_device, batch_size)
+
+    # --- building blocks -------------------------------------------------------------------------
+    def _batches(self, n: int) -> list[slice]:
+        return [slice(i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size)]
+
+    def inputs(
+        self,
+        variants: Sequence[AlleleAnnotation | ProteinVariant],
+        query_genes: Sequence[str | None] | None = None,
+    ) -> VariantInputs:
+        """Genomic alleles, or protein-level variants (the labels file): one batch of model inputs."""
+        if variants and isinstance(variants[0], ProteinVariant):
+            return self.builder.build_protein(list(variants))
+        return self.builder.build(list(variants), list(query_genes) if query_genes is not None else None)
+
+    @torch.inference_mode()
+    def _z(self, inputs: VariantInputs) -> torch.Tensor:
+        return self.model(inputs.to(self.device))
+
+    def _require_llm(self) -> FrozenLLM:
+        if self.llm is None:
+            raise BiblipError(
+                "this needs the LLM, but the engine was loaded without it", hint="drop --no-llm"
+            )
+        return self.llm
+
+    def _map(
+        self,
+        variants: Sequence[AlleleAnnotation | ProteinVariant],
+        per_batch: Callable[[VariantInputs], np.ndarray | list],
+        query_genes: Sequence[str | None] | None = None,
+    ) -> list:
+        out: list = []
+        for part in self._batches(len(variants)):
+            genes = query_genes[part] if query_genes is not None else None
+            out.extend(per_batch(self.inputs(variants[part], genes)))
+        return out
+
+    @torch.inference_mode()
+    def log_odds(self, inputs: VariantInputs, prompt: prompts.Prompt) -> np.ndarray:
+        """LLM log-odds of the prompt's first answer against its second, for one batch of inputs."""
+        llm = self._require_llm()
+        prefix = self.model.prefix(self._z(inputs))
+        scores = llm.score(prefix, prompt.instruction, list(prompt.answers), tail=prompt.tail)
+        return (scores[:, 0] - scores[:, 1]).numpy().astype(np.float64)
+
+    # --- tasks -----------------------------------------------------------------------------------
+    def pathogenicity(self, variants: Sequence[AlleleAnnotation | ProteinVariant]) -> np.ndarray:
+        """Calibrated probability that each variant is pathogenic (LLM: " pathogenic" vs " benign")."""
+        if self.llm is None:
+            return self.cheap_pathogenicity(variants)
+        prompt = prompts.pathogenicity_prompt()
+        a, b = self.calibration
+        raw = self._map(variants, lambda x: self.log_odds(x, prompt))
+        return _sigmoid(a * np.asarray(raw, dtype=np.float64) + b)
+
+    def cheap_pathogenicity(self, variants: Sequence[AlleleAnnotation | ProteinVariant]) -> np.ndarray:
+        """Probability from the Q-former head alone (no LLM): the fast path."""
+
+        def batch(x: VariantInputs) -> np.ndarray:
+            with torch.inference_mode():
+                return self.model.pathogenicity_logit(self._z(x)).float().cpu().numpy()
+
+        a, b = self.cheap_calibration
+        return _sigmoid(a * np.asarray(self._map(variants, batch), dtype=np.float64) + b)
+
+    def explain(
+        self, variants: Sequence[AlleleAnnotation | ProteinVariant], max_new_tokens: int = 48
+    ) -> list[str]:
+        llm = self._require_llm()
+        prompt = prompts.describe_prompt()
+
+        @torch.inference_mode()
+        def batch(x: VariantInputs) -> list[str]:
+            prefix = self.model.prefix(self._z(x))
+            return llm.generate(prefix, prompt.instruction, max_new_tokens=max_new_tokens, tail=prompt.tail)
+
+        return self._map(variants, batch)
+
+    def phenotype_match(self, variants: Sequence[AlleleAnnotation], phenotypes: list[str]) -> np.ndarray:
+        """Log-odds that each variant explains the patient's phenotypes (names, e.g. "Seizure")."""
+        prompt = prompts.phenotype_prompt(phenotypes)
+        return np.asarray(self._map(variants, lambda x: self.log_odds(x, prompt)), dtype=np.float64)
+
+    def regulates(self, variants: Sequence[AlleleAnnotation], genes: Sequence[str]) -> np.ndarray:
+        """Log-odds that the element carrying variant i regulates genes[i]; rows are grouped by gene so
+        each gene's instruction cache is built once."""
+        if len(genes) != len(variants):
+            raise ValueError(f"{len(genes)} genes for {len(variants)} variants")
+        out = np.zeros(len(variants), dtype=np.float64)
+        by_gene: dict[str, list[int]] = {}
+        for i, gene in enumerate(genes):
+            by_gene.setdefault(gene, []).append(i)
+        for gene, rows in by_gene.items():
+            prompt = prompts.regulates_prompt(gene)
+            subset = [variants[i] for i in rows]
+            scores = self._map(
+                subset, lambda x, p=prompt: self.log_odds(x, p), query_genes=[gene] * len(rows)
+            )
+            out[rows] = scores
+        return out

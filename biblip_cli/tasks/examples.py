@@ -1,0 +1,581 @@
+"""Training and evaluation examples: which variants, which texts, which split.
+
+Why one module: the split rule and the texts must be the same for `biblip train` and
+`biblip evaluate`, and both must be reproducible from the checkpoint's metadata alone.
+
+Splits are by gene, fixed, independent of the seed:
+  * a gene on a held-out chromosome goes to its chromosome's split (`TEST_CHROMS`, `VAL_CHROMS`);
+  * every other gene goes by the first 4 bytes of sha1(symbol): < 80% train, < 90% val, else test.
+Every example is keyed by the gene it is about (the asked-about gene for enhancer pairs), so no
+gene of val/test is ever seen in training, whatever the example kind.
+
+Example kinds (`Example.kind`):
+  pathogenicity  "is it pathogenic or benign" -> " pathogenic" / " benign" (uncertain: no loss)
+  describe       "describe the variant" -> a short annotation text (consequence, gene, change,
+                 gene name, clinical label, a few gene-linked HPO phenotypes)
+  phenotype      "could this variant cause <terms>?" -> yes (pathogenic + the gene's own terms),
+                 no (pathogenic + an unrelated gene's terms; benign + its gene's terms)
+  regulates      "does this element regulate <gene>?" (CRISPRi pairs; Fulco 2019 genes and loci
+                 removed so that file stays a clean evaluation set)
+Inputs never carry the label: the `disease_*`/`omim_ids` columns of the labels file are never read
+into an item; only answers (targets) contain the clinical label.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import logging
+import random
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from biblip_cli.errors import BiblipError
+from biblip_cli.records import Allele, ProteinVariant
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+KINDS = ("pathogenicity", "describe", "phenotype", "regulates")
+TRAIN_FRACTION = 0.8
+VAL_FRACTION = 0.1
+#: whole chromosomes held out (genes and enhancer pairs): chr21 (the second demo contig, no coding gene
+#: in its sequenced part) plus chr22 and chr4 for test, chr10 for validation.
+TEST_CHROMS = ("chr21", "chr22", "chr4")
+VAL_CHROMS = ("chr10",)
+SPLIT_RULE = (
+    "gene split: chromosome in TEST_CHROMS -> test, in VAL_CHROMS -> val, else u = int(sha1(symbol)[:8], 16) / 2**32:"
+    " u < 0.8 train, u < 0.9 val, else test"
+)
+#: columns of the labels file that nearly give the label away: never model inputs
+LEAKY_COLUMNS = ("disease_ids", "disease_names", "omim_ids")
+LABEL_WORDS = {
+    "pathogenic": "Likely pathogenic.",
+    "benign": "Likely benign.",
+    "uncertain": "Uncertain significance.",
+}
+MAX_PHENOTYPES = 3  # HPO names per describe answer / phenotype question
+MAX_NAME_WORDS = 6  # gene name words kept in a describe answer (answers stay short: CPU time)
+
+# Default data files, relative to a data folder laid out as ../shared/data (see DATA.md).
+DATA_FILES = {
+    "labels": "labels/protein_variants.tsv.gz",
+    "crispr": "enhancers/crispr_K562_training.GRCh38.tsv.gz",
+    "fulco": "enhancers/Fulco2019_K562.GRCh38.tsv.gz",
+}
+
+# Instruction templates: taken from model/prompts.py when it defines them, else these defaults.
+DEFAULT_INSTRUCTIONS = {
+    "pathogenicity": "Is this variant pathogenic or benign? Answer:",
+    "describe": "Describe the variant.",
+    "phenotype": "Could this variant cause {phenotypes}? Answer yes or no:",
+    "regulates": "Does this element regulate {gene}? Answer yes or no:",
+}
+ANSWERS = {
+    "pathogenicity": (" benign", " pathogenic"),
+    "phenotype": (" no", " yes"),
+    "regulates": (" no", " yes"),
+}
+
+
+# --- splits ----------------------------------------------------------------------------------------
+
+
+def gene_hash_unit(symbol: str) -> float:
+    """Stable number in [0, 1) from the gene symbol (sha1, first 32 bits): same on every machine."""
+    return int(hashlib.sha1(symbol.encode("utf-8")).hexdigest()[:8], 16) / 2**32
+
+
+def normalise_chrom(chrom: str) -> str:
+    chrom = (chrom or "").strip()
+    if not chrom:
+        return ""
+    return chrom if chrom.startswith("chr") else f"chr{chrom}"
+
+
+def gene_split(symbol: str, chrom: str = "") -> str:
+    """The split of a gene: held-out chromosomes first, then the symbol's hash."""
+    chrom = normalise_chrom(chrom)
+    if chrom in TEST_CHROMS:
+        return "test"
+    if chrom in VAL_CHROMS:
+        return "val"
+    u = gene_hash_unit(symbol)
+    if u < TRAIN_FRACTION:
+        return "train"
+    return "val" if u < TRAIN_FRACTION + VAL_FRACTION else "test"
+
+
+# --- records ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VariantItem:
+    """One model input: a protein-level variant (DNA masked) or a genomic allele, about `gene`."""
+
+    key: str
+    gene: str
+    split: str
+    protein: ProteinVariant | None = None
+    allele: Allele | None = None
+    label: int | None = None  # pathogenicity: 1 pathogenic, 0 benign, None uncertain / not a variant
+    regulates: int | None = None  # enhancer items: 1 regulated, 0 not
+    description: str = ""  # the describe answer: the VTC/VTM text of stage 1
+
+
+@dataclass(frozen=True)
+class Example:
+    """One instruction/answer pair about one item."""
+
+    kind: str
+    item: VariantItem
+    instruction: str
+    answer: str
+    label: int | None = None  # binary target where the kind has one
+
+    @property
+    def split(self) -> str:
+        return self.item.split
+
+
+@dataclass
+class ExampleSet:
+    """All items and examples, with the split rule and data sources for the checkpoint's metadata."""
+
+    items: list[VariantItem]
+    examples: list[Example]
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)
+    excluded: dict[str, int] = field(default_factory=dict)
+
+    def of(self, split: str, kind: str | None = None) -> list[Example]:
+        return [e for e in self.examples if e.split == split and (kind is None or e.kind == kind)]
+
+    def items_of(self, split: str) -> list[VariantItem]:
+        return [i for i in self.items if i.split == split]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{split: {kind: n}} plus {split: {"genes": n, "items": n, "genomic_variants": n}}."""
+        out: dict[str, dict[str, int]] = {s: {k: 0 for k in KINDS} for s in SPLITS}
+        for e in self.examples:
+            out[e.split][e.kind] += 1
+        for s in SPLITS:
+            items = self.items_of(s)
+            out[s]["items"] = len(items)
+            out[s]["genomic_variants"] = sum(
+                1 for i in items if i.allele is not None and i.protein is not None
+            )
+            out[s]["genes"] = len({i.gene for i in items})
+        return out
+
+    def genes(self, split: str) -> list[str]:
+        return sorted({i.gene for i in self.items if i.split == split})
+
+    def check_disjoint(self) -> None:
+        """Raise AssertionError if a val/test gene appears in train."""
+        train = set(self.genes("train"))
+        for split in ("val", "test"):
+            overlap = train & set(self.genes(split))
+            assert not overlap, f"{len(overlap)} {split} genes also in train, e.g. {sorted(overlap)[:3]}"
+
+    def metadata(self) -> dict[str, Any]:
+        """What the checkpoint stores about its data: rule, held-out chromosomes, counts, gene lists' hashes."""
+        return {
+            "rule": SPLIT_RULE,
+            "train_fraction": TRAIN_FRACTION,
+            "val_fraction": VAL_FRACTION,
+            "test_chroms": list(TEST_CHROMS),
+            "val_chroms": list(VAL_CHROMS),
+            "counts": self.counts(),
+            "excluded": dict(self.excluded),
+            "gene_lists_sha1": {
+                s: hashlib.sha1("\n".join(self.genes(s)).encode()).hexdigest() for s in SPLITS
+            },
+            "val_genes": self.genes("val"),
+            "test_genes": self.genes("test"),
+        }
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+def _open_tsv(path: Path) -> io.TextIOBase:
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    if gz:
+        return gzip.open(path, "rt", encoding="utf-8", newline="")  # type: ignore[return-value]
+    return open(path, encoding="utf-8", newline="")
+
+
+def sha256_path(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class LabelledVariant:
+    variant: ProteinVariant
+    label: str  # pathogenic | benign | uncertain
+
+
+def read_protein_variants(path: Path) -> list[LabelledVariant]:
+    """UniProt variants (gene, p.change, label). The disease/OMIM columns are deliberately not read."""
+    path = Path(path)
+    if not path.is_file():
+        raise BiblipError("labels file not found", where=str(path), hint="pass --data DIR (see DATA.md)")
+    out: list[LabelledVariant] = []
+    with _open_tsv(path) as fh:
+        reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+        need = {"gene_symbol", "hgvs_p", "ref_aa", "position", "alt_aa", "label"}
+        missing = need - set(reader.fieldnames or ())
+        if missing:
+            raise BiblipError(
+                f"labels file lacks columns {sorted(missing)}", where=str(path), hint="see DATA.md"
+            )
+        for line, row in enumerate(reader, start=2):
+            label = (row["label"] or "").strip().lower()
+            if label not in LABEL_WORDS:
+                continue
+            try:
+                position = int(row["position"])
+            except ValueError as err:
+                raise BiblipError(f"bad position {row['position']!r}", where=f"{path}:{line}") from err
+            pv = ProteinVariant(
+                gene=row["gene_symbol"].strip(),
+                hgvsp=row["hgvs_p"].strip(),
+                ref_aa=row["ref_aa"].strip().upper(),
+                position=position,
+                alt_aa=row["alt_aa"].strip().upper(),
+            )
+            out.append(LabelledVariant(pv, label))
+    return out
+
+
+@dataclass(frozen=True)
+class EnhancerPair:
+    chrom: str
+    start0: int
+    end0: int
+    gene: str
+    regulated: bool
+    tss0: int | None = None
+
+
+def read_enhancer_pairs(path: Path, valid_only: bool = True) -> list[EnhancerPair]:
+    """CRISPRi element-gene pairs (ENCODE/Engreitz benchmark format), ValidConnection TRUE only."""
+    path = Path(path)
+    if not path.is_file():
+        raise BiblipError(
+            "enhancer pairs file not found", where=str(path), hint="pass --data DIR (see DATA.md)"
+        )
+    out = []
+    with _open_tsv(path) as fh:
+        reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+        for row in reader:
+            if valid_only and (row.get("ValidConnection") or "TRUE").strip().upper() != "TRUE":
+                continue
+            tss = row.get("startTSS") or ""
+            out.append(
+                EnhancerPair(
+                    chrom=normalise_chrom(row["chrom"]),
+                    start0=int(row["chromStart"]),
+                    end0=int(row["chromEnd"]),
+                    gene=row["measuredGeneSymbol"].strip(),
+                    regulated=(row.get("Regulated") or "").strip().upper() == "TRUE",
+                    tss0=int(tss) if tss.strip().isdigit() else None,
+                )
+            )
+    return out
+
+
+# --- texts -----------------------------------------------------------------------------------------
+
+_CONSEQUENCE_WORDS = {
+    "missense_variant": "Missense variant",
+    "stop_gained": "Stop-gained variant",
+    "stop_lost": "Stop-lost variant",
+    "start_lost": "Start-lost variant",
+    "synonymous_variant": "Synonymous variant",
+}
+
+
+def instruction_templates() -> dict[str, str]:
+    """Instruction templates by kind: model/prompts.py's `TRAINING_INSTRUCTIONS` when it defines them."""
+    templates = dict(DEFAULT_INSTRUCTIONS)
+    try:  # the prompts module is the single source of templates once it defines them
+        from biblip_cli.model import prompts
+
+        templates.update(getattr(prompts, "TRAINING_INSTRUCTIONS", {}))
+    except ImportError:
+        pass
+    return templates
+
+
+def instruction(kind: str, templates: dict[str, str] | None = None, **values: str) -> str:
+    """The instruction text of a kind, filled with `values`."""
+    return (templates or instruction_templates())[kind].format(**values)
+
+
+def gene_phenotypes(knowledge: Any) -> list[str]:
+    """HPO phenotype names linked to a gene (inheritance modes dropped), in table order."""
+    if knowledge is None:
+        return []
+    terms = getattr(knowledge, "hpo_terms", None) or []
+    return [t for t in terms if t and "inheritance" not in t.lower()]
+
+
+def short_name(knowledge: Any) -> str:
+    name = (getattr(knowledge, "name", "") or "").strip() if knowledge is not None else ""
+    words = name.split()
+    return " ".join(words[:MAX_NAME_WORDS]) + (" ..." if len(words) > MAX_NAME_WORDS else "")
+
+
+def describe_text(pv: ProteinVariant, label: str, knowledge: Any, phenotypes: list[str] | None = None) -> str:
+    """'Missense variant p.Arg264Trp in PANK2 (pantothenate kinase 2). Likely pathogenic. Gene-linked
+    phenotypes: dystonia, ...' (short: every answer token costs CPU time in stage 2)."""
+    from biblip_cli.features.protein import protein_consequence
+
+    consequence = protein_consequence(pv.ref_aa, pv.alt_aa, pv.position)
+    head = _CONSEQUENCE_WORDS.get(consequence, "Variant")
+    name = short_name(knowledge)
+    text = f"{head} {pv.hgvsp} in {pv.gene}" + (f" ({name})" if name else "") + f". {LABEL_WORDS[label]}"
+    terms = (phenotypes if phenotypes is not None else gene_phenotypes(knowledge))[:MAX_PHENOTYPES]
+    if terms:
+        text += " Gene-linked phenotypes: " + ", ".join(t[:1].lower() + t[1:] for t in terms) + "."
+    return text
+
+
+def enhancer_text(pair: EnhancerPair) -> str:
+    """VTC text of an element-gene pair (the label is the target of stage 1's matching loss)."""
+    verb = "regulates" if pair.regulated else "does not regulate"
+    where = ""
+    if pair.tss0 is not None:
+        kb = abs((pair.start0 + pair.end0) // 2 - pair.tss0) / 1000
+        where = f", {kb:.0f} kb from its TSS"
+    return f"Regulatory element at {pair.chrom}:{pair.start0 + 1}-{pair.end0}{where}; {verb} {pair.gene}."
+
+
+def _pick(key: str, pool: list[str], n: int) -> list[str]:
+    """n items of pool chosen by a hash of key (deterministic, seed-independent)."""
+    if len(pool) <= n:
+        return list(pool)
+    rng = random.Random(int(hashlib.sha1(key.encode()).hexdigest()[:12], 16))
+    return rng.sample(pool, n)
+
+
+# --- building --------------------------------------------------------------------------------------
+
+
+def _gene_chrom(bundle: Any, knowledge: dict[str, Any], gene: str) -> str:
+    tx = bundle.transcripts.by_gene(gene) if bundle is not None else None
+    if tx is not None:
+        return normalise_chrom(tx.chrom)
+    know = knowledge.get(gene)
+    return normalise_chrom(getattr(know, "chromosome", "") or "") if know is not None else ""
+
+
+def _overlaps(pair: EnhancerPair, loci: dict[str, list[tuple[int, int]]]) -> bool:
+    return any(s < pair.end0 and pair.start0 < e for s, e in loci.get(pair.chrom, ()))
+
+
+def _genomic_allele(bundle: Any, pv: ProteinVariant) -> Allele | None:
+    """First SNV giving the protein change where the bundle has the gene's sequence, else None."""
+    if bundle is None or pv.gene not in bundle.proteins:
+        return None
+    try:
+        from biblip_cli.features.consequence import protein_variant_to_alleles
+    except ImportError:
+        return None
+    try:
+        alleles = protein_variant_to_alleles(bundle, pv)
+    except BiblipError:
+        return None
+    return alleles[0] if alleles else None
+
+
+def _element_allele(bundle: Any, pair: EnhancerPair) -> Allele:
+    """An allele-like marker at the element midpoint, ALT = REF (no change); 'N' where no sequence."""
+    mid0 = (pair.start0 + pair.end0) // 2
+    base = "N"
+    if bundle is not None:
+        try:
+            contig = bundle.genome.resolve(pair.chrom)
+            if contig is not None:
+                base = bundle.genome.fetch(contig, mid0, mid0 + 1) or "N"
+        except (BiblipError, KeyError, ValueError, OSError):
+            base = "N"
+    return Allele(chrom=pair.chrom, pos=mid0 + 1, ref=base, alt=base)
+
+
+def build_examples(
+    bundle: Any,
+    labels_path: Path | None,
+    crispr_path: Path | None = None,
+    fulco_path: Path | None = None,
+    genomic: bool = True,
+) -> ExampleSet:
+    """All items and examples from the labels and enhancer files, with the bundle's gene knowledge."""
+    knowledge: dict[str, Any] = bundle.knowledge if bundle is not None else {}
+    chrom_of: dict[str, str] = {}
+
+    def split_of(gene: str) -> str:
+        if gene not in chrom_of:
+            chrom_of[gene] = _gene_chrom(bundle, knowledge, gene)
+        return gene_split(gene, chrom_of[gene])
+
+    templates = instruction_templates()
+    items: list[VariantItem] = []
+    examples: list[Example] = []
+    sources: dict[str, dict[str, str]] = {}
+    excluded: Counter[str] = Counter()
+    # genes with phenotypes, for "unrelated gene" negatives: sorted for determinism
+    pheno_sets = {g: set(gene_phenotypes(k)) for g, k in knowledge.items()}
+    pheno_genes = sorted(g for g, terms in pheno_sets.items() if len(terms) >= MAX_PHENOTYPES)
+
+    if labels_path is not None:
+        sources["labels"] = {"path": str(labels_path), "sha256": sha256_path(Path(labels_path))}
+        for lv in read_protein_variants(Path(labels_path)):
+            pv, label = lv.variant, lv.label
+            split = split_of(pv.gene)
+            know = knowledge.get(pv.gene)
+            own_terms = gene_phenotypes(know)
+            key = f"{pv.gene}:{pv.hgvsp}"
+            desc_terms = _pick(key, own_terms, MAX_PHENOTYPES)
+            text = describe_text(pv, label, know, desc_terms)
+            y = {"pathogenic": 1, "benign": 0}.get(label)
+            forms: list[VariantItem] = [
+                VariantItem(key, pv.gene, split, protein=pv, label=y, description=text)
+            ]
+            allele = _genomic_allele(bundle, pv) if genomic else None
+            if allele is not None:
+                forms.append(
+                    VariantItem(f"{key}@{allele.key}", pv.gene, split, pv, allele, y, description=text)
+                )
+            for item in forms:
+                items.append(item)
+                examples.append(Example("describe", item, instruction("describe", templates), " " + text))
+                if y is not None:
+                    examples.append(
+                        Example(
+                            "pathogenicity",
+                            item,
+                            instruction("pathogenicity", templates),
+                            ANSWERS["pathogenicity"][y],
+                            y,
+                        )
+                    )
+                if y is None or not own_terms:
+                    continue
+                if y == 1:
+                    terms = _pick(key + "|q", own_terms, MAX_PHENOTYPES)
+                    ask = ", ".join(terms).lower()
+                    examples.append(
+                        Example(
+                            "phenotype", item, instruction("phenotype", templates, phenotypes=ask), " yes", 1
+                        )
+                    )
+                    other = _unrelated_gene(key, pv.gene, pheno_sets, pheno_genes)
+                    if other is not None:
+                        terms = _pick(key + "|n", sorted(pheno_sets[other]), MAX_PHENOTYPES)
+                        ask = ", ".join(terms).lower()
+                        examples.append(
+                            Example(
+                                "phenotype",
+                                item,
+                                instruction("phenotype", templates, phenotypes=ask),
+                                " no",
+                                0,
+                            )
+                        )
+                else:
+                    terms = _pick(key + "|q", own_terms, MAX_PHENOTYPES)
+                    ask = ", ".join(terms).lower()
+                    examples.append(
+                        Example(
+                            "phenotype", item, instruction("phenotype", templates, phenotypes=ask), " no", 0
+                        )
+                    )
+
+    if crispr_path is not None:
+        sources["crispr"] = {"path": str(crispr_path), "sha256": sha256_path(Path(crispr_path))}
+        fulco_genes: set[str] = set()
+        fulco_loci: dict[str, list[tuple[int, int]]] = {}
+        if fulco_path is not None:
+            sources["fulco_excluded"] = {"path": str(fulco_path), "sha256": sha256_path(Path(fulco_path))}
+            for p in read_enhancer_pairs(Path(fulco_path), valid_only=False):
+                fulco_genes.add(p.gene)
+                fulco_loci.setdefault(p.chrom, []).append((p.start0, p.end0))
+        for pair in read_enhancer_pairs(Path(crispr_path)):
+            if pair.gene in fulco_genes:
+                excluded["crispr_fulco_gene"] += 1
+                continue
+            if _overlaps(pair, fulco_loci):
+                excluded["crispr_fulco_locus"] += 1
+                continue
+            split = gene_split(pair.gene, pair.chrom)  # element and gene share the chromosome (cis pairs)
+            text = enhancer_text(pair)
+            allele = _element_allele(bundle, pair)
+            key = f"{pair.gene}|{pair.chrom}:{pair.start0}-{pair.end0}"
+            item = VariantItem(
+                key, pair.gene, split, allele=allele, regulates=int(pair.regulated), description=text
+            )
+            items.append(item)
+            y = int(pair.regulated)
+            examples.append(
+                Example(
+                    "regulates",
+                    item,
+                    instruction("regulates", templates, gene=pair.gene),
+                    ANSWERS["regulates"][y],
+                    y,
+                )
+            )
+    result = ExampleSet(items, examples, sources, dict(excluded))
+    result.check_disjoint()
+    return result
+
+
+def _unrelated_gene(key: str, gene: str, pheno_sets: dict[str, set[str]], pool: list[str]) -> str | None:
+    """A gene sharing no phenotype with `gene`, picked by hash of key (deterministic)."""
+    if not pool:
+        return None
+    start = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) % len(pool)
+    for step in range(min(len(pool), 50)):
+        cand = pool[(start + step * 7919) % len(pool)]
+        if cand != gene and not pheno_sets[gene] & pheno_sets[cand]:
+            return cand
+    return None
+
+
+def input_texts(item: VariantItem, knowledge: dict[str, Any]) -> list[str]:
+    """The texts an item's inputs are built from (the gene-level knowledge snippets): for leakage tests."""
+    from biblip_cli.features.text import gene_snippets
+
+    return gene_snippets(knowledge.get(item.gene))
+
+
+def counts_table(counts: dict[str, dict[str, int]]) -> str:
+    """Markdown table of examples per split and kind (model card, logs)."""
+    cols = [*KINDS, "items", "genomic_variants", "genes"]
+    lines = ["| split | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for split in SPLITS:
+        lines.append(f"| {split} | " + " | ".join(str(counts[split].get(c, 0)) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def iter_batches(n: int, batch_size: int, order: Iterable[int]) -> Iterable[list[int]]:
+    buf: list[int] = []
+    for i in order:
+        buf.append(i)
+        if len(buf) == batch_size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf

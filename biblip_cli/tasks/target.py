@@ -1,0 +1,458 @@
+"""`biblip target`: which genes might a noncoding variant (or a regulatory element) regulate?
+
+For each noncoding ALT allele (or each BED interval with `--elements`), the candidates are the genes
+with a TSS within `window` bp, nearest first, at most `max_genes`. Each (allele, gene) pair is
+scored by the model's "does this variant/element regulate gene G?" answer (`Engine.regulates`),
+with the candidate marked as the asked-about gene. Only the gene model is needed: where the
+bundle has no sequence the DNA modality is masked. `no_model` scores by inverse distance instead.
+
+Output: INFO `BIOBLIP_TARGET=Allele|Gene|score,...` (best first) and a TSV
+(`chrom pos ref alt gene distance score rank`, or `chrom start end name gene distance score rank`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from biblip_cli.errors import BiblipError, UsageError
+from biblip_cli.records import Allele, AlleleAnnotation
+
+log = logging.getLogger(__name__)
+
+VCF_TSV_COLUMNS = ("chrom", "pos", "ref", "alt", "gene", "distance", "score", "rank")
+BED_TSV_COLUMNS = ("chrom", "start", "end", "name", "gene", "distance", "score", "rank")
+
+Annotator = Callable[[Allele], AlleleAnnotation]
+
+
+@dataclass
+class TargetOptions:
+    input: str | None = None  # VCF; None with `elements`
+    elements: Path | None = None  # BED: chrom, start, end[, name]
+    output: str = "-"
+    tsv: Path | None = None
+    output_type: str = "v"
+    bundle_dir: Path | None = None
+    model_dir: Path | None = None
+    llm_dir: Path | None = None
+    text_encoder_dir: Path | None = None
+    window: int = 1_000_000
+    max_genes: int = 20
+    top: int | None = None
+    include_coding: bool = False
+    no_model: bool = False
+    batch_size: int = 64
+    device: str = "auto"
+    command_line: str = ""
+
+
+@dataclass
+class TargetCandidate:
+    gene: str
+    distance: int  # signed bp of the allele/element centre from the TSS, transcript orientation
+    score: float = 0.0
+    rank: int = 0
+
+
+@dataclass
+class TargetSummary:
+    records: int = 0
+    alleles: int = 0
+    scored: int = 0  # alleles or elements with >= 1 candidate gene
+    skipped_coding: int = 0
+    no_candidates: int = 0
+    pairs: int = 0
+    seconds: float = 0.0
+    scorer: str = "model"
+    by_gene: dict[str, int] = field(default_factory=dict)
+
+
+# --- candidates and scores -------------------------------------------------------------------------
+def transcript_contig(transcripts: Any, genome: Any, chrom: str) -> str | None:
+    """The gene model's contig name for an input contig (`chr20` <-> `20`), or None."""
+    names = set(transcripts.contigs())
+    candidates = [chrom]
+    if genome is not None:
+        try:
+            resolved = genome.resolve(chrom)
+        except Exception:  # noqa: BLE001 - a genome that cannot resolve just gives no alias
+            resolved = None
+        if resolved:
+            candidates.insert(0, resolved)
+    candidates.append(chrom[3:] if chrom.startswith("chr") else "chr" + chrom)
+    candidates.extend(("chrM", "MT") if chrom in ("chrM", "chrMT", "MT", "M") else ())
+    return next((c for c in candidates if c in names), None)
+
+
+def candidate_genes(
+    transcripts: Any, contig: str, pos0: int, window: int, max_genes: int
+) -> list[TargetCandidate]:
+    """Genes with a TSS within `window` of `pos0`, nearest first, one entry per gene, at most `max_genes`."""
+    out: list[TargetCandidate] = []
+    seen: set[str] = set()
+    for tx, distance in transcripts.tss_near(contig, pos0, window):
+        if tx.gene in seen:
+            continue
+        seen.add(tx.gene)
+        out.append(TargetCandidate(tx.gene, int(distance)))
+        if len(out) >= max_genes:
+            break
+    return out
+
+
+def inverse_distance_scores(candidates: Sequence[TargetCandidate]) -> np.ndarray:
+    from biblip_cli.tasks.baselines import inverse_distance
+
+    return np.array([inverse_distance(c.distance) for c in candidates], dtype=float)
+
+
+def rank_candidates(candidates: list[TargetCandidate], scores: Sequence[float]) -> list[TargetCandidate]:
+    """Attach scores, sort best first (ties: nearer TSS first), number the ranks from 1."""
+    for cand, score in zip(candidates, scores, strict=True):
+        cand.score = float(score)
+    ordered = sorted(candidates, key=lambda c: (-c.score, abs(c.distance), c.gene))
+    for rank, cand in enumerate(ordered, start=1):
+        cand.rank = rank
+    return ordered
+
+
+def score_pairs(
+    engine: Any, annotations: Sequence[AlleleAnnotation], genes: Sequence[str], batch_size: int
+) -> np.ndarray:
+    """`engine.regulates` over parallel (annotation, gene) lists, in batches."""
+    out: list[np.ndarray] = []
+    for start in range(0, len(genes), batch_size):
+        part = engine.regulates(
+            list(annotations[start : start + batch_size]), list(genes[start : start + batch_size])
+        )
+        out.append(np.asarray(part, dtype=float).reshape(-1))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def element_annotation(bundle: Any, chrom: str, start0: int, end0: int, name: str = "") -> AlleleAnnotation:
+    """A regulatory element as the model sees it: a no-change 'allele' at the element's centre.
+
+    The reference base comes from the bundle when it has the sequence ('N' otherwise, and the
+    builder masks the DNA); there are no gene effects (the asked-about gene is given separately).
+    """
+    centre0 = (start0 + end0) // 2
+    base = "N"
+    try:
+        contig = bundle.genome.resolve(chrom)
+        if contig is not None:
+            base = bundle.genome.fetch(contig, centre0, centre0 + 1) or "N"
+    except Exception:  # noqa: BLE001 - no sequence for this contig: DNA stays masked
+        base = "N"
+    allele = Allele(chrom, centre0 + 1, base, base)
+    return AlleleAnnotation(
+        allele, effects=[], status="ok", note=f"element {name or f'{chrom}:{start0}-{end0}'}"
+    )
+
+
+def is_coding(annotation: AlleleAnnotation) -> bool:
+    from biblip_cli.features.protein import CODING_TERMS
+
+    splice = {"splice_acceptor_variant", "splice_donor_variant"}
+    return any(set(eff.consequences) & (CODING_TERMS | splice) for eff in annotation.effects)
+
+
+# --- readers ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Element:
+    chrom: str
+    start0: int
+    end0: int
+    name: str
+
+
+def read_bed(path: Path) -> Iterator[Element]:
+    """BED3+ (0-based half-open); `track`/`browser`/`#` lines are skipped."""
+    from biblip_cli.tasks.cases import open_text
+
+    with open_text(Path(path)) as fh:
+        for line_number, line in enumerate(fh, start=1):
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            cols = line.rstrip("\r\n").split("\t")
+            if len(cols) < 3:
+                raise BiblipError(
+                    "expected at least 3 tab-separated columns (chrom, start, end)",
+                    where=f"{path}:{line_number}",
+                )
+            try:
+                start0, end0 = int(cols[1]), int(cols[2])
+            except ValueError as err:
+                raise BiblipError(
+                    f"start/end are not integers ({err})", where=f"{path}:{line_number}"
+                ) from err
+            if end0 < start0 or start0 < 0:
+                raise BiblipError("end is before start", where=f"{path}:{line_number}")
+            name = cols[3] if len(cols) > 3 and cols[3] else f"{cols[0]}:{start0}-{end0}"
+            yield Element(cols[0], start0, end0, name)
+
+
+# --- the run ---------------------------------------------------------------------------------------
+def _load_engine(opts: TargetOptions, bundle: Any) -> Any:
+    try:
+        from biblip_cli.tasks.engine import Engine
+    except ImportError as err:
+        raise BiblipError(
+            "the model engine is not available in this installation", hint="run with --no-model"
+        ) from err
+    return Engine.load(bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device)
+
+
+class _Scorer:
+    """Scores a list of (annotation, candidates) jobs with the engine or by inverse distance."""
+
+    def __init__(self, engine: Any, batch_size: int) -> None:
+        self.engine = engine
+        self.batch_size = batch_size
+
+    def __call__(
+        self, jobs: Sequence[tuple[AlleleAnnotation, list[TargetCandidate]]]
+    ) -> list[list[TargetCandidate]]:
+        if self.engine is None:
+            return [rank_candidates(cands, inverse_distance_scores(cands)) for _, cands in jobs]
+        flat_ann = [ann for ann, cands in jobs for _ in cands]
+        flat_gene = [c.gene for _, cands in jobs for c in cands]
+        scores = score_pairs(self.engine, flat_ann, flat_gene, self.batch_size)
+        out, at = [], 0
+        for _, cands in jobs:
+            out.append(rank_candidates(cands, scores[at : at + len(cands)]))
+            at += len(cands)
+        return out
+
+
+def _open_text_out(target: str | Path | None) -> tuple[TextIO | None, bool]:
+    if target is None:
+        return None, False
+    if str(target) == "-":
+        return sys.stdout, False
+    path = Path(target)
+    if not path.parent.exists():
+        raise BiblipError("output directory does not exist", where=str(path.parent), hint="create it")
+    return open(path, "w", encoding="utf-8"), True
+
+
+def run_target(
+    opts: TargetOptions, *, engine: Any = None, bundle: Any = None, annotator: Annotator | None = None
+) -> TargetSummary:
+    """Run `biblip target`; `engine`/`bundle`/`annotator` may be injected (tests)."""
+    started = time.perf_counter()
+    if (opts.input is None) == (opts.elements is None):
+        raise UsageError(
+            "give either an input VCF or --elements BED",
+            hint="biblip target IN.vcf  or  biblip target --elements regions.bed",
+        )
+    if opts.window < 1 or opts.max_genes < 1 or (opts.top is not None and opts.top < 1):
+        raise UsageError("--window, --max-genes and --top must be at least 1")
+    if opts.output_type not in ("v", "z"):
+        raise UsageError(f"unknown --output-type {opts.output_type!r}", hint="use v or z")
+    if bundle is None:
+        from biblip_cli.bundle import Bundle
+
+        bundle = Bundle.open(opts.bundle_dir)
+    if engine is None and not opts.no_model:
+        engine = _load_engine(opts, bundle)
+    summary = TargetSummary(scorer="model" if engine is not None else "inverse distance (--no-model)")
+    if engine is None:
+        log.warning("no model: candidate genes are scored by inverse distance to the TSS, not by Bio-BLIP")
+    scorer = _Scorer(engine, opts.batch_size)
+    if opts.elements is not None:
+        _run_elements(opts, bundle, scorer, summary)
+    else:
+        _run_vcf(opts, bundle, scorer, summary, annotator)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _report(cands: list[TargetCandidate], top: int | None) -> list[TargetCandidate]:
+    return cands[:top] if top else cands
+
+
+def _fmt(score: float) -> str:
+    return f"{score:.4g}"
+
+
+def _run_elements(opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: TargetSummary) -> None:
+    assert opts.elements is not None
+    tsv_target = opts.tsv if opts.tsv is not None else opts.output
+    sink, owned = _open_text_out(tsv_target)
+    assert sink is not None
+    transcripts = bundle.transcripts
+    try:
+        sink.write("\t".join(BED_TSV_COLUMNS) + "\n")
+        batch: list[tuple[Element, AlleleAnnotation, list[TargetCandidate]]] = []
+
+        def flush() -> None:
+            ranked = scorer([(ann, cands) for _, ann, cands in batch])
+            for (element, _, _), cands in zip(batch, ranked):
+                for c in _report(cands, opts.top):
+                    sink.write(
+                        f"{element.chrom}\t{element.start0}\t{element.end0}\t{element.name}\t{c.gene}\t{c.distance}\t{_fmt(c.score)}\t{c.rank}\n"
+                    )
+                    summary.pairs += 1
+            batch.clear()
+
+        for element in read_bed(opts.elements):
+            summary.alleles += 1
+            contig = transcript_contig(transcripts, bundle.genome, element.chrom)
+            centre0 = (element.start0 + element.end0) // 2
+            cands = (
+                candidate_genes(transcripts, contig, centre0, opts.window, opts.max_genes) if contig else []
+            )
+            if not cands:
+                summary.no_candidates += 1
+                continue
+            summary.scored += 1
+            batch.append(
+                (
+                    element,
+                    element_annotation(bundle, element.chrom, element.start0, element.end0, element.name),
+                    cands,
+                )
+            )
+            if sum(len(c) for _, _, c in batch) >= opts.batch_size:
+                flush()
+        flush()
+    finally:
+        if owned:
+            sink.close()
+        else:
+            sink.flush()
+
+
+def _run_vcf(
+    opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: TargetSummary, annotator: Annotator | None
+) -> None:
+    from biblip_cli.vcf import (
+        VcfOutput,
+        add_command_header,
+        add_target_header,
+        alleles,
+        escape_info,
+        open_vcf,
+        precheck,
+    )
+
+    assert opts.input is not None
+    if annotator is None:
+        from biblip_cli.features.consequence import annotate_allele
+
+        def annotator(allele: Allele) -> AlleleAnnotation:
+            return annotate_allele(bundle, allele)
+
+    if opts.tsv is not None and str(opts.tsv) == "-" and opts.output == "-":
+        raise UsageError("stdout cannot carry both the VCF and the TSV", hint="give -o or --tsv a file name")
+    reader = open_vcf(opts.input)
+    add_target_header(reader)
+    add_command_header(reader, opts.command_line or "biblip target")
+    out = VcfOutput(opts.output, reader, opts.output_type)
+    tsv, owned = _open_text_out(opts.tsv)
+    transcripts = bundle.transcripts
+    pending: list[tuple[Any, list[tuple[AlleleAnnotation, list[TargetCandidate]]]]] = []
+
+    def flush() -> None:
+        jobs = [job for _, jobs_ in pending for job in jobs_]
+        ranked = iter(scorer(jobs))
+        for variant, jobs_ in pending:
+            entries = []
+            for ann, _ in jobs_:
+                cands = _report(next(ranked), opts.top)
+                a = ann.allele
+                for c in cands:
+                    entries.append(f"{escape_info(a.alt)}|{escape_info(c.gene)}|{_fmt(c.score)}")
+                    summary.by_gene[c.gene] = summary.by_gene.get(c.gene, 0) + 1
+                    summary.pairs += 1
+                    if tsv is not None:
+                        tsv.write(
+                            f"{a.chrom}\t{a.pos}\t{a.ref}\t{a.alt}\t{c.gene}\t{c.distance}\t{_fmt(c.score)}\t{c.rank}\n"
+                        )
+            if entries:
+                variant.INFO["BIOBLIP_TARGET"] = ",".join(entries)
+            out.write(variant)
+            summary.records += 1
+        pending.clear()
+
+    try:
+        if tsv is not None:
+            tsv.write("\t".join(VCF_TSV_COLUMNS) + "\n")
+        n_pairs = 0
+        for number, variant in reader.records():
+            jobs: list[tuple[AlleleAnnotation, list[TargetCandidate]]] = []
+            for allele in alleles(variant, number):
+                summary.alleles += 1
+                if precheck(allele) is not None:
+                    continue
+                ann = annotator(allele)
+                if not ann.annotated and ann.status != "unknown_contig":
+                    continue
+                if not opts.include_coding and is_coding(ann):
+                    summary.skipped_coding += 1
+                    continue
+                contig = transcript_contig(transcripts, bundle.genome, allele.chrom)
+                cands = (
+                    candidate_genes(transcripts, contig, allele.start0, opts.window, opts.max_genes)
+                    if contig
+                    else []
+                )
+                if not cands:
+                    summary.no_candidates += 1
+                    continue
+                summary.scored += 1
+                jobs.append(
+                    (
+                        ann if ann.annotated else AlleleAnnotation(allele, status="ok", note="no sequence"),
+                        cands,
+                    )
+                )
+                n_pairs += len(cands)
+            pending.append((variant, jobs))
+            if n_pairs >= opts.batch_size:
+                flush()
+                n_pairs = 0
+        flush()
+    except BaseException:
+        out.abort()
+        if owned and tsv is not None:
+            tsv.close()
+        reader.close()
+        raise
+    reader.close()
+    out.close()
+    if tsv is not None:
+        if owned:
+            tsv.close()
+        else:
+            tsv.flush()
+
+
+def print_target_summary(summary: TargetSummary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="biblip target", header_style="bold")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rows = [
+        ("scorer", summary.scorer),
+        ("records written", str(summary.records)),
+        ("alleles / elements read", str(summary.alleles)),
+        ("scored (>= 1 candidate gene)", str(summary.scored)),
+        ("skipped as coding", str(summary.skipped_coding)),
+        ("no gene within the window", str(summary.no_candidates)),
+        ("allele x gene pairs reported", str(summary.pairs)),
+        ("time", f"{summary.seconds:.1f} s"),
+    ]
+    for what, value in rows:
+        table.add_row(what, value)
+    Console(stderr=True).print(table)

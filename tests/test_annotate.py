@@ -1,0 +1,258 @@
+"""`biblip annotate` end to end on the demo VCF and bundle (the real consequence spine)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cyvcf2
+import numpy as np
+import pytest
+
+from biblip_cli.errors import UsageError
+from biblip_cli.tasks.annotate import (
+    TSV_COLUMNS,
+    AnnotateOptions,
+    ShardPlan,
+    parse_region,
+    parse_shard,
+    run_annotate,
+)
+from biblip_cli.vcf import BIOBLIP_COLUMNS, concat_vcfs
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    from biblip_cli.bundle import Bundle
+
+    return Bundle.open()
+
+
+@pytest.fixture(scope="module")
+def demo(resources: Path) -> Path:
+    return resources / "demo.vcf.gz"
+
+
+@pytest.fixture(scope="module")
+def whole(bundle, demo: Path, tmp_path_factory) -> tuple[Path, Path, object]:
+    tmp = tmp_path_factory.mktemp("whole")
+    out, tsv = tmp / "whole.vcf", tmp / "whole.tsv"
+    summary = run_annotate(AnnotateOptions(str(demo), str(out), no_model=True, tsv=tsv), bundle=bundle)
+    return out, tsv, summary
+
+
+def body(path: Path) -> list[str]:
+    opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
+    with opener(path, "rt") as handle:
+        return [line for line in handle if not line.startswith("#")]
+
+
+def test_demo_annotation(whole, demo: Path):
+    out, _tsv, summary = whole
+    n_in = sum(1 for _ in cyvcf2.VCF(str(demo)))
+    reader = cyvcf2.VCF(str(out))
+    info = reader.get_header_type("BIOBLIP")
+    assert info["Number"] == "." and info["Type"] == "String"
+    assert info["Description"].endswith("Format: " + "|".join(BIOBLIP_COLUMNS) + '"')
+    assert "##biblip_version=" in reader.raw_header and "##biblip_command=" in reader.raw_header
+    records = list(reader)
+    assert len(records) == n_in == summary.records == 466
+    assert summary.alleles == 467 and summary.by_status["ok"] == 467
+    by_pos = {r.POS: r for r in records}
+    entries = by_pos[96130].INFO["BIOBLIP"].split(",")
+    fields = dict(zip(BIOBLIP_COLUMNS, entries[0].split("|")))
+    assert fields["Gene"] == "DEFB125" and fields["Consequence"] == "missense_variant"
+    assert (
+        fields["HGVSp"] == "p.His62Tyr"
+        and fields["Protein_position"] == "62"
+        and fields["Amino_acids"] == "H/Y"
+    )
+    assert fields["Pathogenicity"] == ""  # --no-model
+    multi = [e.split("|")[0] for e in by_pos[92728].INFO["BIOBLIP"].split(",")]
+    assert multi == ["T", "A"]  # one entry per ALT, record not split
+    assert by_pos[92728].ALT == ["T", "A"] and len(body(out)) == n_in
+
+
+def test_tsv_rows(whole):
+    _, tsv, summary = whole
+    with open(tsv) as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert tuple(rows[0].keys()) == TSV_COLUMNS
+    assert len({(r["pos"], r["alt"]) for r in rows}) == summary.alleles
+    intergenic = [r for r in rows if r["consequence"] == "intergenic_variant"]
+    assert intergenic and all(r["gene"] == "" for r in intergenic)
+    row = next(r for r in rows if r["pos"] == "96130")
+    assert (row["gene"], row["hgvsp"], row["hgvsc"], row["codons"]) == (
+        "DEFB125",
+        "p.His62Tyr",
+        "c.184C>T",
+        "Cat/Tat",
+    )
+
+
+@pytest.mark.skipif(not shutil.which("bcftools"), reason="bcftools not installed")
+def test_split_vep_reads_bioblip(whole):
+    out, _, _ = whole
+    done = subprocess.run(
+        [
+            "bcftools",
+            "+split-vep",
+            "-a",
+            "BIOBLIP",
+            "-f",
+            "%POS\t%Gene\t%Consequence\t%HGVSp\n",
+            "-d",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert "96130\tDEFB125\tmissense_variant\tp.His62Tyr" in lines
+    assert len(lines) >= 467
+
+
+def test_stdin_to_stdout(whole, demo: Path, tmp_path: Path):
+    out, _, _ = whole
+    plain = gzip.decompress(demo.read_bytes())
+    done = subprocess.run(
+        [sys.executable, "-m", "biblip_cli.cli", "-q", "annotate", "-", "-o", "-", "--no-model"],
+        input=plain,
+        capture_output=True,
+        check=False,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    lines = done.stdout.decode().splitlines(keepends=True)
+    assert lines[0].startswith("##fileformat=VCF")
+    assert [line for line in lines if not line.startswith("#")] == body(out)
+
+
+def test_bgzip_output_with_index(bundle, demo: Path, tmp_path: Path, whole):
+    out = tmp_path / "a.vcf.gz"
+    run_annotate(AnnotateOptions(str(demo), str(out), no_model=True, output_type="z"), bundle=bundle)
+    assert Path(str(out) + ".tbi").exists()
+    assert body(out) == body(whole[0])
+    in_region = list(cyvcf2.VCF(str(out))("chr20:96000-97000"))
+    assert [v.POS for v in in_region] == [96130]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.vcf.gz", "a.vcf.gz.tbi"]
+
+
+def test_region_indexed_equals_streamed(bundle, demo: Path, tmp_path: Path):
+    plain = tmp_path / "plain.vcf"
+    plain.write_bytes(gzip.decompress(demo.read_bytes()))
+    results = []
+    for source in (demo, plain):
+        out = tmp_path / f"r_{source.name}.vcf"
+        run_annotate(
+            AnnotateOptions(str(source), str(out), no_model=True, region="chr20:1,000,000-2,000,000"),
+            bundle=bundle,
+        )
+        results.append(body(out))
+    assert results[0] == results[1]
+    positions = [int(line.split("\t")[1]) for line in results[0]]
+    assert positions and all(1_000_000 <= p <= 2_000_000 for p in positions)
+    # "20:..." finds the chr20 records too
+    out = tmp_path / "alias.vcf"
+    run_annotate(
+        AnnotateOptions(str(demo), str(out), no_model=True, region="20:1000000-2000000"), bundle=bundle
+    )
+    assert body(out) == results[0]
+
+
+def test_shards_concatenate_to_whole(bundle, demo: Path, tmp_path: Path, whole):
+    parts = []
+    for index in (1, 2, 3):
+        out = tmp_path / f"shard{index}.vcf"
+        run_annotate(AnnotateOptions(str(demo), str(out), no_model=True, shard=f"{index}/3"), bundle=bundle)
+        parts.append(out)
+    sizes = [len(body(p)) for p in parts]
+    assert sum(sizes) == 466 and min(sizes) > 50  # balanced by bp over the bundle's 10 Mb
+    merged = tmp_path / "merged.vcf"
+    assert concat_vcfs([str(p) for p in parts], str(merged)) == 466
+    assert body(merged) == body(whole[0])
+    if shutil.which("bcftools"):
+        done = subprocess.run(
+            ["bcftools", "concat", *map(str, parts)], capture_output=True, text=True, check=True
+        )
+        assert [line for line in done.stdout.splitlines(keepends=True) if not line.startswith("#")] == body(
+            whole[0]
+        )
+
+
+def test_split_input_gives_identical_records(bundle, demo: Path, tmp_path: Path, whole):
+    lines = gzip.decompress(demo.read_bytes()).decode().splitlines(keepends=True)
+    header = [line for line in lines if line.startswith("#")]
+    records = [line for line in lines if not line.startswith("#")]
+    halves = []
+    for index, chunk in enumerate((records[:200], records[200:])):
+        source = tmp_path / f"half{index}.vcf"
+        source.write_text("".join(header + chunk))
+        out = tmp_path / f"half{index}.out.vcf"
+        run_annotate(AnnotateOptions(str(source), str(out), no_model=True), bundle=bundle)
+        halves.extend(body(out))
+    assert halves == body(whole[0])
+
+
+class FakeEngine:
+    """Stands in for tasks.engine.Engine: fixed scores, a text with characters INFO must escape."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def pathogenicity(self, annotations) -> np.ndarray:
+        self.seen += len(annotations)
+        return np.array([0.25 if a.allele.alt == "T" else 0.75 for a in annotations])
+
+    def explain(self, annotations) -> list[str]:
+        return [f"{a.allele.key} is here; score=high, ok|done" for a in annotations]
+
+
+def test_model_scores_and_explain(bundle, tmp_path: Path, repo: Path):
+    source = repo / "tests" / "data" / "bad" / "ref_mismatch.vcf"
+    text = source.read_text() + "chr20\t96130\t.\tC\tT,A\t.\tPASS\t.\n"
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text(text)
+    out, tsv = tmp_path / "out.vcf", tmp_path / "out.tsv"
+    engine = FakeEngine()
+    run_annotate(AnnotateOptions(str(vcf), str(out), explain=True, tsv=tsv), bundle=bundle, engine=engine)
+    assert engine.seen == 2  # the REF mismatch is flagged, not scored
+    records = list(cyvcf2.VCF(str(out)))
+    mismatch = dict(zip(BIOBLIP_COLUMNS, records[0].INFO["BIOBLIP"].split("|")))
+    assert (mismatch["Pathogenicity"], mismatch["Flags"]) == ("", "ref_mismatch")
+    entries = [dict(zip(BIOBLIP_COLUMNS, e.split("|"))) for e in records[1].INFO["BIOBLIP"].split(",")]
+    assert [(e["Allele"], e["Pathogenicity"]) for e in entries] == [("T", "0.2500"), ("A", "0.7500")]
+    explain = records[1].INFO["BIOBLIP_EXPLAIN"].split(",")
+    assert explain[0] == "chr20:96130:C:T_is_here%3B_score%3Dhigh%2C_ok%7Cdone"
+    assert records[0].INFO.get("BIOBLIP_EXPLAIN") is None
+    with open(tsv) as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert rows[-1]["explanation"] == "chr20:96130:C:A is here; score=high, ok|done"
+    assert rows[-1]["pathogenicity"] == "0.7500" and rows[0]["pathogenicity"] == ""
+
+
+def test_region_and_shard_parsing():
+    assert parse_region("chr20:1,000-2,000") == ("chr20", 1000, 2000)
+    assert parse_region("chr20") == ("chr20", 1, None)
+    assert parse_shard("2/8") == (2, 8)
+    for bad in ("9/8", "0/3", "x"):
+        with pytest.raises(UsageError):
+            parse_shard(bad)
+    with pytest.raises(UsageError):
+        parse_region("chr20:5-1")
+    plan = ShardPlan(1, 2, [("chr20", 100), ("chr21", 0)], {"chr20": 50, "chr21": 50})
+    assert [plan.shard_of("chr20", p) for p in (1, 50, 500)] == [1, 1, 1]
+    assert plan.shard_of("chr21", 1) == 2 and plan.shard_of("chrX", 1) == 2
+
+
+def test_usage_errors(bundle, demo: Path):
+    with pytest.raises(UsageError, match="--resume needs an output file"):
+        run_annotate(AnnotateOptions(str(demo), "-", no_model=True, resume=True), bundle=bundle)
+    with pytest.raises(UsageError, match="output-type"):
+        run_annotate(AnnotateOptions(str(demo), "-", no_model=True, output_type="b"), bundle=bundle)

