@@ -198,20 +198,29 @@ def ours_in_process(vcf: Path) -> dict[str, dict[str, list[str]]]:
     return out
 
 
-def compare(ours: dict, theirs: dict) -> tuple[int, int, Counter, list[str]]:
-    agree = total = 0
+def compare(ours: dict, theirs: dict) -> tuple[int, int, Counter, list[str], int, Counter]:
+    """Most-severe-term agreement per (variant, transcript) pair; also full term-set agreement."""
+    agree = total = same_set = 0
     kinds: Counter = Counter()
+    set_kinds: Counter = Counter()
     examples: list[str] = []
     for key, per_ours in ours.items():
         per_theirs = theirs.get(key, {})
         if set(per_ours) == {""} and (not per_theirs or set(per_theirs) == {""}):
             total += 1
             agree += 1
+            same_set += 1
             continue
         for tid in sorted((set(per_ours) | set(per_theirs)) - {""}):
             total += 1
             a = most_severe(per_ours[tid]) if tid in per_ours else "(none)"
             b = most_severe(per_theirs[tid]) if tid in per_theirs else "(none)"
+            sa = {SNPEFF_TO_SO.get(t, t) for t in per_ours.get(tid, [])}
+            sb = {SNPEFF_TO_SO.get(t, t) for t in per_theirs.get(tid, [])}
+            if sa == sb:
+                same_set += 1
+            else:
+                set_kinds[("&".join(sorted(sa - sb)) or "-", "&".join(sorted(sb - sa)) or "-")] += 1
             if a == b:
                 agree += 1
             else:
@@ -220,7 +229,7 @@ def compare(ours: dict, theirs: dict) -> tuple[int, int, Counter, list[str]]:
                     examples.append(
                         f"{key}\t{tid}\tours={'&'.join(per_ours.get(tid, []))}\tsnpeff={'&'.join(per_theirs.get(tid, []))}"
                     )
-    return agree, total, kinds, examples
+    return agree, total, kinds, examples, same_set, set_kinds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,13 +279,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         ours_cmd = [sys.executable, str(Path(__file__).resolve()), "--ours-child", str(vcf)]
     o_wall, o_rss = timed(ours_cmd, stdout_path=work / "ours.tsv")
-    agree, total, kinds, examples = compare(ours_in_process(vcf), parse_snpeff(snp_out))
+    agree, total, kinds, examples, same_set, set_kinds = compare(ours_in_process(vcf), parse_snpeff(snp_out))
     result = {
         "n_variants": args.n,
         "pairs": total,
         "agree": agree,
         "agreement": agree / total if total else float("nan"),
         "disagreements": {f"ours={a} snpeff={b}": c for (a, b), c in kinds.most_common()},
+        "same_term_set": same_set,
+        "term_set_differences": {
+            f"only_ours={a} only_snpeff={b}": c for (a, b), c in set_kinds.most_common()
+        },
         "snpeff_s": s_wall,
         "snpeff_variants_per_s": args.n / s_wall,
         "snpeff_peak_rss_mib": s_rss,
@@ -294,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     for (a, b), c in kinds.most_common():
         print(f"  {c:6d}  ours={a:35s} snpeff={b}")
+    print(f"full SO term set identical: {same_set} ({100 * same_set / max(total, 1):.2f}%); differences:")
+    for (a, b), c in set_kinds.most_common(12):
+        print(f"  {c:6d}  only ours: {a:30s} only SnpEff: {b}")
     print(f"SnpEff : {s_wall:6.2f} s  {args.n / s_wall:9.0f} variants/s  peak RSS {s_rss:7.1f} MiB")
     print(
         f"biblip : {o_wall:6.2f} s  {args.n / o_wall:9.0f} variants/s  peak RSS {o_rss:7.1f} MiB  ({result['ours_path']})"

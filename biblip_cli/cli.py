@@ -204,7 +204,26 @@ def annotate(
         command_line="biblip " + " ".join(sys.argv[1:]),
         quiet=quiet,
     )
-    summary = run_annotate(opts)
+    if quiet or not sys.stderr.isatty():
+        summary = run_annotate(opts)
+    else:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("annotating", total=None)
+            summary = run_annotate(
+                opts,
+                progress=lambda records, alleles: bar.update(
+                    task, description=f"annotating: {records:,} records, {alleles:,} alleles"
+                ),
+            )
     if not quiet:
         print_summary(summary)
 
@@ -459,10 +478,99 @@ def evaluate(
     run_evaluate(opts)
 
 
+@models_app.command("prepare")
+def models_prepare(
+    llm_only: Annotated[
+        bool, typer.Option("--llm-only", help="Only the default LLM (SmolLM2-135M-Instruct).")
+    ] = False,
+    text_encoder_only: Annotated[
+        bool, typer.Option("--text-encoder-only", help="Only the default text encoder (all-MiniLM-L6-v2).")
+    ] = False,
+) -> None:
+    """Fetch and convert the default frozen weights into $BIBLIP_HOME (~/.cache/biblip), once (~30-60 s).
+
+    Example: biblip models prepare
+    """
+    from biblip_cli.model.weights import default_llm_dir, default_text_encoder_dir
+
+    if llm_only and text_encoder_only:
+        from biblip_cli.errors import UsageError
+
+        raise UsageError("--llm-only and --text-encoder-only exclude each other")
+    if not text_encoder_only:
+        typer.echo(f"llm\t{default_llm_dir()}", err=True)
+    if not llm_only:
+        typer.echo(f"text_encoder\t{default_text_encoder_dir()}", err=True)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Table of prepared weights: role, name, path, size, sha256 (of the GGUF source for the LLM).
+
+    Example: biblip models list
+    """
+    from biblip_cli.model.weights import list_prepared
+
+    typer.echo("role\tname\tpath\tsize_mb\tsha256")
+    for row in list_prepared():
+        path = str(row.path) if row.path else "(not prepared: run `biblip models prepare`)"
+        typer.echo(f"{row.role}\t{row.name}\t{path}\t{row.size_bytes / 2**20:.1f}\t{row.sha256 or '-'}")
+
+
+@app.command("train")
+def train(
+    bundle: Annotated[
+        Path, typer.Option(help="Training bundle: genes genome-wide (see docs/model_card.md for the build command).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint folder (config.json, model.safetensors, ...).")],
+    preset: Annotated[str, typer.Option(help="Model size and recipe: tiny, default (CPU < 60 min) or large (GPU).")] = "default",
+    data: Annotated[
+        Optional[Path], typer.Option(help="Data folder laid out as ../shared/data (default: $BIBLIP_DATA or ../shared/data).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (the run is deterministic given it).")] = 0,
+    epochs: Annotated[
+        Optional[float], typer.Option(help="Stage-1 passes over the training items (overrides --stage1-steps).")
+    ] = None,
+    stage1_steps: Annotated[Optional[int], typer.Option(help="Stage-1 steps (VTC/VTM/head, no LLM).")] = None,
+    stage2_steps: Annotated[Optional[int], typer.Option(help="Stage-2 steps (LM loss through the frozen LLM).")] = None,
+    batch1: Annotated[Optional[int], typer.Option(help="Stage-1 batch size.")] = None,
+    batch2: Annotated[Optional[int], typer.Option(help="Stage-2 batch size.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/last/ after an interruption.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch (default: torch's choice).")] = None,
+    max_minutes: Annotated[
+        Optional[float], typer.Option(help="Stop (and save OUT/last/ for --resume) after this many minutes.")
+    ] = None,
+    llm: Annotated[Optional[Path], typer.Option(help="Frozen causal-LM folder (default: SmolLM2-135M-Instruct).")] = None,
+    text_encoder: Annotated[Optional[Path], typer.Option(help="Sentence-encoder folder (default: all-MiniLM-L6-v2).")] = None,
+) -> None:
+    """Pretrain Bio-BLIP (stage 1: VTC/VTM, stage 2: frozen-LLM LM loss) and write a checkpoint.
+
+    Example: biblip train --bundle train_bundle --out runs/default --preset default
+    """
+    from biblip_cli.tasks.train import TrainOptions
+    from biblip_cli.tasks.train import train as run_train
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    opts = TrainOptions(
+        out=out, bundle=bundle, data=data, preset=preset, seed=seed, epochs=epochs, stage1_steps=stage1_steps,
+        stage2_steps=stage2_steps, batch1=batch1, batch2=batch2, resume=resume, device=device,
+        max_minutes=max_minutes, llm_dir=llm, text_encoder_dir=text_encoder,
+    )  # fmt: skip
+    result = run_train(opts)
+    if result is None:
+        typer.echo(f"interrupted: state saved in {out}/last; continue with --resume", err=True)
+        sys.exit(3)
+    typer.echo(f"checkpoint written to {result}", err=True)
+
+
 def main() -> None:
     """Console entry point: map BiblipError to a one-line message and its exit code."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except BiblipError as err:
         if os.environ.get("BIBLIP_DEBUG"):
             raise
@@ -485,6 +593,7 @@ def main() -> None:
         if isinstance(err, BrokenPipeError):
             sys.exit(0)
         raise
+    sys.exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -129,6 +129,54 @@ def _read_head(path: Path) -> tuple[str, bytes]:
         return "text", raw.read(SNIFF_BYTES)
 
 
+def _gunzip_prefix(data: bytes) -> bytes:
+    """Decompress what we can of the start of a (b)gzip stream (a prefix: the rest is unread)."""
+    out = bytearray()
+    while data and len(out) < SNIFF_BYTES:
+        member = zlib.decompressobj(31)
+        try:
+            out += member.decompress(data)
+        except zlib.error:
+            break
+        if not member.eof:
+            break
+        data = member.unused_data
+    return bytes(out[:SNIFF_BYTES])
+
+
+STDIN_SNIFF_BYTES = 1 << 15  # fits a pipe buffer, so writing it back never blocks
+
+
+def _stdin_source() -> tuple[str, bytes, bool, int | str, subprocess.Popen | None]:
+    """Sniff stdin without losing it: (kind, decompressed head, whole input seen, source, feeder).
+
+    The sniffed bytes are written into a fresh pipe, then `cat` (a separate process: htslib holds
+    the GIL while it reads, so a Python thread could not feed it) copies the rest of stdin behind
+    them. htslib reads the pipe; the stream is still read once and never held in memory."""
+    if not shutil.which("cat"):
+        return "stream", b"", False, "-", None
+    raw_head = b""
+    while len(raw_head) < STDIN_SNIFF_BYTES:
+        chunk = os.read(0, STDIN_SNIFF_BYTES - len(raw_head))  # unbuffered: the rest stays in fd 0
+        if not chunk:
+            break
+        raw_head += chunk
+    ended = len(raw_head) < STDIN_SNIFF_BYTES
+    if raw_head[:2] == b"\x1f\x8b":
+        head = _gunzip_prefix(raw_head)
+        kind = "bcf" if head.startswith(b"BCF") else "gzip"
+    else:
+        head = raw_head
+        kind = "bcf" if head.startswith(b"BCF") else "text"
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, raw_head)
+    feeder = None
+    if not ended:
+        feeder = subprocess.Popen(["cat"], stdin=0, stdout=write_fd, close_fds=True)
+    os.close(write_fd)
+    return kind, head, ended and kind == "text", read_fd, feeder
+
+
 def _looks_like_bed(fields: list[str]) -> bool:
     return len(fields) >= 3 and fields[1].isdigit() and fields[2].isdigit()
 
@@ -244,7 +292,13 @@ class VcfReader:
         self.kind = "stream"
         self.header_lines = 0
         quiet_htslib()
-        if not self.is_stdin:
+        source: str | int = self.source
+        self.feeder: subprocess.Popen | None = None
+        if self.is_stdin:
+            self.kind, head, complete, source, self.feeder = _stdin_source()
+            if self.kind in ("text", "gzip"):
+                self.header_lines = sniff_text_header(head, self.name, complete)
+        else:
             path = Path(self.source)
             if not path.exists():
                 raise BiblipError("file not found", where=self.source, hint="check the path")
@@ -257,7 +311,7 @@ class VcfReader:
                 complete = len(head) < SNIFF_BYTES and self.kind == "text"
                 self.header_lines = sniff_text_header(head, self.source, complete)
         try:
-            self.vcf = cyvcf2.VCF(self.source, threads=threads, lazy=True)
+            self.vcf = cyvcf2.VCF(source, threads=threads, lazy=True)
         except Exception as err:  # htslib gives OSError/Exception with generic text
             raise BiblipError(
                 f"cannot read the VCF header ({err})",
@@ -305,7 +359,7 @@ class VcfReader:
 
     def _record_error(self, record_number: int, err: Exception) -> BiblipError:
         where = self.where(record_number)
-        if self.kind in ("text", "gzip"):
+        if self.kind in ("text", "gzip") and not self.is_stdin:
             found = _diagnose_line(Path(self.source), record_number)
             if found is not None:
                 message, hint = found
@@ -316,6 +370,12 @@ class VcfReader:
                     where=where,
                     hint="the file was cut short (an interrupted copy or job?); recreate it",
                 )
+        if self.is_stdin and self.kind == "gzip":
+            return BiblipError(
+                "cannot parse this record: the compressed stream is cut short or the record is malformed",
+                where=where,
+                hint="check the input with `bgzip -t` / `bcftools view`",
+            )
         return BiblipError(
             f"cannot parse this record ({err})",
             where=where,
@@ -324,6 +384,9 @@ class VcfReader:
 
     def close(self) -> None:
         self.vcf.close()
+        if self.feeder is not None:
+            self.feeder.kill()
+            self.feeder.wait()
 
     def __enter__(self) -> VcfReader:  # noqa: PYI034
         return self

@@ -49,7 +49,11 @@ def default_bundle(data: Path = DATA) -> SimpleNamespace:
     )
 
 
-def crosscheck(bundle, labels: Path, vcf_out: Path | None = None) -> CrosscheckResult:
+def crosscheck(
+    bundle, labels: Path, vcf_out: Path | None = None, use_cli: bool = False, bundle_dir: Path | None = None
+) -> CrosscheckResult:
+    """`use_cli`: annotate the written VCF with `biblip annotate --no-model` (needs `vcf_out` and a bundle
+    whose region covers chr20:1-10M, by default the demo bundle); else call `annotate_allele`."""
     from biblip_cli.features.consequence import annotate_allele, protein_variant_to_alleles
     from biblip_cli.records import ProteinVariant
 
@@ -62,6 +66,7 @@ def crosscheck(bundle, labels: Path, vcf_out: Path | None = None) -> CrosscheckR
     total = derived = matched = n_snvs = 0
     misses: list[tuple[str, str, str]] = []
     records: list[tuple[int, str, str, str]] = []
+    placed: list[tuple[ProteinVariant, list]] = []
     with gzip.open(labels, "rt") as fh:
         for row in csv.DictReader(fh, delimiter="\t"):
             if row["gene_symbol"] not in genes:
@@ -80,16 +85,9 @@ def crosscheck(bundle, labels: Path, vcf_out: Path | None = None) -> CrosscheckR
                 continue
             derived += 1
             n_snvs += len(alleles)
-            got = []
+            placed.append((pv, alleles))
             for al in alleles:
                 records.append((al.pos, al.ref, al.alt, f"{pv.gene}:{pv.hgvsp}"))
-                ann = annotate_allele(bundle, al)
-                eff = next((e for e in ann.effects if e.gene == pv.gene), None)
-                got.append(eff.hgvsp if eff else "")
-            if pv.hgvsp in got:
-                matched += 1
-            else:
-                misses.append((pv.gene, pv.hgvsp, f"annotated {','.join(got)}"))
     if vcf_out is not None:
         with open(vcf_out, "w") as out:
             out.write("##fileformat=VCFv4.2\n##contig=<ID=chr20,length=10000000>\n")
@@ -97,8 +95,61 @@ def crosscheck(bundle, labels: Path, vcf_out: Path | None = None) -> CrosscheckR
                 '##INFO=<ID=UNIPROT,Number=1,Type=String,Description="gene:HGVSp of the UniProt variant">\n'
             )
             out.write("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
-            out.writelines(f"chr20\t{pos}\t.\t{ref}\t{alt}\t.\t.\tUNIPROT={label}\n" for pos, ref, alt, label in sorted(set(records)))
+            out.writelines(
+                f"chr20\t{pos}\t.\t{ref}\t{alt}\t.\t.\tUNIPROT={label}\n"
+                for pos, ref, alt, label in sorted(set(records))
+            )
+    if use_cli:
+        if vcf_out is None:
+            raise ValueError("use_cli needs vcf_out")
+        by_cli = annotate_with_cli(vcf_out, vcf_out.with_suffix(".annotated.vcf"), bundle_dir)
+    for pv, alleles in placed:
+        got = []
+        for al in alleles:
+            if use_cli:
+                got.append(by_cli.get((al.pos, al.ref, al.alt), {}).get(pv.gene, ""))
+            else:
+                ann = annotate_allele(bundle, al)
+                eff = next((e for e in ann.effects if e.gene == pv.gene), None)
+                got.append(eff.hgvsp if eff else "")
+        if pv.hgvsp in got:
+            matched += 1
+        else:
+            misses.append((pv.gene, pv.hgvsp, f"annotated {','.join(got)}"))
     return CrosscheckResult(total=total, derived=derived, matched=matched, misses=misses, n_snvs=n_snvs)
+
+
+def annotate_with_cli(
+    vcf: Path, out_vcf: Path, bundle_dir: Path | None = None
+) -> dict[tuple[int, str, str], dict]:
+    """Run `biblip annotate --no-model` on the VCF; (pos, ref, alt) -> {gene: HGVSp} from BIOBLIP."""
+    import shutil
+    import subprocess
+    from urllib.parse import unquote
+
+    exe = shutil.which("biblip")
+    cmd = [exe] if exe else [sys.executable, "-m", "biblip_cli.cli"]
+    cmd += ["--quiet", "annotate", str(vcf), "--no-model", "-o", str(out_vcf)]
+    if bundle_dir is not None:
+        cmd += ["--bundle", str(bundle_dir)]
+    subprocess.run(cmd, check=True)
+    fields: list[str] = []
+    out: dict[tuple[int, str, str], dict] = {}
+    with open(out_vcf) as fh:
+        for ln in fh:
+            if ln.startswith("##INFO=<ID=BIOBLIP,"):
+                fields = ln.split("Format: ", 1)[1].split('"')[0].split("|")
+            if ln.startswith("#"):
+                continue
+            f = ln.rstrip("\n").split("\t")
+            info = dict(kv.split("=", 1) for kv in f[7].split(";") if "=" in kv)
+            per: dict[str, str] = {}
+            for entry in info.get("BIOBLIP", "").split(","):
+                vals = dict(zip(fields, entry.split("|")))
+                if vals.get("Gene"):
+                    per[unquote(vals["Gene"])] = unquote(vals.get("HGVSp", ""))
+            out[(int(f[1]), f[3], f[4])] = per
+    return out
 
 
 def _why_underivable(bundle, pv) -> str:
@@ -121,8 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--labels", type=Path, default=DATA / "labels" / "protein_variants.tsv.gz")
     ap.add_argument("--vcf", type=Path, default=None, help="write the derived SNVs here")
     ap.add_argument("--min-rate", type=float, default=0.99)
+    ap.add_argument(
+        "--cli", action="store_true", help="annotate with `biblip annotate --no-model` (the real path)"
+    )
+    ap.add_argument("--bundle", type=Path, default=None, help="bundle for --cli (default: the demo bundle)")
     args = ap.parse_args(argv)
-    res = crosscheck(default_bundle(), args.labels, args.vcf)
+    vcf = args.vcf
+    if args.cli and vcf is None:
+        import tempfile
+
+        vcf = Path(tempfile.mkdtemp(prefix="uniprot_crosscheck_")) / "uniprot_snvs.vcf"
+    res = crosscheck(default_bundle(), args.labels, vcf, use_cli=args.cli, bundle_dir=args.bundle)
     print(f"UniProt variants in coding genes of chr20:1-10M: {res.total}; derived SNVs: {res.n_snvs}")
     print(
         f"derivable by one SNV on our transcript: {res.derived}; annotated HGVSp == label: "

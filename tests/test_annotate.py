@@ -256,3 +256,10 @@ def test_usage_errors(bundle, demo: Path):
         run_annotate(AnnotateOptions(str(demo), "-", no_model=True, resume=True), bundle=bundle)
     with pytest.raises(UsageError, match="output-type"):
         run_annotate(AnnotateOptions(str(demo), "-", no_model=True, output_type="b"), bundle=bundle)
+
+
+def test_reannotating_output_replaces_fields(bundle, whole, tmp_path: Path):
+    again = tmp_path / "again.vcf"
+    run_annotate(AnnotateOptions(str(whole[0]), str(again), no_model=True), bundle=bundle)
+    assert body(again) == body(whole[0])
+    assert again.read_text().count("##INFO=<ID=BIOBLIP,") == 1

@@ -224,3 +224,28 @@ def test_cli_one_line_error_no_traceback(name: str, tmp_path: Path):
 def test_cli_debug_shows_traceback(tmp_path: Path):
     done = _cli("--debug", "annotate", str(BAD / "empty.vcf"), "--no-model", cwd=tmp_path)
     assert done.returncode != 0 and "Traceback" in done.stderr and "BiblipError" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("empty.vcf", "error: <stdin>: empty file"),
+        ("nonnumeric_pos.vcf", "error: <stdin>: line 5 (record 2): POS is not a number"),
+        ("truncated.vcf.gz", "error: <stdin>: line 2332 (record 2329): cannot parse this record"),
+    ],
+)
+def test_stdin_errors(name: str, fragment: str, tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k != "BIBLIP_DEBUG"}
+    done = subprocess.run(
+        [sys.executable, "-m", "biblip_cli.cli", "-q", "annotate", "-", "--no-model", "-o", "out.vcf"],
+        stdin=open(BAD / name, "rb"),  # noqa: SIM115 - closed with the process
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(fragment) and done.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

@@ -235,6 +235,7 @@ def test_fetch_input_over_http_with_sha256(tmp_path):
             fetch_input(url + ".missing", work, "proteins")
     finally:
         server.shutdown()
+        server.server_close()
 
 
 def test_region_parse():
@@ -351,3 +352,33 @@ def test_build_tiny_renames_contigs_and_filters(tmp_path):
     assert bundle.manifest.files["hpo_obo"].version == "hp/releases/test"
     checks = {c.name: c.status for c in validate_bundle(out)}
     assert FAIL not in checks.values(), checks
+
+
+def test_demo_vcf_matches_bundle(resources, demo):
+    from cyvcf2 import VCF
+
+    genome = Bundle.open(demo).genome
+    vcf = VCF(str(resources / "demo.vcf.gz"))
+    assert vcf.samples == ["PROBAND"]
+    assert "##contig=<ID=chr20,length=64444167" in vcf.raw_header
+    records = list(vcf)
+    assert 300 <= len(records) <= 500
+    for rec in records:
+        assert rec.CHROM == "chr20" and rec.POS <= 10_000_000
+        assert genome.fetch(rec.CHROM, rec.POS - 1, rec.POS - 1 + len(rec.REF)) == rec.REF, rec
+    sources = {rec.INFO.get("SRC") for rec in records}
+    assert sources == {"dbsnp_common", "uniprot", "handmade_indel", "multiallelic_demo"}
+    assert any(len(rec.ALT) > 1 for rec in records)
+    assert sum(len(rec.REF) != len(rec.ALT[0]) for rec in records) >= 4
+    genotypes = {tuple(rec.genotypes[0][:2]) for rec in records}
+    assert {(0, 1), (1, 1), (1, 2)} <= genotypes
+
+
+def test_open_rejects_manifest_without_required_role(demo_copy):
+    data = json.loads((demo_copy / "manifest.json").read_text())
+    del data["files"]["knowledge"]
+    (demo_copy / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(BiblipError, match="no 'knowledge' file"):
+        Bundle.open(demo_copy)
+    checks = {c.name: c.status for c in validate_bundle(demo_copy)}
+    assert checks["roles"] == FAIL

@@ -2,8 +2,7 @@
 
 Expected values were worked out by hand from the FASTA (each test asserts the reference bases it
 relies on): PRNP (+ strand; exon 1 = 4,686,236-4,686,512, exon 2 = 4,699,211-4,701,590, CDS
-4,699,221-4,699,982 incl. TGA), CSNK2A1 (- strand; ATG at 4,685,49-508,551 reversed, i.e. genomic
-CAT at 508,549-508,551; TAA stop at genomic TTA 483,961-483,963), PRNT (lncRNA, - strand).
+4,699,221-4,699,982 incl. TGA), CSNK2A1 (- strand; ATG = genomic CAT at 508,549-508,551; TAA stop at genomic TTA 483,961-483,963), PRNT (lncRNA, - strand).
 """
 
 from __future__ import annotations
@@ -102,9 +101,9 @@ def test_prnp_indels(bundle) -> None:
     # frameshifts: 1-bp insertion and 1-bp deletion
     e = eff(bundle, 4699525, "C", "CA", "PRNP")
     assert e.consequences == ["frameshift_variant"] and e.impact == "HIGH"
-    assert re.fullmatch(r"p\.[A-Z][a-z]{2}10[23][A-Z][a-z]{2}fsTer\d+", e.hgvsp), e.hgvsp
-    e = eff(bundle, 4699524, "CC", "C", "PRNP")
-    assert e.consequences == ["frameshift_variant"] and "fs" in e.hgvsp
+    assert (e.hgvsp, e.codons, e.amino_acids) == ("p.Ser103GlufsTer2", "ccg/ccAg", "S/X")  # WNKP E *
+    e = eff(bundle, 4699524, "CC", "C", "PRNP")  # checked with Bio.Seq: ...WNK R V S Q K P T *
+    assert (e.consequences, e.hgvsc, e.hgvsp) == (["frameshift_variant"], "c.305del", "p.Pro102ArgfsTer8")
 
 
 def test_prnp_splice_and_utr_and_intron(bundle) -> None:
@@ -167,12 +166,14 @@ def test_csnk2a1_minus_strand_coding(bundle) -> None:
     e = eff(bundle, 483963, "A", "G", "CSNK2A1")  # TAA -> CAA
     assert e.consequences == ["stop_lost"] and e.hgvsp.startswith("p.Ter392Glnext")
     assert e.exon == "14/14"
+    e = eff(bundle, 508548, "AC", "A", "CSNK2A1")  # deletes the G of ATG
+    assert (e.consequences, e.hgvsc, e.hgvsp) == (["frameshift_variant", "start_lost"], "c.3del", "p.Met1?")
 
 
 def test_csnk2a1_minus_strand_noncoding_parts(bundle) -> None:
     assert ref(bundle, 486374, 2) == "AC"  # revcomp GT: donor of the last intron
     e = eff(bundle, 486375, "C", "T", "CSNK2A1")
-    assert (e.consequences, e.intron) == (["splice_donor_variant"], "13/13")
+    assert (e.consequences, e.intron, e.hgvsc) == (["splice_donor_variant"], "13/13", "c.1060+1G>A")
     assert ref(bundle, 484077, 2) == "CT"  # revcomp AG: acceptor
     e = eff(bundle, 484077, "C", "T", "CSNK2A1")
     assert (e.consequences, e.intron) == (["splice_acceptor_variant"], "13/13")

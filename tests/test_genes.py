@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import time
 from pathlib import Path
 
 import pytest
@@ -107,11 +106,8 @@ def test_missing_gtf(tmp_path: Path) -> None:
 
 
 def test_genome_wide_gtf(shared_data: Path) -> None:
-    t = time.perf_counter()
     ix = TranscriptIndex.from_gtf(shared_data / "genes" / "canonical.GRCh38.gtf.gz")
-    elapsed = time.perf_counter() - t
     assert len(ix) == 19223
-    assert elapsed < 20  # ~2.5 s on an idle core
     prnp = ix.by_gene("PRNP")
     assert prnp is not None and prnp.strand == "+" and prnp.chrom == "chr20"
     assert (prnp.cds_start0, prnp.cds_end0) == (4699220, 4699982)  # ATG at 4,699,221; TGA ends 4,699,982

@@ -42,7 +42,14 @@ def trio(tmp_path: Path) -> tuple[list[cyvcf2.Variant], gt.Pedigree, list[str]]:
 def _calls(variant: cyvcf2.Variant, k: int, sexes: tuple[int, ...] = (1, 1, 2)) -> list[gt.Call]:
     ps = variant.format("PS")
     return [
-        gt.call_for(variant.genotypes[i], k, variant.CHROM, variant.POS, sexes[i], int(ps[i][0]) if ps[i][0] >= 0 else None)
+        gt.call_for(
+            variant.genotypes[i],
+            k,
+            variant.CHROM,
+            variant.POS,
+            sexes[i],
+            int(ps[i][0]) if ps[i][0] >= 0 else None,
+        )
         for i in range(3)
     ]
 
@@ -97,7 +104,11 @@ def test_compound_het_is_phase_aware(trio) -> None:
     assert sorted(partners["chr20:600"]) == ["chr20:400", "chr20:500"]
     # unphased hets of one gene pair up; a non-qualifying one does not count
     het = gt.Call("het", 1)
-    hits = [gt.GeneHit("a", "G", het, True), gt.GeneHit("b", "G", het, True), gt.GeneHit("c", "G", het, False)]
+    hits = [
+        gt.GeneHit("a", "G", het, True),
+        gt.GeneHit("b", "G", het, True),
+        gt.GeneHit("c", "G", het, False),
+    ]
     assert gt.compound_hets(hits) == {"a": ["b"], "b": ["a"]}
     assert gt.compound_hets([gt.GeneHit("a", "G", het, True), gt.GeneHit("b", "H", het, True)]) == {}
 

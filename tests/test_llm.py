@@ -53,7 +53,7 @@ def llm_dir(tmp_path_factory) -> Path:
     return build_tiny_llm(tmp_path_factory.mktemp("tiny_llm"))
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def llm(llm_dir) -> FrozenLLM:
     return FrozenLLM.load(llm_dir)
 
@@ -78,7 +78,10 @@ def test_score_cache_equals_no_cache(llm):
 
 
 def test_score_per_row_instructions_are_padding_invariant(llm):
-    instructions = ["Describe the variant:", "The patient has seizures. Could this variant cause these phenotypes?"]
+    instructions = [
+        "Describe the variant:",
+        "The patient has seizures. Could this variant cause these phenotypes?",
+    ]
     answers = [" yes", " no pathogenic"]
     batch = llm.score(None, instructions, answers)
     for i, text in enumerate(instructions):
@@ -100,7 +103,9 @@ def test_lm_loss_counts_target_tokens_only(llm):
     summed = llm.score(prefix, instruction, [target])[0, 0]
     assert torch.allclose(loss, -summed / n_tokens, atol=1e-4)
     # a longer instruction changes the context, not what is counted: loss stays a per-target-token mean
-    batch = llm.lm_loss(prefix.repeat(2, 1, 1), [instruction, instruction + " Be brief."], [target, " benign"])
+    batch = llm.lm_loss(
+        prefix.repeat(2, 1, 1), [instruction, instruction + " Be brief."], [target, " benign"]
+    )
     assert torch.isfinite(batch) and batch > 0
 
 
@@ -118,8 +123,9 @@ def test_generate_matches_transformers_greedy(llm):
 
 
 def test_training_step_changes_qformer_not_llm(llm):
+    from test_model import random_inputs
+
     from biblip_cli.model.biblip import BioBlip, BioBlipConfig
-    from tests.test_model import random_inputs
 
     torch.manual_seed(0)
     model = BioBlip(BioBlipConfig.preset("tiny", llm_hidden_size=HIDDEN, dropout=0.0)).train()

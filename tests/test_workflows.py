@@ -114,7 +114,8 @@ def test_snakemake_two_shards_equal_one_run(tmp_path, resources):
     assert run.returncode == 0, run.stdout + run.stderr
     whole = tmp_path / "whole.vcf.gz"
     single = subprocess.run(
-        BIBLIP + ["annotate", str(resources / "demo.vcf.gz"), "--no-model", "--output-type", "z", "-o", str(whole)],
+        BIBLIP
+        + ["annotate", str(resources / "demo.vcf.gz"), "--no-model", "--output-type", "z", "-o", str(whole)],
         capture_output=True,
         text=True,
     )

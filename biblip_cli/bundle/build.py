@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import gzip
+import io
 import logging
 import os
 import re
@@ -19,6 +20,8 @@ import shutil
 import subprocess
 import tempfile
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -412,14 +415,15 @@ def _contig_key(name: str) -> tuple[int, int, str]:
     return (1, special.get(core, 9), core)
 
 
-def gz_text_writer(path: Path):
+@contextmanager
+def gz_text_writer(path: Path) -> Iterator[io.TextIOWrapper]:
     """Text writer producing a reproducible gzip (no mtime or file name in the header)."""
-    import io
-
-    raw = open(path, "wb")  # noqa: SIM115 (closed with the wrapper)
-    return io.TextIOWrapper(
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0), encoding="utf-8", newline=""
-    )
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+        io.TextIOWrapper(gz, encoding="utf-8", newline="") as text,
+    ):
+        yield text
 
 
 def write_proteins_subset(src: Path, dest: Path, genes: set[str]) -> int:

@@ -70,25 +70,28 @@ class FeatureBuilder:
         self.max_genes = max_genes
         self._gene_text: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._protein_genes: dict[str, _ProteinGene] = {}
+        self._missing: set[str] = set()  # bundle parts that failed to load (logged once)
         self._zero_text = (np.zeros((MAX_SNIPPETS, TEXT_DIM), np.float32), np.zeros(MAX_SNIPPETS, bool))
 
-    # -- bundle parts (each optional, so a partial bundle still builds masked batches) ----------
+    # -- bundle parts (a bundle-like object may lack one: its modality is then masked) ----------
     def _part(self, name: str) -> Any:
+        if name in self._missing:
+            return None
         try:
             return getattr(self.bundle, name)
-        except Exception as err:  # noqa: BLE001 - a missing part masks its modality
-            log.debug("bundle has no %s (%s)", name, err)
-            setattr(self, f"_missing_{name}", True)
+        except AttributeError as err:  # a bundle-like object without this part: mask, don't fail
+            log.warning("bundle has no %s (%s): that modality is masked", name, err)
+            self._missing.add(name)
             return None
 
     def _transcripts(self) -> Any:
-        return None if getattr(self, "_missing_transcripts", False) else self._part("transcripts")
+        return self._part("transcripts")
 
     def _knowledge(self) -> dict:
-        return ({} if getattr(self, "_missing_knowledge", False) else self._part("knowledge")) or {}
+        return self._part("knowledge") or {}
 
     def _proteins(self) -> dict:
-        return ({} if getattr(self, "_missing_proteins", False) else self._part("proteins")) or {}
+        return self._part("proteins") or {}
 
     # -- text ----------------------------------------------------------------------------------
     def precompute_genes(self, genes: Iterable[str]) -> int:

@@ -443,8 +443,9 @@ def _frameshift(
     tail = alt_prot[k:]
     ter = f"Ter{len(tail)}" if tail.endswith("*") else "Ter?"
     eff.hgvsp = f"p.{three_letter(ref_aa)}{p}{three_letter(alt_aa)}fs{ter}"
-    if first_codon == 0:
-        return {"frameshift_variant", "start_lost"} if alt_prot[:1] != "M" else {"frameshift_variant"}
+    if first_codon == 0 and alt_prot[:1] != "M":
+        eff.hgvsp = "p.Met1?"  # HGVS: a lost start makes the protein unpredictable
+        return {"frameshift_variant", "start_lost"}
     return {"frameshift_variant"}
 
 

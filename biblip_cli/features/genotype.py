@@ -45,7 +45,10 @@ class Pedigree:
         person = self.people.get(sample)
         if person is None:
             return None, None
-        return (person.father if person.father != "0" else None, person.mother if person.mother != "0" else None)
+        return (
+            person.father if person.father != "0" else None,
+            person.mother if person.mother != "0" else None,
+        )
 
 
 SEX = {"1": 1, "2": 2, "0": 0, "other": 0, "unknown": 0}
@@ -61,7 +64,9 @@ def read_ped(path: Path) -> Pedigree:
     except FileNotFoundError as err:
         raise BiblipError("PED file not found", where=str(path), hint="check the path") from err
     except (OSError, UnicodeDecodeError) as err:
-        raise BiblipError(f"cannot read PED file ({err})", where=str(path), hint="use a text PED file") from err
+        raise BiblipError(
+            f"cannot read PED file ({err})", where=str(path), hint="use a text PED file"
+        ) from err
     ped = Pedigree()
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -76,22 +81,32 @@ def read_ped(path: Path) -> Pedigree:
             )
         family, ind, father, mother, sex, pheno = cols[:6]
         if sex.lower() not in SEX:
-            raise BiblipError(f"sex must be 1, 2 or 0, got {sex!r}", where=where, hint="1 = male, 2 = female, 0 = unknown")
+            raise BiblipError(
+                f"sex must be 1, 2 or 0, got {sex!r}", where=where, hint="1 = male, 2 = female, 0 = unknown"
+            )
         if pheno not in AFFECTED:
             raise BiblipError(
-                f"phenotype must be 2, 1, 0 or -9, got {pheno!r}", where=where, hint="2 = affected, 1 = unaffected"
+                f"phenotype must be 2, 1, 0 or -9, got {pheno!r}",
+                where=where,
+                hint="2 = affected, 1 = unaffected",
             )
         if ind in ped.people:
             raise BiblipError(f"individual {ind!r} listed twice", where=where, hint="one line per individual")
         if ind in (father, mother):
-            raise BiblipError(f"{ind!r} is their own parent", where=where, hint="check the father/mother columns")
+            raise BiblipError(
+                f"{ind!r} is their own parent", where=where, hint="check the father/mother columns"
+            )
         ped.people[ind] = Person(family, ind, father, mother, SEX[sex.lower()], AFFECTED[pheno])
     if not ped.people:
-        raise BiblipError("PED file lists no individuals", where=str(path), hint="one line per individual, 6 columns")
+        raise BiblipError(
+            "PED file lists no individuals", where=str(path), hint="one line per individual, 6 columns"
+        )
     return ped
 
 
-def choose_proband(samples: Sequence[str], sample: str | None, ped: Pedigree | None, where: str) -> str | None:
+def choose_proband(
+    samples: Sequence[str], sample: str | None, ped: Pedigree | None, where: str
+) -> str | None:
     """`--sample`, else the first affected PED individual present in the VCF, else the only sample.
 
     None when the VCF has no samples (then every allele is a candidate with unknown zygosity)."""
@@ -147,7 +162,14 @@ class Call:
         return self.zygosity in (HET, HOM, HEMI)
 
 
-def call_for(gt: Sequence[Any] | None, allele_index: int, chrom: str, pos: int, sex: int = 0, phase_set: int | None = None) -> Call:
+def call_for(
+    gt: Sequence[Any] | None,
+    allele_index: int,
+    chrom: str,
+    pos: int,
+    sex: int = 0,
+    phase_set: int | None = None,
+) -> Call:
     """Zygosity of ALT `allele_index` (1-based) from a cyvcf2 genotype `[a1, a2, ..., phased]`."""
     if gt is None:
         return Call(UNKNOWN)
@@ -169,7 +191,13 @@ def call_for(gt: Sequence[Any] | None, allele_index: int, chrom: str, pos: int, 
 
 def de_novo(child: Call, father: Call | None, mother: Call | None) -> bool:
     """Child carries the allele and both parents were called homozygous reference."""
-    return child.carries and father is not None and mother is not None and father.zygosity == REF and mother.zygosity == REF
+    return (
+        child.carries
+        and father is not None
+        and mother is not None
+        and father.zygosity == REF
+        and mother.zygosity == REF
+    )
 
 
 def segregation(calls: dict[str, Call], ped: Pedigree) -> str:

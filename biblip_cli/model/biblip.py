@@ -54,10 +54,11 @@ class BioBlipConfig:
     modality_dropout: float = 0.15  # per example and modality, training only
     llm_hidden_size: int = 576  # SmolLM2-135M
     vtc_dim: int = 128
-    encoder_channels: int = 64
+    encoder_channels: int = 48
     dna_length: int = 512  # 2 x FeatureBuilder.dna_flank; encoders pool, so other lengths still run
-    dna_tokens: int = 16
-    dna_blocks: int = 4
+    dna_tokens: int = 8
+    dna_stride: int = 8  # 8-mer patches before the convolutions (cost scales with length / stride)
+    dna_blocks: int = 3
     protein_tokens: int = 4
     dna_vocab: str = I.DNA_VOCAB
     aa_vocab: str = I.AA_VOCAB
@@ -80,7 +81,8 @@ class BioBlipConfig:
         presets: dict[str, dict[str, Any]] = {
             "tiny": {"d_model": 32, "n_layers": 2, "n_heads": 4, "num_query_tokens": 4, "encoder_channels": 16,
                      "dna_tokens": 4, "dna_blocks": 2, "protein_tokens": 2, "vtc_dim": 16},
-            "default": {"d_model": 256, "n_layers": 4, "n_heads": 8, "num_query_tokens": 4},
+            "default": {"d_model": 256, "n_layers": 4, "n_heads": 8, "num_query_tokens": 4,
+                        "cross_attention_frequency": 2},
             "large": {"d_model": 768, "n_layers": 12, "n_heads": 12, "num_query_tokens": 32,
                       "cross_attention_frequency": 2, "encoder_channels": 256, "dna_blocks": 6, "protein_tokens": 8},
         }  # fmt: skip

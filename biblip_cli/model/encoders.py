@@ -46,23 +46,28 @@ class ConvBlock(nn.Module):
 
 
 class SequenceEncoder(nn.Module):
-    """Embedding -> dilated conv blocks -> adaptive pooling to a fixed number of tokens.
+    """One-hot k-mer patches -> dilated conv blocks -> adaptive pooling to a fixed number of tokens.
 
     Ref and alt go through the same weights; the tokens are [alt ; alt - ref] projected to d, so the
     difference (what the variant changed) is explicit rather than left for attention to find.
     """
 
     def __init__(
-        self, vocab: int, pad_id: int, channels: int, d: int, n_tokens: int, n_blocks: int, dropout: float
-    ):
+        self, vocab: int, pad_id: int, channels: int, d: int, n_tokens: int, n_blocks: int, dropout: float,
+        stride: int = 1,
+    ) -> None:  # fmt: skip
         super().__init__()
-        self.embed = nn.Embedding(vocab, channels, padding_idx=pad_id)
+        self.vocab, self.pad_id = vocab, pad_id
+        # one-hot -> non-overlapping k-mer patches (an embedding when stride is 1): the convolutions then
+        # run on L/stride positions; one-hot keeps the first step cheap in memory traffic
+        self.patch = nn.Conv1d(vocab, channels, stride, stride=stride)
         self.blocks = nn.Sequential(*[ConvBlock(channels, 2**i, dropout) for i in range(n_blocks)])
         self.pool = nn.AdaptiveAvgPool1d(n_tokens)
         self.out = nn.Linear(2 * channels, d)
 
     def encode(self, ids: torch.Tensor) -> torch.Tensor:  # [B, L] -> [B, n_tokens, C]
-        x = self.blocks(self.embed(ids).transpose(1, 2))
+        onehot = F.one_hot(ids, self.vocab).to(self.patch.weight.dtype) * (ids != self.pad_id).unsqueeze(-1)
+        x = self.blocks(self.patch(onehot.transpose(1, 2)))
         return self.pool(x).transpose(1, 2)
 
     def forward(self, ref: torch.Tensor, alt: torch.Tensor) -> torch.Tensor:
@@ -81,7 +86,16 @@ class ModalityEncoders(nn.Module):
     def __init__(self, config: BioBlipConfig) -> None:
         super().__init__()
         d, c, p = config.d_model, config.encoder_channels, config.dropout
-        self.dna = SequenceEncoder(len(DNA_VOCAB) + 1, DNA_PAD, c, d, config.dna_tokens, config.dna_blocks, p)
+        self.dna = SequenceEncoder(
+            len(DNA_VOCAB) + 1,
+            DNA_PAD,
+            c,
+            d,
+            config.dna_tokens,
+            config.dna_blocks,
+            p,
+            stride=config.dna_stride,
+        )
         self.protein_window = SequenceEncoder(len(AA_VOCAB) + 1, 0, c, d, config.protein_tokens, 2, p)
         self.protein_features = mlp(PROTEIN_FEATURE_DIM, d, p)
         self.gene_text = nn.Linear(TEXT_DIM, d)

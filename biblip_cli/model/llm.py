@@ -82,7 +82,9 @@ class FrozenLLM:
             config = AutoConfig.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
         except (OSError, ValueError, KeyError) as err:
             raise BiblipError(f"cannot read config.json: {err}", where=str(directory)) from err
-        if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        architectures = getattr(config, "architectures", None) or []
+        generative = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
+        if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or (architectures and not generative):
             raise BiblipError(
                 f"model type {config.model_type!r} is not a causal language model", where=str(directory),
                 hint="--llm needs a decoder LM folder (Llama, Qwen, GPT-2, ...), not an encoder such as BERT",
@@ -138,7 +140,8 @@ class FrozenLLM:
                 raise ValueError(f"{B} instructions for a prefix batch of {prefix.shape[0]}")
         else:
             B = 1 if prefix is None else prefix.shape[0]
-        shared = isinstance(instruction, str) and use_cache
+        # the shared cache needs at least one per-row token after it (a prefix or a tail)
+        shared = isinstance(instruction, str) and use_cache and (prefix is not None or bool(tail))
         heads = [[] if shared else self.tokens(s, special=True) for s in self._per_row(instruction, B)]
         tail_emb = self._embed(self.tokens(tail)) if tail else self._embed([])[:0]
         rows = []

@@ -287,6 +287,12 @@ def _load_engine(opts: AnnotateOptions, bundle: Any) -> Any:
             "the model engine is not available in this installation",
             hint="run with --no-model for consequence annotation only",
         ) from err
+    if opts.model_dir is None or not Path(opts.model_dir).is_dir():
+        raise BiblipError(
+            "no model checkpoint folder here",
+            where=str(opts.model_dir),
+            hint="pass --model DIR (a Bio-BLIP checkpoint), or --no-model for consequences only",
+        )
     return Engine.load(bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device)
 
 
@@ -330,8 +336,11 @@ def run_annotate(
     annotator: Annotator | None = None,
     engine: Any = None,
     bundle: Any = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> AnnotateSummary:
-    """Annotate `opts.input`; `annotator`/`engine`/`bundle` may be injected (tests)."""
+    """Annotate `opts.input`; `annotator`/`engine`/`bundle` may be injected (tests).
+
+    `progress(records_written, alleles)` is called after every batch (the CLI draws a bar)."""
     from biblip_cli.tasks.runio import ResumableOutput, input_fingerprint
 
     started = time.perf_counter()
@@ -433,6 +442,8 @@ def run_annotate(
                 _flush(batch, engine, opts, summary, vcf_sink, tsv_sink)
                 if out is not None:
                     out.checkpoint(number, summary.counters())
+                if progress is not None:
+                    progress(summary.records, summary.alleles)
                 if slow:
                     time.sleep(slow)
                 batch = _Batch()
@@ -507,16 +518,39 @@ def _flush(
                 tail = ("\t" + _tsv_cell(explain_text)) if opts.explain and engine is not None else ""
                 tsv_parts.extend(prefix + row.translate(_TSV_ROW) + tail + "\n" for row in rows)
         if entries:
-            variant.INFO["BIOBLIP"] = ",".join(entries)
+            added = "BIOBLIP=" + ",".join(entries)
             if explanations and any(v != "." for v in explain_values):
-                variant.INFO["BIOBLIP_EXPLAIN"] = ",".join(explain_values)
-        vcf_parts.append(str(variant))
+                added += ";BIOBLIP_EXPLAIN=" + ",".join(explain_values)
+            vcf_parts.append(with_info(variant, added))
+        else:
+            vcf_parts.append(str(variant))
         summary.records += 1
     vcf_sink.write("".join(vcf_parts).encode())
     if tsv_sink is not None:
         tsv_sink.write("".join(tsv_parts).encode())
     if hasattr(vcf_sink, "flush") and vcf_sink is sys.stdout.buffer:
         vcf_sink.flush()
+
+
+def with_info(variant: Any, added: str) -> str:
+    """The record's text with `added` (`KEY=value[;KEY=value]`) appended to its INFO column.
+
+    Editing htslib's text is cheaper than `variant.INFO[...] = ...` and leaves the rest of the
+    line exactly as htslib formats it; an INFO that already has BIOBLIP keys (re-annotating our own
+    output) goes through cyvcf2 so the old values are replaced, not duplicated."""
+    line = str(variant)
+    columns = line.split("\t", 8)
+    info = columns[7]
+    if "BIOBLIP" in info:
+        for item in added.split(";"):
+            key, value = item.split("=", 1)
+            variant.INFO[key] = value
+        return str(variant)
+    last = len(columns) == 8  # no FORMAT/samples: INFO ends the line
+    if last:
+        info = info[:-1]
+    columns[7] = (added if info == "." else info + ";" + added) + ("\n" if last else "")
+    return "\t".join(columns)
 
 
 def print_summary(summary: AnnotateSummary) -> None:

@@ -195,16 +195,47 @@ class ModelMethods:
         return np.asarray(self._batched(self.engine.pathogenicity, annotations), dtype=float)
 
     def llm_alone_pathogenicity(self, variants: Sequence[ProteinVariant]) -> np.ndarray | None:
+        """The same frozen LLM, no prefix, the variant described in words: log-odds pathogenic vs benign."""
         fn = getattr(self.engine, "llm_alone_pathogenicity", None)
-        return None if fn is None else np.asarray(self._batched(fn, variants), dtype=float)
+        if fn is not None:
+            return np.asarray(self._batched(fn, variants), dtype=float)
+        llm = getattr(self.engine, "llm", None)
+        if llm is None:
+            return None
+        from biblip_cli.model import prompts
+
+        question = prompts.pathogenicity_prompt()
+
+        def batch(items: list[ProteinVariant]) -> np.ndarray:
+            asked = [prompts.plain_text_prompt(question, v) for v in items]
+            scores = llm.score(
+                None, [p.instruction for p in asked], list(question.answers), tail=question.tail
+            )
+            return (scores[:, 0] - scores[:, 1]).numpy()
+
+        return np.asarray(self._batched(batch, variants), dtype=float)
 
     def describe(self, variants: Sequence[ProteinVariant]) -> list[str]:
         fn = getattr(self.engine, "explain_protein", None) or self.engine.explain
         return [str(t) for t in self._batched(fn, variants)]
 
     def llm_alone_describe(self, variants: Sequence[ProteinVariant]) -> list[str] | None:
+        """The describe instruction answered by the frozen LLM from the variant in words (no prefix)."""
         fn = getattr(self.engine, "llm_alone_describe", None)
-        return None if fn is None else [str(t) for t in self._batched(fn, variants)]
+        if fn is not None:
+            return [str(t) for t in self._batched(fn, variants)]
+        llm = getattr(self.engine, "llm", None)
+        if llm is None:
+            return None
+        from biblip_cli.model import prompts
+
+        question = prompts.describe_prompt()
+
+        def batch(items: list[ProteinVariant]) -> list[str]:
+            asked = [prompts.plain_text_prompt(question, v) for v in items]
+            return llm.generate(None, [p.instruction for p in asked], max_new_tokens=48, tail=question.tail)
+
+        return [str(t) for t in self._batched(batch, variants)]
 
     def regulates(self, annotations: Sequence[AlleleAnnotation], genes: Sequence[str]) -> np.ndarray:
         from biblip_cli.tasks.target import score_pairs
@@ -490,9 +521,14 @@ def evaluate_generation(
                 fh.write(f"{lv.variant.gene}\t{lv.variant.hgvsp}\t{lv.label}\t{name}\t{clean}\n")
     if "LLM alone (variant in words)" in accuracy:
         base = accuracy["LLM alone (variant in words)"]["mean"]
-        gain = (accuracy["biblip"]["mean"] - base) / base if base and not math.isnan(base) else math.nan
+        ours = accuracy["biblip"]["mean"]
+        gain = (ours - base) / base if base and not math.isnan(base) else math.nan
         table.extra["relative_gain"] = gain
-        table.notes.append(f"relative gain of biblip over the LLM alone (mean field accuracy): {gain:+.1%}")
+        table.extra["absolute_gain"] = ours - base
+        relative = "undefined (the LLM alone scored 0)" if math.isnan(gain) else f"{gain:+.1%}"
+        table.notes.append(
+            f"gain of biblip over the LLM alone (mean field accuracy): relative {relative}, absolute {ours - base:+.3f}"
+        )
     return table
 
 
@@ -871,12 +907,8 @@ def run_evaluate(
     unknown = [t for t in opts.tasks if t not in TASKS]
     if unknown:
         raise UsageError(f"unknown task(s) {', '.join(unknown)}", hint=f"choose from {','.join(TASKS)}")
-    if opts.split not in ("test", "val", "train", "all") or opts.pairs_split not in (
-        "test",
-        "val",
-        "train",
-        "all",
-    ):
+    choices = ("test", "val", "train", "all")
+    if opts.split not in choices or opts.pairs_split not in choices:
         raise UsageError("--split/--pairs-split must be test, val, train or all")
     out_dir = Path(opts.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -902,23 +934,24 @@ def run_evaluate(
         labels = read_labels(labels_path)
     phenotypes_of, gene_terms = _phenotypes_lookup(opts, bundle)
 
-    if "patho" in opts.tasks:
+    def run_patho() -> TaskTable:
         if labels is None:
             raise UsageError("the patho task needs --variants (a labels TSV) or --data", hint="see DATA.md")
-        selected, stats = select_labels(
-            labels, splits, opts.split, limit if limit is not None else opts.patho_limit, opts.seed
-        )
+        cap = limit if limit is not None else opts.patho_limit
+        selected, stats = select_labels(labels, splits, opts.split, cap, opts.seed)
         table = evaluate_pathogenicity(selected, model, bundle, stats)
         table.notes.append(f"genes kept: split '{opts.split}' ({splits.source}); file {labels_path}")
-        tables.append(table)
-    if "generate" in opts.tasks:
+        return table
+
+    def run_generate() -> TaskTable:
         if labels is None:
             raise UsageError("the generate task needs --variants (a labels TSV) or --data")
-        selected, _ = select_labels(
-            labels, splits, opts.split, limit if limit is not None else opts.generate_limit, opts.seed + 1
-        )
-        tables.append(evaluate_generation(selected, model, phenotypes_of, out_dir))
-    if "rank" in opts.tasks:
+        cap = limit if limit is not None else opts.generate_limit
+        selected, _ = select_labels(labels, splits, opts.split, cap, opts.seed + 1)
+        return evaluate_generation(selected, model, phenotypes_of, out_dir)
+
+    def run_rank() -> TaskTable:
+        nonlocal ontology
         case_sets, notes = prepare_case_sets(opts, bundle, labels, splits, gene_terms)
         if ontology is None:
             from biblip_cli.features.phenotype import HpoOntology
@@ -928,29 +961,36 @@ def run_evaluate(
             case_sets, model, annotate, ontology, opts.seed, out_dir, opts.rank_shortlist
         )
         table.notes[:0] = notes
-        tables.append(table)
-    if "target" in opts.tasks:
+        return table
+
+    def run_target() -> TaskTable:
         pairs_path = opts.data_file(opts.pairs, "pairs")
         if pairs_path is None:
             raise UsageError("the target task needs --pairs (a CRISPR benchmark TSV) or --data")
-        pairs = select_pairs(
-            read_pairs(pairs_path),
-            splits,
-            opts.pairs_split,
-            limit if limit is not None else opts.target_limit,
-            opts.seed,
-        )
+        cap = limit if limit is not None else opts.target_limit
+        pairs = select_pairs(read_pairs(pairs_path), splits, opts.pairs_split, cap, opts.seed)
         abc_path = opts.data_file(opts.abc, "abc") if opts.abc is not None or opts.pairs is None else None
         abc = baselines.AbcScores(abc_path) if abc_path is not None else None
         table = evaluate_targets(pairs, model, bundle, abc)
         table.notes.append(
             f"pairs: {pairs_path} (ValidConnection TRUE, split '{opts.pairs_split}'); ABC: {abc_path or 'none'}"
         )
-        tables.append(table)
+        return table
 
-    for table in tables:
-        write_table(out_dir, table)
+    runners = {"patho": run_patho, "generate": run_generate, "rank": run_rank, "target": run_target}
+    seconds: dict[str, float] = {}
+    for task in TASKS:
+        if task not in opts.tasks:
+            continue
+        task_started = time.perf_counter()
+        log.info("evaluate: task %s", task)
+        table = runners[task]()
+        seconds[task] = round(time.perf_counter() - task_started, 1)
+        table.extra["seconds"] = seconds[task]
+        table.notes.append(f"{seconds[task]:.0f} s")
+        write_table(out_dir, table)  # each table lands as soon as its task is done
         print_table(table)
+        tables.append(table)
     summary = {
         "command": opts.command_line,
         "seed": opts.seed,
@@ -960,6 +1000,7 @@ def run_evaluate(
         "model": None if model is None else str(opts.model_dir),
         "bundle": str(getattr(bundle, "dir", "")),
         "seconds": round(time.perf_counter() - started, 1),
+        "task_seconds": seconds,
         "tables": {t.task: _nan_to_none(t.rows) for t in tables},
         "notes": {t.task: t.notes for t in tables},
     }

@@ -282,6 +282,17 @@ def run_rank(
         if proband is None:
             log.warning("the VCF has no samples: every allele is a candidate, zygosity unknown")
         bundle = bundle or Bundle.open(opts.bundle_dir)
+        if (
+            engine is None
+            and not opts.no_model
+            and opts.model_dir
+            and not (Path(opts.model_dir) / "config.json").is_file()
+        ):
+            raise BiblipError(  # fail before the slow HPO load
+                "no Bio-BLIP checkpoint (config.json not found)",
+                where=str(opts.model_dir),
+                hint="pass --model DIR, or rank without the model: --no-model",
+            )
         ontology = ontology or HpoOntology.from_bundle(bundle)
         terms = ontology.resolve_terms(items)
         for warning in terms.warnings:
@@ -291,6 +302,8 @@ def run_rank(
         log.info("phenotypes: %s", "; ".join(str(t) for t in terms.terms))
         if engine is None and not opts.no_model:
             engine = _load_engine(opts, bundle)
+        if engine is None:
+            log.info("ranking without the model: phenotype similarity x deleteriousness x inheritance fit")
         annotate = annotate or _default_annotator(bundle)
         result = RankResult(
             candidates=[], terms=terms, proband=proband, model="none" if engine is None else "biblip"
@@ -321,7 +334,18 @@ def _load_engine(opts: RankOptions, bundle: Any) -> Any:
             "the model engine is not available in this installation",
             hint="run with --no-model to rank with the phenotype-similarity x deleteriousness score only",
         ) from err
-    return Engine.load(bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device)
+    try:
+        return Engine.load(
+            bundle,
+            opts.model_dir,
+            opts.llm_dir,
+            opts.text_encoder_dir,
+            opts.device,
+            batch_size=opts.batch_size,
+        )
+    except BiblipError as err:  # no checkpoint / LLM here: say how to rank without one
+        hint = "; ".join(h for h in (err.hint, "or rank without the model: --no-model") if h)
+        raise BiblipError(err.message, where=err.where, hint=hint) from err
 
 
 def _collect(
@@ -335,7 +359,9 @@ def _collect(
     sex = ped.people[proband].sex if ped and proband in ped.people else 0
     family = [s for s in (ped.people if ped else {}) if s in index]
     father, mother = ped.parents(proband) if ped and proband else (None, None)
-    has_gt = True
+    has_gt = _has_gt(reader)
+    if proband is not None and not has_gt:
+        log.warning("the VCF has no GT field: every allele is a candidate, zygosity unknown")
     for number, variant in reader.records():
         result.records += 1
         genotypes = None
@@ -383,6 +409,14 @@ def _collect(
             log.info("%d records, %d candidates", result.records, len(result.candidates))
 
 
+def _has_gt(reader: Any) -> bool:
+    try:
+        reader.vcf.get_header_type("GT")
+    except KeyError:
+        return False
+    return True
+
+
 def _phase_sets(variant: Any) -> list[int | None] | None:
     try:
         ps = variant.format("PS")
@@ -407,18 +441,20 @@ def _score(
     ids = terms.ids
     cands = result.candidates
     for c in cands:
-        c.deleteriousness = allele_deleteriousness(c.annotation)
-        best: tuple[float, GeneEffect | None] = (-1.0, None)
+        # the gene that best explains the allele: deleteriousness of its effect x phenotype similarity
+        best: tuple[float, float, float] | None = None
         for eff in c.annotation.effects:
+            delet = allele_deleteriousness(AlleleAnnotation(c.allele, [eff], c.annotation.status))
             sim = ontology.phenotype_similarity(ids, eff.gene)
-            if sim > best[0]:
-                best = (sim, eff)
-        c.effect = best[1]
+            if best is None or (delet * sim, delet) > best[:2]:
+                best = (delet * sim, delet, sim)
+                c.effect, c.deleteriousness, c.similarity = eff, delet, sim
         c.gene = c.effect.gene if c.effect else None
         if c.gene:
-            c.similarity = max(best[0], 0.0)
             c.matched = [t.name for t in ontology.matched_terms(terms.terms, c.gene)]
             c.modes = ontology.inheritance(c.gene)
+        else:
+            c.deleteriousness = allele_deleteriousness(c.annotation)
     hits = [
         gt.GeneHit(c.key, c.gene, c.call, c.deleteriousness >= QUALIFYING_DELETERIOUSNESS)
         for c in cands
@@ -457,7 +493,8 @@ def _score(
     by_key = {c.key: c for c in cands}
     for rank, c in enumerate(cands, start=1):
         c.rank = rank
-    result.by_key = by_key  # type: ignore[attr-defined]
+    for c in cands:  # best-ranked partner first (named in the evidence and the gene TSV)
+        c.partners.sort(key=lambda key: by_key[key].rank if key in by_key else len(cands) + 1)
 
 
 def _batched(fn: Any, items: list[Any], size: int) -> np.ndarray:

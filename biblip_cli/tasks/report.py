@@ -40,8 +40,7 @@ def score_histogram_svg(
     top = math.log1p(max(counts))
     bar_w = plot_w / bins
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="histogram of candidate scores">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="scores">',
         f'<line x1="{pad_l}" y1="{pad_t + plot_h}" x2="{pad_l + plot_w}" y2="{pad_t + plot_h}" stroke="#444"/>',
     ]
     for i, n in enumerate(counts):

