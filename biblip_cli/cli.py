@@ -145,42 +145,60 @@ def annotate(
     input: Annotated[str, typer.Argument(help="VCF, VCF.gz or BCF to annotate; '-' reads stdin.")],
     output: Annotated[str, typer.Option("-o", "--output", help="Output VCF path; '-' = stdout.")] = "-",
     bundle: Annotated[
-        Optional[Path], typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle).")
+        Optional[Path],
+        typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle)."),
     ] = None,
     model: Annotated[
-        Optional[Path], typer.Option(help="Bio-BLIP checkpoint directory (default: the shipped resources/model).")
+        Optional[Path],
+        typer.Option(help="Bio-BLIP checkpoint directory (default: the shipped resources/model)."),
     ] = None,
-    llm: Annotated[Optional[Path], typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")] = None,
+    llm: Annotated[
+        Optional[Path], typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")
+    ] = None,
     text_encoder: Annotated[
         Optional[Path], typer.Option(help="Sentence encoder directory (default: prepared all-MiniLM-L6-v2).")
     ] = None,
-    explain: Annotated[bool, typer.Option(help="Add a generated summary per allele (BIOBLIP_EXPLAIN; slow).")] = False,
+    explain: Annotated[
+        bool, typer.Option(help="Add a generated summary per allele (BIOBLIP_EXPLAIN; slow).")
+    ] = False,
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Consequences only: no model, Pathogenicity left empty (fast).")
     ] = False,
-    tsv: Annotated[Optional[Path], typer.Option(help="Also write a TSV: one row per ALT allele x gene.")] = None,
+    tsv: Annotated[
+        Optional[Path], typer.Option(help="Also write a TSV: one row per ALT allele x gene.")
+    ] = None,
     output_type: Annotated[
-        str, typer.Option("--output-type", "-O", help="v = plain VCF, z = bgzip (+ .tbi index for files).")
-    ] = "v",
+        Optional[str],
+        typer.Option(
+            "--output-type",
+            "-O",
+            help="v = plain VCF, z = bgzip (+ .tbi index for files); default: z for *.gz.",
+        ),
+    ] = None,
     region: Annotated[
         Optional[str], typer.Option(help="Only chr:start-end (1-based); uses the index if the input has one.")
     ] = None,
     shard: Annotated[
         Optional[str],
-        typer.Option(help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run."),
+        typer.Option(
+            help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run."
+        ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Alleles per batch.")] = 256,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for decompression and the model.")] = None,
+    threads: Annotated[
+        Optional[int], typer.Option(help="CPU threads for decompression and the model.")
+    ] = None,
     resume: Annotated[
-        bool, typer.Option(help="Continue a killed run from its last completed batch (same input and options).")
+        bool,
+        typer.Option(help="Continue a killed run from its last completed batch (same input and options)."),
     ] = False,
 ) -> None:
     """Annotate every ALT allele: gene, consequence, HGVSp, pathogenicity (INFO field BIOBLIP).
 
     Example: biblip annotate resources/demo.vcf.gz -o annotated.vcf.gz -O z --tsv annotated.tsv
     """
-    from biblip_cli.tasks.annotate import AnnotateOptions, print_summary, run_annotate
+    from biblip_cli.tasks.annotate import AnnotateOptions, infer_output_type, print_summary, run_annotate
 
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     default_model = Path(__file__).resolve().parent.parent / "resources" / "model"
@@ -194,7 +212,7 @@ def annotate(
         explain=explain,
         no_model=no_model,
         tsv=tsv,
-        output_type=output_type,
+        output_type=infer_output_type(output, output_type),
         region=region,
         shard=shard,
         batch_size=batch_size,
@@ -232,13 +250,19 @@ def annotate(
 def merge(
     inputs: Annotated[list[str], typer.Argument(help="Shard outputs, in shard order (1..n).")],
     output: Annotated[str, typer.Option("-o", "--output", help="Merged VCF path; '-' = stdout.")] = "-",
-    output_type: Annotated[str, typer.Option("--output-type", "-O", help="v = plain VCF, z = bgzip (+ .tbi).")] = "v",
+    output_type: Annotated[
+        Optional[str],
+        typer.Option("--output-type", "-O", help="v = plain VCF, z = bgzip (+ .tbi); default: z for *.gz."),
+    ] = None,
 ) -> None:
     """Concatenate the shard outputs of one run (header from the first; headers must agree).
 
-    Example: biblip merge part1.vcf part2.vcf part3.vcf -o whole.vcf.gz -O z
+    Example: biblip merge part1.vcf part2.vcf part3.vcf -o whole.vcf.gz
     """
+    from biblip_cli.tasks.annotate import infer_output_type
     from biblip_cli.vcf import concat_vcfs
+
+    output_type = infer_output_type(output, output_type)
 
     if output_type not in ("v", "z"):
         raise UsageError(f"unknown --output-type {output_type!r}", hint="use v (plain VCF) or z (bgzip)")
@@ -422,9 +446,9 @@ def evaluate(
         str, typer.Option(help="Genes of --pairs kept: all (Fulco 2019 is excluded from training), test, val, train.")
     ] = "all",
     limit: Annotated[Optional[int], typer.Option(help="Cap every task at N variants / cases / elements.")] = None,
-    patho_limit: Annotated[Optional[int], typer.Option(help="Variants for the patho task (sampled).")] = 2000,
+    patho_limit: Annotated[Optional[int], typer.Option(help="Variants for the patho task (sampled).")] = 500,
     generate_limit: Annotated[int, typer.Option(help="Variants described in the generate task.")] = 50,
-    n_cases: Annotated[int, typer.Option(help="Simulated cases per case set.")] = 30,
+    n_cases: Annotated[int, typer.Option(help="Simulated cases per case set.")] = 20,
     n_decoys: Annotated[int, typer.Option(help="Random missense SNVs added to each simulated case.")] = 10,
     rank_shortlist: Annotated[int, typer.Option(help="Candidates per case given the LLM pass of biblip rank.")] = 20,
     target_limit: Annotated[Optional[int], typer.Option(help="Elements for the target task (sampled).")] = None,
@@ -568,32 +592,17 @@ def train(
 
 
 def main() -> None:
-    """Console entry point: map BiblipError to a one-line message and its exit code."""
+    """Console entry point. Click's standalone mode turns usage errors into exit 2 with a message;
+    input errors (BiblipError) become one line on stderr and exit 1; a closed stdout pipe is not an error."""
     try:
-        code = app(standalone_mode=False)
+        app()
     except BiblipError as err:
         if os.environ.get("BIBLIP_DEBUG"):
             raise
         typer.echo(f"error: {err.one_line()}", err=True)
         sys.exit(err.exit_code)
-    except typer.Exit as exit_:
-        sys.exit(exit_.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
-    except Exception as err:  # click usage errors
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            sys.exit(2)
-        if isinstance(err, BrokenPipeError):
-            sys.exit(0)
-        raise
-    sys.exit(code or 0)
+    except BrokenPipeError:
+        sys.exit(0)
 
 
 if __name__ == "__main__":

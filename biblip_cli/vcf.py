@@ -223,6 +223,12 @@ def sniff_text_header(head: bytes, where: str, complete: bool) -> int:
             n_header += 1
             continue
         if line.startswith("#"):
+            if data_seen:
+                raise BiblipError(
+                    "comment line among the records",
+                    where=f"{where}: line {line_number}",
+                    hint="header lines must all come before the first record; remove this one",
+                )
             n_header += 1
             columns = line.split("\t")
             if tuple(c.upper() for c in columns[:8]) != FIXED_COLUMNS:
@@ -355,7 +361,56 @@ class VcfReader:
             except Exception as err:
                 raise self._record_error(number + 1, err) from err
             number += 1
+            chrom = variant.CHROM
+            if not chrom or chrom[0] == "#":  # htslib reads blank and '#' lines as records
+                raise BiblipError(
+                    "blank line among the records" if not chrom else "comment line among the records",
+                    where=self.where(number),
+                    hint=BLANK_HINT if not chrom else "header lines must all come before the first record",
+                )
             yield number, variant
+
+    def records_text(self, region: str | None = None) -> Iterator[tuple[int, cyvcf2.Variant, str | None]]:
+        """Like `records`, plus each record's own line (LF-terminated) when the input is a text file.
+
+        Writing the original line keeps records byte-identical (htslib would reformat numbers such
+        as QUAL `50.00`); the line is None for BCF, stdin, --region via an index, or when the two
+        readers ever disagree (then htslib's text is used from there on)."""
+        if region or self.is_stdin or self.kind not in ("text", "gzip"):
+            for number, variant in self.records(region):
+                yield number, variant, None
+            return
+        opener = gzip.open if self.kind == "gzip" else open
+        with opener(self.source, "rb") as raw:  # type: ignore[operator]
+            lines: Iterator[bytes] | None = iter(raw)
+            pending: bytes | None = None
+            try:
+                for line in lines:  # type: ignore[union-attr]
+                    if not line.startswith(b"#"):
+                        pending = line
+                        break
+            except (OSError, EOFError, zlib.error):
+                lines = None
+            for number, variant in self.records():
+                text = None
+                if lines is not None:
+                    try:
+                        line = pending if pending is not None else next(lines, None)
+                    except (OSError, EOFError, zlib.error):
+                        line = None
+                    pending = None
+                    if line is not None:
+                        text = line.decode("utf-8", "surrogateescape")
+                        if text.endswith("\r\n"):
+                            text = text[:-2] + "\n"
+                        elif not text.endswith("\n"):
+                            text += "\n"
+                        if not text.startswith(f"{variant.CHROM}\t{variant.POS}\t"):
+                            text = None
+                    if text is None:
+                        log.debug("%s: original lines out of step at record %d", self.name, number)
+                        lines = None
+                yield number, variant, text
 
     def _record_error(self, record_number: int, err: Exception) -> BiblipError:
         where = self.where(record_number)
@@ -410,6 +465,8 @@ def _diagnose_line(path: Path, record_number: int) -> tuple[str, str] | None:
                     n_columns = len(line.rstrip("\r\n").split("\t"))
                     continue
                 if not line.strip():
+                    if seen == record_number - 1:
+                        return ("blank line among the records", BLANK_HINT)
                     continue
                 seen += 1
                 if seen == record_number:
@@ -433,6 +490,7 @@ def open_vcf(source: str | os.PathLike, *, threads: int | None = None) -> VcfRea
     return VcfReader(source, threads=threads)
 
 
+BLANK_HINT = "remove blank lines, e.g. grep -v '^$' in.vcf > fixed.vcf"
 SYMBOLIC_CHARS = frozenset("<>[]*")
 BASES = frozenset("ACGTN")
 

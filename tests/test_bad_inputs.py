@@ -39,7 +39,18 @@ CASES: dict[str, tuple] = {
     "fasta_as_vcf.vcf": ("error", 1, "FASTA file, not a VCF"),
     "binary_garbage.vcf": ("error", 1, "missing or garbled header"),
     "does_not_exist.vcf": ("error", 1, "file not found"),
+    "blank_line.vcf": ("error", 1, "line 4 (record 2): blank line among the records"),
+    "trailing_blank_line.vcf": ("error", 1, "line 4 (record 2): blank line among the records"),
+    "comment_among_records.vcf": ("error", 1, "line 6: comment line among the records"),
     "header_only.vcf": ("rows", []),
+    "nonstandard_numbers.vcf": (
+        "rows",
+        [
+            ("A", "G", "", "unknown_contig"),
+            ("A", "T", "", "unknown_contig"),
+            ("A", "G", "", "unknown_contig"),
+        ],
+    ),
     "pos_beyond_contig.vcf": ("rows", [MISSENSE, ("A", "G", "", "out_of_bounds")]),
     "pos_zero.vcf": ("rows", [("A", "G", "", "out_of_bounds"), MISSENSE]),
     "ref_mismatch.vcf": ("rows", [("G", "T", "coding_sequence_variant", "ref_mismatch")]),
@@ -129,6 +140,17 @@ def test_unannotated_records_pass_through_unchanged(bundle, tmp_path: Path):
     ]
     assert body[:3] == source[:3]
     assert "BIOBLIP=T|DEFB125|" in body[3]
+
+
+def test_pass_through_is_byte_identical(bundle, tmp_path: Path):
+    """QUAL `50.00`, `1e3`, AF `0.100` are kept as written (htslib alone would rewrite them)."""
+    _, out = _annotate(bundle, BAD / "nonstandard_numbers.vcf", tmp_path)
+    source = (BAD / "nonstandard_numbers.vcf").read_text()
+    assert body_lines(out.read_text()) == body_lines(source)
+
+
+def body_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith("#")]
 
 
 def test_pass_through_keeps_unknown_info(bundle, tmp_path: Path):
@@ -249,3 +271,8 @@ def test_stdin_errors(name: str, fragment: str, tmp_path: Path):
     assert done.returncode == 1
     assert done.stderr.startswith(fragment) and done.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_unknown_option_is_a_usage_error(tmp_path: Path):
+    done = _cli("annotate", str(BAD / "no_samples.vcf"), "--no-such-option", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "No such option" in done.stderr

@@ -113,7 +113,9 @@ def test_generate_matches_transformers_greedy(llm):
     instruction = "Describe the variant:"
     ours = llm.generate(None, instruction, max_new_tokens=6, tail=" ")
     ids = torch.tensor([llm.tokens(instruction, special=True) + llm.tokens(" ")])
-    ref = llm.model.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=llm.eos_token_id)
+    ref = llm.model.generate(
+        ids, max_new_tokens=6, min_new_tokens=1, do_sample=False, pad_token_id=llm.eos_token_id
+    )
     new = ref[0, ids.shape[1] :].tolist()
     if llm.eos_token_id in new:
         new = new[: new.index(llm.eos_token_id)]

@@ -103,7 +103,8 @@ def test_target_writes_entries_sorted_by_score(bundle, vcf: Path, tmp_path: Path
     first = [r for r in rows if r["pos"] == "82785"]
     assert [int(r["rank"]) for r in first] == list(range(1, 7))
     expected = engine.regulates([None] * len(first), [r["gene"] for r in first])  # type: ignore[list-item]
-    assert [float(r["score"]) for r in first] == pytest.approx(list(expected), rel=1e-3)
+    # the engine's log-odds are reported as P(yes)
+    assert [float(r["score"]) for r in first] == pytest.approx(list(1 / (1 + np.exp(-expected))), rel=1e-3)
 
 
 def test_no_model_scores_by_inverse_distance(bundle, vcf: Path, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import torch
 
 from biblip_cli.features.inputs import TEXT_DIM
 
+REPO = Path(__file__).resolve().parent.parent
 REGION = "chr20:4600000-4800000"  # PRNP, PRND, ... (sequence in the shared FASTA)
 LLM_HOME = Path.home() / ".cache" / "biblip" / "llm" / "SmolLM2-135M-Instruct"
 
@@ -55,12 +56,9 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def tiny_setup(tmp_path_factory, shared_data):
+def _build_small_bundle(shared_data: Path, bundle_dir: Path) -> None:
     from biblip_cli.bundle.build import BuildInputs, Region, build_bundle
 
-    root = tmp_path_factory.mktemp("train")
-    bundle_dir = root / "bundle"
     inputs = BuildInputs.with_hpo_dir(
         str(shared_data / "hpo"),
         fasta=str(shared_data / "reference/GRCh38.chr20_chr21_10M.fa.gz"),
@@ -69,7 +67,23 @@ def tiny_setup(tmp_path_factory, shared_data):
         knowledge=str(shared_data / "knowledge/genes.tsv.gz"),
     )
     build_bundle(inputs, bundle_dir, region=Region.parse(REGION))
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory, shared_data):
+    """The demo bundle (or a cut of chr20) and small subsets of the labels and enhancer files."""
+    root = tmp_path_factory.mktemp("train")
+    bundle_dir = REPO / "resources" / "demo_bundle"
+    if not (bundle_dir / "manifest.json").is_file():  # before the demo bundle exists: cut one
+        bundle_dir = root / "bundle"
+        _build_small_bundle(shared_data, bundle_dir)
     data = root / "data"
+        str(shared_data / "hpo"),
+        fasta=str(shared_data / "reference/GRCh38.chr20_chr21_10M.fa.gz"),
+        gtf=str(shared_data / "genes/canonical.GRCh38.gtf.gz"),
+        proteins=str(shared_data / "genes/proteins.demo.fa"),
+        knowledge=str(shared_data / "knowledge/genes.tsv.gz"),
+    )
     (data / "labels").mkdir(parents=True)
     (data / "enhancers").mkdir()
     genes = {"PRNP", "PRND", "RASSF2", "SLC23A2", "TMEM230", "PCNA", "CDS2", "PROKR2", "GPCPD1", "SMOX"}

@@ -237,8 +237,10 @@ class FrozenLLM:
         instruction: str | list[str],
         max_new_tokens: int = 48,
         tail: str = DEFAULT_TAIL,
+        min_new_tokens: int = 1,
     ) -> list[str]:
-        """Greedy decoding, batched, with the KV cache; stops a row at EOS."""
+        """Greedy decoding, batched, with the KV cache; stops a row at EOS (not before `min_new_tokens`:
+        small instruct models often end a raw-text prompt at once)."""
         from transformers import DynamicCache
 
         embeds, full_mask, positions, cache = self._context(prefix, instruction, tail, use_cache=True)
@@ -247,9 +249,12 @@ class FrozenLLM:
         out_ids = torch.zeros(B, 0, dtype=torch.long, device=self.device)
         done = torch.zeros(B, dtype=torch.bool, device=self.device)
         last_pos = positions[:, -1:]
-        for _ in range(max_new_tokens):
+        for step in range(max_new_tokens):
             out = self._forward(embeds, full_mask, positions, cache, keep=1)
-            next_id = out.logits[:, -1].argmax(-1)
+            logits = out.logits[:, -1]
+            if step < min_new_tokens:
+                logits[:, self.eos_token_id] = float("-inf")
+            next_id = logits.argmax(-1)
             next_id = torch.where(done, torch.full_like(next_id, self.eos_token_id), next_id)
             out_ids = torch.cat([out_ids, next_id[:, None]], dim=1)
             done |= next_id == self.eos_token_id

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from biblip_cli.model.llm import DEFAULT_TAIL
 from biblip_cli.records import AlleleAnnotation, ProteinVariant
 
-TAIL = "\nAnswer:"
+TAIL = DEFAULT_TAIL  # what lm_loss/score use by default, so training and inference agree
 PATHOGENIC, BENIGN = " pathogenic", " benign"
 YES, NO = " yes", " no"
 
@@ -19,6 +20,16 @@ _CONTEXT = (
     "You are a clinical geneticist. The next tokens encode one human genetic variant "
     "(its DNA, the genes around it, the protein change and what is known about the gene)."
 )
+
+# The single source of instruction texts: tasks/examples.py (training) reads this dict, and the
+# prompt builders below (inference) fill the same templates.
+TRAINING_INSTRUCTIONS = {
+    "pathogenicity": f"{_CONTEXT} Is this variant pathogenic or benign?",
+    "describe": f"{_CONTEXT} Describe the variant in one sentence: the gene, the consequence, the protein "
+    "change, what the gene does and whether the variant is likely pathogenic.",
+    "phenotype": f"{_CONTEXT} The patient has: {{phenotypes}}. Could this variant cause these phenotypes?",
+    "regulates": f"{_CONTEXT} Does the DNA element carrying this variant regulate the gene {{gene}}?",
+}
 
 
 @dataclass(frozen=True)
@@ -29,27 +40,21 @@ class Prompt:
 
 
 def pathogenicity_prompt() -> Prompt:
-    return Prompt(f"{_CONTEXT} Is this variant pathogenic or benign?", (PATHOGENIC, BENIGN))
+    return Prompt(TRAINING_INSTRUCTIONS["pathogenicity"], (PATHOGENIC, BENIGN))
 
 
 def describe_prompt() -> Prompt:
-    return Prompt(
-        f"{_CONTEXT} Describe the variant in one sentence: the gene, the consequence, the protein change, "
-        "what the gene does and whether the variant is likely pathogenic."
-    )
+    return Prompt(TRAINING_INSTRUCTIONS["describe"])
 
 
 def phenotype_prompt(phenotypes: list[str]) -> Prompt:
-    listed = "; ".join(phenotypes) if phenotypes else "no recorded phenotypes"
-    return Prompt(
-        f"{_CONTEXT} The patient has: {listed}. Could this variant cause these phenotypes?", (YES, NO)
-    )
+    """Phenotype names joined as in training (", ", lower case)."""
+    listed = ", ".join(phenotypes).lower() if phenotypes else "no recorded phenotypes"
+    return Prompt(TRAINING_INSTRUCTIONS["phenotype"].format(phenotypes=listed), (YES, NO))
 
 
 def regulates_prompt(gene: str) -> Prompt:
-    return Prompt(
-        f"{_CONTEXT} Does the DNA element carrying this variant regulate the gene {gene}?", (YES, NO)
-    )
+    return Prompt(TRAINING_INSTRUCTIONS["regulates"].format(gene=gene), (YES, NO))
 
 
 def describe_variant_in_words(variant: AlleleAnnotation | ProteinVariant) -> str:

@@ -109,6 +109,13 @@ class AnnotateSummary:
         self.unknown_contigs = list(data.get("unknown_contigs", []))
 
 
+def infer_output_type(output: str, output_type: str | None) -> str:
+    """`-O` if given, else `z` for a `.gz`/`.bgz` output name, else `v`."""
+    if output_type:
+        return output_type
+    return "z" if output.endswith((".gz", ".bgz")) else "v"
+
+
 # --- region and shard ------------------------------------------------------------------------------
 
 _REGION = re.compile(r"^([^:\s]+)(?::([\d,]+)(?:-([\d,]+))?)?$")
@@ -262,7 +269,7 @@ _TSV_ROW = str.maketrans({"\t": " ", "\n": " ", "\r": " ", _SEP: "\t"})
 
 @dataclass
 class _Batch:
-    records: list[tuple[int, Any]] = field(default_factory=list)  # (record number, variant)
+    records: list[tuple[Any, str | None]] = field(default_factory=list)  # (variant, original line)
     annotations: list[list[AlleleAnnotation]] = field(default_factory=list)  # per record
     n_alleles: int = 0
 
@@ -298,10 +305,10 @@ def _load_engine(opts: AnnotateOptions, bundle: Any) -> Any:
 
 def _records(
     reader: VcfReader, opts: AnnotateOptions, bundle_contigs: dict[str, int]
-) -> Iterator[tuple[int, Any]]:
+) -> Iterator[tuple[int, Any, str | None]]:
     """Input records, narrowed to --region (index if there is one, else a filter) and --shard."""
     region = parse_region(opts.region) if opts.region else None
-    source: Iterator[tuple[int, Any]]
+    source: Iterator[tuple[int, Any, str | None]]
     if region and reader.has_index():
         chrom, start, end = region
         names = set(reader.seqnames)
@@ -309,10 +316,10 @@ def _records(
             alt = chrom[3:] if chrom.startswith("chr") else "chr" + chrom
             chrom = alt if alt in names else chrom
         spec = f"{chrom}:{start}-{end}" if end else f"{chrom}:{start}"
-        source = reader.records(spec) if chrom in names else iter(())
+        source = reader.records_text(spec) if chrom in names else iter(())
         region = None
     else:
-        source = reader.records()
+        source = reader.records_text()
         if region:
             log.info("%s has no index: --region filters while reading the whole file", reader.name)
     shard = (
@@ -322,12 +329,12 @@ def _records(
         chrom, start, end = region
         names = {chrom, chrom[3:] if chrom.startswith("chr") else "chr" + chrom}
         end0 = end if end is not None else 1 << 62
-    for number, variant in source:
+    for number, variant, text in source:
         if region and (variant.CHROM not in names or variant.end < start or variant.start >= end0):
             continue
         if shard and not shard.keeps(variant.CHROM, variant.POS):
             continue
-        yield number, variant
+        yield number, variant, text
 
 
 def run_annotate(
@@ -384,10 +391,12 @@ def run_annotate(
     out: ResumableOutput | None = None
     stream: BinaryIO | BgzfWriter | None = None
     tsv_stream: BinaryIO | None = None
+    tsv_temp: Path | None = None
     if opts.output == "-":
         stream = BgzfWriter(sys.stdout.buffer) if opts.output_type == "z" else sys.stdout.buffer
         if opts.tsv is not None:
-            tsv_stream = open(opts.tsv, "wb")  # noqa: SIM115 - no resume for stdout runs; written in place
+            tsv_temp = Path(opts.tsv).with_name(Path(opts.tsv).name + ".partial")  # renamed at the end
+            tsv_stream = open(tsv_temp, "wb")  # noqa: SIM115 - closed below
     else:
         if reader.is_stdin and opts.resume:
             raise UsageError("--resume cannot re-read stdin", hint="pass the input as a file")
@@ -413,7 +422,7 @@ def run_annotate(
     try:
         batch = _Batch()
         last_number = resume_after
-        for number, variant in _records(reader, opts, bundle_contigs):
+        for number, variant, text in _records(reader, opts, bundle_contigs):
             last_number = number
             if number <= resume_after:
                 continue
@@ -435,7 +444,7 @@ def run_annotate(
                         allele.chrom,
                     )
                 anns.append(ann)
-            batch.records.append((number, variant))
+            batch.records.append((variant, text))
             batch.annotations.append(anns)
             batch.n_alleles += len(anns)
             if batch.n_alleles >= opts.batch_size:
@@ -453,6 +462,9 @@ def run_annotate(
     except BiblipError:
         if out is not None:
             out.abort()
+        if tsv_stream is not None and tsv_temp is not None:
+            tsv_stream.close()
+            tsv_temp.unlink(missing_ok=True)
         reader.close()
         raise
     except KeyboardInterrupt:
@@ -469,8 +481,9 @@ def run_annotate(
         else:
             assert stream is not None
             stream.flush()
-        if tsv_stream is not None:
+        if tsv_stream is not None and tsv_temp is not None and opts.tsv is not None:
             tsv_stream.close()
+            os.replace(tsv_temp, opts.tsv)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -499,7 +512,7 @@ def _flush(
                     explanations[id(ann)] = text
     vcf_parts: list[str] = []
     tsv_parts: list[str] = []
-    for (_number, variant), anns in zip(batch.records, batch.annotations):
+    for (variant, text), anns in zip(batch.records, batch.annotations):
         entries: list[str] = []
         explain_values: list[str] = []
         for ann in anns:
@@ -521,24 +534,24 @@ def _flush(
             added = "BIOBLIP=" + ",".join(entries)
             if explanations and any(v != "." for v in explain_values):
                 added += ";BIOBLIP_EXPLAIN=" + ",".join(explain_values)
-            vcf_parts.append(with_info(variant, added))
+            vcf_parts.append(with_info(variant, added, text))
         else:
-            vcf_parts.append(str(variant))
+            vcf_parts.append(text or str(variant))
         summary.records += 1
-    vcf_sink.write("".join(vcf_parts).encode())
+    vcf_sink.write("".join(vcf_parts).encode("utf-8", "surrogateescape"))
     if tsv_sink is not None:
-        tsv_sink.write("".join(tsv_parts).encode())
+        tsv_sink.write("".join(tsv_parts).encode("utf-8", "surrogateescape"))
     if hasattr(vcf_sink, "flush") and vcf_sink is sys.stdout.buffer:
         vcf_sink.flush()
 
 
-def with_info(variant: Any, added: str) -> str:
+def with_info(variant: Any, added: str, text: str | None = None) -> str:
     """The record's text with `added` (`KEY=value[;KEY=value]`) appended to its INFO column.
 
     Editing htslib's text is cheaper than `variant.INFO[...] = ...` and leaves the rest of the
     line exactly as htslib formats it; an INFO that already has BIOBLIP keys (re-annotating our own
     output) goes through cyvcf2 so the old values are replaced, not duplicated."""
-    line = str(variant)
+    line = text or str(variant)
     columns = line.split("\t", 8)
     info = columns[7]
     if "BIOBLIP" in info:

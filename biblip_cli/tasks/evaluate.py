@@ -80,9 +80,9 @@ class EvaluateOptions:
     split: str = "test"  # test | val | train | all: genes kept for patho/generate/rank
     pairs_split: str = "all"  # the Fulco 2019 genes and loci are excluded from training (examples.py)
     limit: int | None = None  # overrides every per-task limit below
-    patho_limit: int | None = 2000
+    patho_limit: int | None = 500
     generate_limit: int = 50
-    n_cases: int = 30
+    n_cases: int = 20
     n_decoys: int = 10  # random missense SNVs per simulated case (besides the common SNPs)
     rank_shortlist: int = 20  # candidates per case that get `biblip rank`'s LLM pass
     target_limit: int | None = None  # elements
@@ -162,6 +162,36 @@ class GeneSplits:
 
 
 # --- model access ----------------------------------------------------------------------------------
+class AlleleScoreCache:
+    """The engine with per-allele memos of the phenotype-independent scores.
+
+    Simulated cases share most of their background alleles, so `biblip rank`'s cheap and LLM
+    pathogenicity passes would score the same allele once per case; everything else is passed through.
+    """
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+        self._memo: dict[str, dict[str, float]] = {"cheap_pathogenicity": {}, "pathogenicity": {}}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def _cached(self, name: str, annotations: Sequence[AlleleAnnotation]) -> np.ndarray:
+        memo = self._memo[name]
+        missing = [a for a in annotations if a.allele.key not in memo]
+        if missing:
+            unique = list({a.allele.key: a for a in missing}.values())
+            for ann, value in zip(unique, getattr(self._engine, name)(unique), strict=True):
+                memo[ann.allele.key] = float(value)
+        return np.array([memo[a.allele.key] for a in annotations], dtype=float)
+
+    def cheap_pathogenicity(self, annotations: Sequence[AlleleAnnotation]) -> np.ndarray:
+        return self._cached("cheap_pathogenicity", annotations)
+
+    def pathogenicity(self, annotations: Sequence[AlleleAnnotation]) -> np.ndarray:
+        return self._cached("pathogenicity", annotations)
+
+
 class ModelMethods:
     """Bio-BLIP and the frozen-LLM-alone baseline, through the engine (the only engine-aware code here)."""
 
@@ -169,6 +199,7 @@ class ModelMethods:
         self.engine = engine
         self.bundle = bundle
         self.batch_size = batch_size
+        self._rank_engine: AlleleScoreCache | None = None
 
     def _batched(self, fn: Callable[[list[Any]], Any], items: Sequence[Any]) -> list[Any]:
         out: list[Any] = []
@@ -253,12 +284,16 @@ class ModelMethods:
         """(allele rank, gene rank) of the causal allele by `biblip rank` itself (`tasks/rank.run_rank`)."""
         from biblip_cli.tasks.rank import RankOptions, run_rank
 
+        if self._rank_engine is None:
+            self._rank_engine = AlleleScoreCache(self.engine)
         out_dir.mkdir(parents=True, exist_ok=True)
         opts = RankOptions(
             input=str(case.vcf), phenotypes=list(case.terms), tsv=out_dir / f"{case.case_id}.tsv",
             top=1_000_000, shortlist=shortlist, batch_size=self.batch_size,
         )  # fmt: skip
-        result = run_rank(opts, bundle=self.bundle, ontology=ontology, engine=self.engine, annotate=annotate)
+        result = run_rank(
+            opts, bundle=self.bundle, ontology=ontology, engine=self._rank_engine, annotate=annotate
+        )
         return ranks_from_result(result.candidates, case)
 
 
@@ -285,9 +320,18 @@ def ranks_from_result(candidates: Sequence[Any], case: SimulatedCase) -> tuple[f
 
 # --- task: pathogenicity ---------------------------------------------------------------------------
 def select_labels(
-    labels: Sequence[LabeledVariant], splits: GeneSplits, split: str, limit: int | None, seed: int
+    labels: Sequence[LabeledVariant],
+    splits: GeneSplits,
+    split: str,
+    limit: int | None,
+    seed: int,
+    always: Callable[[str], bool] | None = None,
 ) -> tuple[list[LabeledVariant], dict[str, int]]:
-    """Pathogenic/benign rows of genes in `split`, one per (gene, change) (conflicts dropped), sampled."""
+    """Pathogenic/benign rows of genes in `split`, one per (gene, change) (conflicts dropped), sampled.
+
+    Rows of genes for which `always(gene)` holds (those with sequence in the bundle) are kept whatever
+    the limit, so the subset with all four modalities is never sampled away.
+    """
     stats = {"rows": len(labels), "labelled": 0, "in_split": 0, "conflicting": 0}
     by_key: dict[tuple[str, str], LabeledVariant] = {}
     conflicting: set[tuple[str, str]] = set()
@@ -306,7 +350,9 @@ def select_labels(
     stats["in_split"] = len(kept)
     stats["conflicting"] = len(conflicting)
     if limit is not None and len(kept) > limit:
-        kept = random.Random(seed).sample(kept, limit)
+        pinned = [lv for lv in kept if always is not None and always(lv.variant.gene)]
+        rest = [lv for lv in kept if not (always is not None and always(lv.variant.gene))]
+        kept = pinned + random.Random(seed).sample(rest, max(0, min(len(rest), limit - len(pinned))))
     kept.sort(key=lambda lv: (lv.variant.gene, lv.variant.position, lv.variant.alt_aa))
     return kept, stats
 
@@ -938,7 +984,9 @@ def run_evaluate(
         if labels is None:
             raise UsageError("the patho task needs --variants (a labels TSV) or --data", hint="see DATA.md")
         cap = limit if limit is not None else opts.patho_limit
-        selected, stats = select_labels(labels, splits, opts.split, cap, opts.seed)
+        selected, stats = select_labels(
+            labels, splits, opts.split, cap, opts.seed, always=lambda gene: _has_protein(bundle, gene)
+        )
         table = evaluate_pathogenicity(selected, model, bundle, stats)
         table.notes.append(f"genes kept: split '{opts.split}' ({splits.source}); file {labels_path}")
         return table

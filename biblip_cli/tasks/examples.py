@@ -70,11 +70,11 @@ DATA_FILES = {
 }
 
 # Instruction templates: taken from model/prompts.py when it defines them, else these defaults.
-DEFAULT_INSTRUCTIONS = {
-    "pathogenicity": "Is this variant pathogenic or benign? Answer:",
-    "describe": "Describe the variant.",
-    "phenotype": "Could this variant cause {phenotypes}? Answer yes or no:",
-    "regulates": "Does this element regulate {gene}? Answer yes or no:",
+DEFAULT_INSTRUCTIONS = {  # the LLM sees: instruction, soft prefix, "\nAnswer:", answer
+    "pathogenicity": "Is the following human genetic variant pathogenic or benign?",
+    "describe": "Describe the following human genetic variant.",
+    "phenotype": "Could the following variant cause {phenotypes}? Answer yes or no.",
+    "regulates": "Does the following regulatory element regulate {gene}? Answer yes or no.",
 }
 ANSWERS = {
     "pathogenicity": (" benign", " pathogenic"),

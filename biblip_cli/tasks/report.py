@@ -1,6 +1,8 @@
-"""The `rank --html` report: one self-contained HTML file (inline CSS and SVG, no scripts, no links out).
+"""What `biblip rank` writes: the ranked and gene TSV rows with evidence in words, the VCF with
+BIOBLIP_RANK/BIOBLIP_SCORE, the stderr summary, and the `--html` report: one self-contained HTML file
+(inline CSS and SVG, no scripts, no links out).
 
-It shows the resolved phenotypes, a histogram of candidate scores with the top candidates marked,
+The report shows the resolved phenotypes, a histogram of candidate scores with the top candidates marked,
 the top-N table with evidence in words, how many candidates each pass scored, and the run parameters.
 Every value from the input is HTML-escaped.
 """
@@ -8,8 +10,32 @@ Every value from the input is HTML-escaped.
 from __future__ import annotations
 
 import datetime as _dt
+import math
+import os
 from html import escape
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from biblip_cli.errors import BiblipError
+from biblip_cli.records import GeneEffect
+
+if TYPE_CHECKING:
+    from biblip_cli.tasks.rank import Candidate, RankResult
+
+TSV_COLUMNS = (
+    "rank", "gene", "chrom", "pos", "ref", "alt", "consequence", "hgvsp", "zygosity", "inheritance",
+    "score", "pathogenicity", "phenotype_score", "evidence",
+)  # fmt: skip
+GENE_COLUMNS = (
+    "rank", "gene", "score", "variants", "consequence", "hgvsp", "zygosity", "inheritance",
+    "pathogenicity", "phenotype_score", "n_candidates", "evidence",
+)  # fmt: skip
+ZYGOSITY_WORDS = {
+    "het": "heterozygous",
+    "hom": "homozygous",
+    "hemi": "hemizygous",
+    "unknown": "genotype unknown",
+}
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;color:#222;max-width:1200px}
@@ -84,10 +110,9 @@ def _table(columns: tuple[str, ...], rows: list[list[str]], numeric: set[str]) -
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def render_report(result: Any, top: int = 50) -> str:
+def render_report(result: RankResult, top: int = 50) -> str:
     """The whole report as one HTML string (`result` is a tasks.rank.RankResult)."""
     from biblip_cli import __version__
-    from biblip_cli.tasks.rank import GENE_COLUMNS, TSV_COLUMNS, gene_rows, ranked_rows
 
     cands = result.candidates
     scores = [c.score for c in cands]
@@ -144,3 +169,176 @@ def render_report(result: Any, top: int = 50) -> str:
 <p class="muted">Scores: see docs/rank.md. Research use only; not a clinical diagnosis.</p>
 </body></html>
 """
+
+
+# --- text outputs ---------------------------------------------------------------------------------
+def _consequence_words(eff: GeneEffect | None) -> str:
+    if eff is None:
+        return "intergenic"
+    term = eff.consequences[0] if eff.consequences else "variant"
+    words = term.replace("_variant", "").replace("_", " ")
+    return f"{words} {eff.hgvsp}".strip() + f" in {eff.gene}"
+
+
+def evidence_text(c: Candidate, n_terms: int, model: bool, by_key: dict[str, Candidate]) -> str:
+    parts = [_consequence_words(c.effect)]
+    if c.partners:
+        partner = by_key.get(c.partners[0])
+        desc = partner.effect.hgvsp if partner and partner.effect and partner.effect.hgvsp else c.partners[0]
+        parts.append(f"compound heterozygous with {desc}")
+    else:
+        parts.append(ZYGOSITY_WORDS.get(c.call.zygosity, c.call.zygosity))
+    if c.family:
+        parts.append(c.family.replace("_", " "))
+    if c.gene:
+        linked = f"gene linked to {len(c.matched)}/{n_terms} patient phenotypes"
+        if c.matched:
+            linked += " incl. " + ", ".join(c.matched[:2])
+        parts.append(linked + f" (similarity {c.similarity:.2f})")
+    if c.modes:
+        fit = "fits" if c.moi >= 1.0 else "does not fit"
+        parts.append(f"{'/'.join(sorted(c.modes))} gene, genotype {fit}")
+    if model and not math.isnan(c.pathogenicity):
+        label = "likely pathogenic" if c.pathogenicity >= 0.5 else "likely benign"
+        text = f"model: {label} ({c.pathogenicity:.2f})"
+        if not math.isnan(c.phenotype_match):
+            text += f", phenotype match {c.phenotype_match:+.1f} log-odds"
+        parts.append(text)
+    else:
+        parts.append(f"deleteriousness {c.deleteriousness:.2f}")
+    return "; ".join(parts)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path = Path(path)
+    if not path.parent.exists():
+        raise BiblipError("output directory does not exist", where=str(path.parent), hint="create it")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "." if math.isnan(value) else f"{value:.4g}"
+    return str(value).replace("\t", " ").replace("\n", " ") if value not in (None, "") else "."
+
+
+def ranked_rows(result: RankResult, top: int | None = None) -> list[list[str]]:
+    by_key = {c.key: c for c in result.candidates}
+    n_terms = len(result.terms.terms)
+    model = result.model != "none"
+    rows = []
+    for c in result.candidates[: top or None]:
+        eff = c.effect
+        inheritance = ",".join(sorted(c.modes) + ([c.family] if c.family else []))
+        rows.append(
+            [
+                str(c.rank), c.gene or ".", c.allele.chrom, str(c.allele.pos), c.allele.ref, c.allele.alt,
+                eff.consequence if eff else "intergenic_variant", (eff.hgvsp if eff else "") or ".",
+                c.zygosity, inheritance or ".", f"{c.score:.4g}",
+                _cell(c.pathogenicity if model else c.deleteriousness), f"{c.similarity:.3f}",
+                evidence_text(c, n_terms, model, by_key),
+            ]
+        )  # fmt: skip
+    return rows
+
+
+def gene_rows(result: RankResult) -> list[list[str]]:
+    """Best allele per gene; a compound het lists both alleles (its score is the weaker partner's)."""
+    by_key = {c.key: c for c in result.candidates}
+    n_terms = len(result.terms.terms)
+    model = result.model != "none"
+    best: dict[str, Candidate] = {}
+    count: dict[str, int] = {}
+    for c in result.candidates:  # already ranked
+        if not c.gene:
+            continue
+        count[c.gene] = count.get(c.gene, 0) + 1
+        best.setdefault(c.gene, c)
+    rows = []
+    for rank, (gene, c) in enumerate(best.items(), start=1):
+        variants = [c.key] + [p for p in c.partners[:1]]
+        score = c.score
+        hgvsp = (c.effect.hgvsp if c.effect else "") or "."
+        if c.partners and c.partners[0] in by_key:
+            partner = by_key[c.partners[0]]
+            score = min(c.score, partner.score)
+            hgvsp += "+" + ((partner.effect.hgvsp if partner.effect else "") or partner.key)
+        inheritance = ",".join(sorted(c.modes) + ([c.family] if c.family else []))
+        rows.append(
+            [
+                str(rank), gene, f"{score:.4g}", "+".join(variants), c.effect.consequence if c.effect else ".",
+                hgvsp, c.zygosity, inheritance or ".", _cell(c.pathogenicity if model else c.deleteriousness),
+                f"{c.similarity:.3f}", str(count[gene]), evidence_text(c, n_terms, model, by_key),
+            ]
+        )  # fmt: skip
+    rows.sort(key=lambda r: -float(r[2]))
+    for i, r in enumerate(rows, start=1):
+        r[0] = str(i)
+    return rows
+
+
+def tsv_text(columns: tuple[str, ...], rows: list[list[str]]) -> str:
+    return "\n".join(["\t".join(columns)] + ["\t".join(r) for r in rows]) + "\n"
+
+
+def write_ranked_vcf(
+    result: RankResult, source: str, target: str, output_type: str | None, command: str
+) -> None:
+    """The input again with BIOBLIP_RANK/BIOBLIP_SCORE per ALT (`.` for non-candidates)."""
+    from biblip_cli.vcf import VcfOutput, add_command_header, add_rank_header, open_vcf
+
+    by_record: dict[int, dict[int, Candidate]] = {}
+    for c in result.candidates:
+        by_record.setdefault(c.record_number, {})[c.allele.alt_index] = c
+    kind = output_type or ("z" if str(target).endswith((".gz", ".bgz")) else "v")
+    reader = open_vcf(source)
+    add_rank_header(reader)
+    if command:
+        add_command_header(reader, command)
+    out = VcfOutput(target, reader, kind)
+    try:
+        for number, variant in reader.records():
+            line = str(variant)
+            found = by_record.get(number)
+            if found:
+                n_alt = max(1, len(variant.ALT))
+                ranks = [str(found[i].rank) if i in found else "." for i in range(n_alt)]
+                scores = [f"{found[i].score:.4g}" if i in found else "." for i in range(n_alt)]
+                cols = line.rstrip("\n").split("\t")
+                extra = f"BIOBLIP_RANK={','.join(ranks)};BIOBLIP_SCORE={','.join(scores)}"
+                cols[7] = extra if cols[7] in (".", "") else cols[7] + ";" + extra
+                line = "\t".join(cols) + "\n"
+            out.write_text(line)
+        out.close()
+    except BaseException:
+        out.abort()
+        raise
+    finally:
+        reader.close()
+
+
+def print_summary(result: RankResult) -> None:
+    """Counts and the top five on stderr."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    table = Table(title="biblip rank", show_header=False)
+    table.add_row("proband", result.proband or "(no samples)")
+    table.add_row("phenotypes", "; ".join(str(t) for t in result.terms.terms))
+    table.add_row("records / alleles", f"{result.records:,} / {result.alleles:,}")
+    table.add_row("not carried by the proband", f"{result.not_carried:,}")
+    table.add_row("candidates (first pass)", f"{len(result.candidates):,}")
+    table.add_row("LLM pass", f"{result.shortlisted:,}" if result.model != "none" else "off (--no-model)")
+    table.add_row("time", f"{result.seconds:.1f} s")
+    for c in result.candidates[:5]:
+        table.add_row(f"#{c.rank}", f"{c.gene or '.'} {c.allele.key} {c.score:.3g}")
+    console.print(table)

@@ -224,7 +224,8 @@ class _Scorer:
             return [rank_candidates(cands, inverse_distance_scores(cands)) for _, cands in jobs]
         flat_ann = [ann for ann, cands in jobs for _ in cands]
         flat_gene = [c.gene for _, cands in jobs for c in cands]
-        scores = score_pairs(self.engine, flat_ann, flat_gene, self.batch_size)
+        # the engine answers in log-odds of " yes" vs " no"; report P(yes) (same order, easier to read)
+        scores = 1.0 / (1.0 + np.exp(-score_pairs(self.engine, flat_ann, flat_gene, self.batch_size)))
         out, at = [], 0
         for _, cands in jobs:
             out.append(rank_candidates(cands, scores[at : at + len(cands)]))

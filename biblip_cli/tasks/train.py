@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 STATE_FILE = "state.pt"
 LOG_FILE = "train_log.jsonl"
 STAGE2_KINDS = ("pathogenicity", "phenotype", "regulates", "describe")
+STAGE1_SHARE = 0.3  # of the time left after setup, under --max-minutes
+EVAL_RESERVE_S = 150.0  # kept for the final validation + calibration under --max-minutes
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Recipe:
     eval_items: int = 512  # val pathogenicity items scored by the cheap head / the LLM
     eval_llm_items: int = 256
     eval_every: int = 0  # steps; 0 = at the end of each stage only
+    max_train_genes: int | None = None  # train on the items of this many train genes (text-embedding budget)
     mix: dict[str, float] = field(
         default_factory=lambda: {"pathogenicity": 0.5, "phenotype": 0.2, "regulates": 0.15, "describe": 0.15}
     )
@@ -59,7 +62,7 @@ class Recipe:
 
 RECIPES = {
     "tiny": Recipe(stage1_steps=6, stage2_steps=4, batch1=8, batch2=4, eval_items=16, eval_llm_items=8),
-    "default": Recipe(stage1_steps=1500, stage2_steps=600, batch1=64, batch2=16),
+    "default": Recipe(stage1_steps=300, stage2_steps=300, batch1=64, batch2=16, max_train_genes=2000),
     "large": Recipe(stage1_steps=20000, stage2_steps=8000, batch1=256, batch2=64, lr1=3e-4, lr2=1e-4,
                     eval_items=4096, eval_llm_items=2048, eval_every=2000),
 }  # fmt: skip
@@ -84,6 +87,7 @@ class TrainOptions:
     text_encoder_dir: Path | None = None
     save_every_steps: int = 200
     save_every_minutes: float = 5.0
+    max_train_genes: int | None = None  # overrides the recipe's
     stop_after_steps: int | None = None  # total steps this call runs (tests: interrupt and resume)
     progress: bool = True
     model_overrides: dict[str, Any] = field(default_factory=dict)
@@ -141,6 +145,16 @@ def lr_at(step: int, total: int, base: float, warmup_frac: float = 0.05) -> floa
         return base * (step + 1) / warm
     t = (step - warm) / max(1, total - warm)
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def training_genes(examples: ExampleSet, max_genes: int | None) -> set[str]:
+    """The train-split genes used: all, or the first `max_genes` in sha1 order (a fixed random subset)."""
+    import hashlib
+
+    genes = examples.genes("train")
+    if max_genes is not None and len(genes) > max_genes:
+        genes = sorted(genes, key=lambda g: hashlib.sha1(f"subset|{g}".encode()).digest())[:max_genes]
+    return set(genes)
 
 
 def _salt(kind: str) -> int:
@@ -260,7 +274,9 @@ class Trainer:
         r = self.recipe
         self.batch1 = opts.batch1 or r.batch1
         self.batch2 = opts.batch2 or r.batch2
-        self.train_items = examples.items_of("train")
+        max_genes = opts.max_train_genes if opts.max_train_genes is not None else r.max_train_genes
+        self.train_genes = training_genes(examples, max_genes)
+        self.train_items = [it for it in examples.items_of("train") if it.gene in self.train_genes]
         if not self.train_items:
             raise BiblipError("no training items", where=str(opts.bundle), hint="check --data and the bundle")
         self.stage1_steps = opts.stage1_steps if opts.stage1_steps is not None else r.stage1_steps
@@ -268,7 +284,11 @@ class Trainer:
             self.stage1_steps = math.ceil(opts.epochs * len(self.train_items) / self.batch1)
         self.stage2_steps = opts.stage2_steps if opts.stage2_steps is not None else r.stage2_steps
         self.pools = {
-            k: [e for e in examples.of("train", k) if e.label is not None or k == "describe"]
+            k: [
+                e
+                for e in examples.of("train", k)
+                if e.item.gene in self.train_genes and (e.label is not None or k == "describe")
+            ]
             for k in STAGE2_KINDS
         }
         kinds = [k for k in STAGE2_KINDS if self.pools[k] and r.mix.get(k, 0) > 0]
@@ -378,20 +398,24 @@ class Trainer:
         return losses, len(batch)
 
     def run_stage(self, stage: int, total: int, start_step: int, optimizer, progress) -> bool:
-        """Run steps start_step..total-1; return False if interrupted (stop_after/max-minutes)."""
+        """Run steps start_step..total-1; False if interrupted by stop_after_steps (state saved for --resume)."""
         base = self.recipe.lr1 if stage == 1 else self.recipe.lr2
         self.model.train()
         task = progress.add_task(f"stage {stage}", total=total, completed=start_step) if progress else None
         last_save, t_stage, n_ex = time.monotonic(), time.monotonic(), 0
         window: list[float] = []
+        stage_end = self.stage_deadline(stage)
+        done = 0
         for step in range(start_step, total):
             if self.opts.stop_after_steps is not None and self.steps_run >= self.opts.stop_after_steps:
                 self.save_state(stage, step, optimizer)
                 return False
-            if self.deadline is not None and time.monotonic() > self.deadline:
-                log.warning("--max-minutes reached in stage %d at step %d", stage, step)
-                self.save_state(stage, step, optimizer)
-                return False
+            if stage_end is not None and time.monotonic() > stage_end:
+                log.warning(
+                    "time budget (--max-minutes) ends stage %d after %d of %d steps", stage, step, total
+                )
+                self.stage_stats.setdefault(str(stage), {})["cut_at_step"] = step
+                break
             torch.manual_seed(self.opts.seed * 1_000_003 + stage * 100_003 + step)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, total, base)
@@ -402,6 +426,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             optimizer.step()
             self.steps_run += 1
+            done += 1
             n_ex += n
             window.append(float(loss))
             rate = n_ex / max(time.monotonic() - t_stage, 1e-9)
@@ -423,12 +448,20 @@ class Trainer:
             ):
                 self.save_state(stage, step + 1, optimizer)
                 last_save = time.monotonic()
-        done = total - start_step
-        stats = self.stage_stats.setdefault(str(stage), {"steps": 0, "seconds": 0.0, "examples": 0})
-        stats["steps"] += done
-        stats["seconds"] += time.monotonic() - t_stage
-        stats["examples"] += n_ex
+        stats = self.stage_stats.setdefault(str(stage), {})
+        stats["steps"] = stats.get("steps", 0) + done
+        stats["seconds"] = stats.get("seconds", 0.0) + time.monotonic() - t_stage
+        stats["examples"] = stats.get("examples", 0) + n_ex
+        stats["steps_per_s"] = stats["steps"] / max(stats["seconds"], 1e-9)
         return True
+
+    def stage_deadline(self, stage: int) -> float | None:
+        """With --max-minutes: stage 1 may use STAGE1_SHARE of the time left, stage 2 the rest minus
+        a reserve for the final evaluation; a stage that runs out stops early and training goes on."""
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic() - EVAL_RESERVE_S
+        return time.monotonic() + (STAGE1_SHARE * left if stage == 1 else left)
 
     # -- evaluation -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -470,6 +503,8 @@ class Trainer:
     def train(self) -> Path | None:
         """Run (or resume) both stages; write the checkpoint to `out` and return it (None if interrupted)."""
         state = self.load_state() if self.opts.resume else None
+        if state is not None and self.deadline is not None:  # --max-minutes covers the whole run
+            self.deadline -= self.elapsed_before
         if not self.opts.resume and (self.out / "last" / STATE_FILE).exists():
             raise UsageError(
                 "the output folder holds a run already",
@@ -494,7 +529,8 @@ class Trainer:
                 start = step if s == stage else 0
                 if not self.run_stage(s, total, start, optimizer, progress):
                     return None
-                self.log_event(event="eval", stage=s, step=total, **self.evaluate())
+                self.metrics = self.evaluate()
+                self.log_event(event="eval", stage=s, step=total, **self.metrics)
                 if s == 1:
                     self.save_state(2, 0, self._optimizer(self.recipe.lr2))
         return self.finish()
@@ -502,7 +538,7 @@ class Trainer:
     def finish(self) -> Path:
         from biblip_cli import __version__
 
-        metrics = self.evaluate()
+        metrics = getattr(self, "metrics", None) or self.evaluate()
         labels, scores = getattr(self, "_val_llm", (np.zeros(0), np.zeros(0)))
         a, b = platt(scores, labels)
         config = self.model.config
