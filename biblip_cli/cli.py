@@ -307,6 +307,7 @@ def rank(
     text_encoder: Annotated[Optional[Path], typer.Option(help="Sentence encoder directory.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Alleles per model batch.")] = 64,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for the model (default: torch's choice).")] = None,
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Rank by phenotype similarity x deleteriousness only (Exomiser-like).")
     ] = False,
@@ -318,6 +319,10 @@ def rank(
     """
     from biblip_cli.tasks.rank import RankOptions, print_summary, run_rank
 
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     default_model = Path(__file__).resolve().parent.parent / "resources" / "model"
     opts = RankOptions(

@@ -8,6 +8,7 @@ import torch
 from test_llm import HIDDEN, build_tiny_llm
 from test_model import random_inputs
 
+from biblip_cli.errors import BiblipError
 from biblip_cli.features.inputs import VariantInputs
 from biblip_cli.model.biblip import BioBlip, BioBlipConfig
 from biblip_cli.model.llm import FrozenLLM
@@ -59,8 +60,6 @@ def test_cheap_path_needs_no_llm(parts):
     cheap = engine.cheap_pathogenicity([0, 1, 2])
     assert cheap.shape == (3,) and np.isfinite(cheap).all()
     assert np.allclose(engine.pathogenicity([0, 1, 2]), cheap)  # falls back to the cheap head
-    from biblip_cli.errors import BiblipError
-
     with pytest.raises(BiblipError):
         engine.explain([0])
 
@@ -87,7 +86,7 @@ def test_load_from_folders(parts, tmp_path, resources):
 
     try:
         text_dir = default_text_encoder_dir(prepare=False)
-    except Exception:
+    except BiblipError:
         pytest.skip("text encoder wheel not installed")
     model, _, llm_dir = parts
     model.save_pretrained(tmp_path / "ckpt", metadata={"calibration": {"a": 1.0, "b": 0.0}})

@@ -157,9 +157,13 @@ def test_bad_llm_dirs(tmp_path):
 
 @pytest.mark.slow
 def test_real_default_llm():
+    from biblip_cli.model import prompts
     from biblip_cli.model.weights import default_llm_dir
 
     llm = FrozenLLM.load(default_llm_dir())
+    for answer in (prompts.PATHOGENIC, prompts.BENIGN, prompts.YES, prompts.NO):
+        assert len(llm.tokens(answer)) == 1, answer  # scoring needs one forward per batch
+    assert len(llm.tokens(prompts.TAIL)) == 3
     scores = llm.score(None, "The capital of France is", [" Paris", " banana"], tail="")
     assert scores[0, 0] > scores[0, 1] + 3
     prefix = torch.randn(2, 4, llm.hidden_size) * 0.05
@@ -167,3 +171,27 @@ def test_real_default_llm():
     without = llm.score(None, "Is this variant pathogenic or benign?", [" pathogenic", " benign"])
     assert not torch.allclose(with_prefix[0], without[0], atol=1e-3)
     assert not torch.allclose(with_prefix[0], with_prefix[1], atol=1e-3)
+
+
+def test_weights_home_and_listing(tmp_path, monkeypatch, llm_dir):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from biblip_cli.cli import app
+    from biblip_cli.model import weights
+
+    monkeypatch.setenv("BIBLIP_HOME", str(tmp_path / "home"))
+    assert weights.biblip_home() == tmp_path / "home"
+    with pytest.raises(BiblipError, match="not prepared"):
+        weights.default_llm_dir(prepare=False)
+    rows = {row.role: row for row in weights.list_prepared()}
+    assert rows["llm"].path is None  # listing never prepares anything
+    target = tmp_path / "home" / "llm" / weights.LLM_NAME
+    shutil.copytree(llm_dir, target)
+    (target / weights.SOURCE_FILE).write_text('{"gguf_sha256": "abc"}')
+    assert weights.default_llm_dir(prepare=False) == target
+    assert weights.llm_sha256(target) == "abc"
+    result = CliRunner().invoke(app, ["models", "list"])
+    assert result.exit_code == 0
+    assert f"llm\t{weights.LLM_NAME}\t{target}\t" in result.output and "\tabc" in result.output

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from biblip_cli.errors import BiblipError, UsageError
+from biblip_cli.features.inputs import MAX_GENES
 from biblip_cli.tasks.examples import ANSWERS, DATA_FILES, Example, ExampleSet, VariantItem, build_examples
 
 log = logging.getLogger(__name__)
@@ -117,11 +118,21 @@ class Featurizer:
             for i in geno:
                 key = items[i].key
                 if key not in self._annotations:
-                    self._annotations[key] = annotate_allele(self.bundle, items[i].allele)
+                    self._annotations[key] = annotate_item(self.bundle, items[i], annotate_allele)
                 anns.append(self._annotations[key])
             parts.append(self.builder.build(anns, [items[i].gene for i in geno]))
         x = parts[0] if len(parts) == 1 else VariantInputs.cat(parts)
         return x.select(torch.as_tensor(np.argsort(order)))
+
+
+def annotate_item(bundle: Any, item: VariantItem, annotate_allele: Any) -> Any:
+    """A variant's spine annotation; an enhancer element's marker (ALT = REF) is taken as an annotated
+    position with no change, so the builder still adds the genes whose TSS is near it (and its DNA)."""
+    from biblip_cli.records import AlleleAnnotation
+
+    if item.protein is None and item.allele.ref == item.allele.alt:
+        return AlleleAnnotation(item.allele, [], "ok", note="element marker (no change)")
+    return annotate_allele(bundle, item.allele)
 
 
 def stream_indices(n: int, batch: int, step: int, seed: int, salt: int) -> list[int]:
@@ -319,7 +330,12 @@ class Trainer:
             for i in stream_indices(len(self.pools[kind]), self.batch2, pos, self.opts.seed, _salt(kind)):
                 it = self.pools[kind][i].item
                 used.setdefault(it.key, it)
-        genes = sorted({it.gene for it in used.values()})
+        genes = {it.gene for it in used.values()}
+        for it in used.values():  # enhancer markers: the builder adds the genes with a TSS nearby
+            if it.protein is None and it.allele is not None:
+                near = self.bundle.transcripts.tss_near(it.allele.chrom, it.allele.start0)
+                genes.update(tx.gene for tx, _ in near[:MAX_GENES])
+        genes = sorted(genes)
         self.builder.precompute_genes(genes)
         if hasattr(self.text, "precompute"):
             self.text.precompute(sorted({it.description for it in used.values()}))
