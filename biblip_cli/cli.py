@@ -164,6 +164,10 @@ def annotate(
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Consequences only: no model, Pathogenicity left empty (fast).")
     ] = False,
+    no_llm: Annotated[
+        bool,
+        typer.Option("--no-llm", help="Cheap path: pathogenicity from the Q-former head, no LLM (fast on CPU)."),
+    ] = False,
     tsv: Annotated[
         Optional[Path], typer.Option(help="Also write a TSV: one row per ALT allele x gene.")
     ] = None,
@@ -211,6 +215,7 @@ def annotate(
         text_encoder_dir=text_encoder,
         explain=explain,
         no_model=no_model,
+        no_llm=no_llm,
         tsv=tsv,
         output_type=infer_output_type(output, output_type),
         region=region,

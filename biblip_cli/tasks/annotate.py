@@ -52,6 +52,7 @@ class AnnotateOptions:
     text_encoder_dir: Path | None = None
     explain: bool = False
     no_model: bool = False
+    no_llm: bool = False  # cheap path: Q-former pathogenicity head, the LLM is not loaded
     tsv: Path | None = None
     output_type: str = "v"
     region: str | None = None
@@ -71,6 +72,7 @@ class AnnotateOptions:
             "llm": None if self.no_model else str(self.llm_dir),
             "text_encoder": None if self.no_model else str(self.text_encoder_dir),
             "explain": self.explain,
+            "no_llm": self.no_llm,
             "tsv": self.tsv is not None,
             "region": self.region,
             "shard": self.shard,
@@ -300,7 +302,18 @@ def _load_engine(opts: AnnotateOptions, bundle: Any) -> Any:
             where=str(opts.model_dir),
             hint="pass --model DIR (a Bio-BLIP checkpoint), or --no-model for consequences only",
         )
-    return Engine.load(bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device)
+    if opts.explain and opts.no_llm:
+        raise BiblipError("--explain needs the LLM", hint="drop --no-llm to generate explanations")
+    return Engine.load(
+        bundle,
+        opts.model_dir,
+        opts.llm_dir,
+        opts.text_encoder_dir,
+        opts.device,
+        batch_size=min(opts.batch_size, 256),
+        use_llm=not opts.no_llm,
+        threads=opts.threads,
+    )
 
 
 def _records(
