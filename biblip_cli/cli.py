@@ -457,11 +457,13 @@ def evaluate(
     ] = "all",
     limit: Annotated[Optional[int], typer.Option(help="Cap every task at N variants / cases / elements.")] = None,
     patho_limit: Annotated[Optional[int], typer.Option(help="Variants for the patho task (sampled).")] = 500,
-    generate_limit: Annotated[int, typer.Option(help="Variants described in the generate task.")] = 50,
+    generate_limit: Annotated[int, typer.Option(help="Variants described in the generate task.")] = 32,
     n_cases: Annotated[int, typer.Option(help="Simulated cases per case set.")] = 20,
     n_decoys: Annotated[int, typer.Option(help="Random missense SNVs added to each simulated case.")] = 10,
     rank_shortlist: Annotated[int, typer.Option(help="Candidates per case given the LLM pass of biblip rank.")] = 20,
-    target_limit: Annotated[Optional[int], typer.Option(help="Elements for the target task (sampled).")] = None,
+    target_limit: Annotated[
+        Optional[int], typer.Option(help="Elements for the target task (sampled, half with a regulated gene); 0 = all.")
+    ] = 200,
     seed: Annotated[int, typer.Option(help="Seed for sampling and case simulation.")] = 13,
     bundle: Annotated[
         Optional[Path], typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle).")

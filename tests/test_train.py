@@ -78,12 +78,6 @@ def tiny_setup(tmp_path_factory, shared_data):
         bundle_dir = root / "bundle"
         _build_small_bundle(shared_data, bundle_dir)
     data = root / "data"
-        str(shared_data / "hpo"),
-        fasta=str(shared_data / "reference/GRCh38.chr20_chr21_10M.fa.gz"),
-        gtf=str(shared_data / "genes/canonical.GRCh38.gtf.gz"),
-        proteins=str(shared_data / "genes/proteins.demo.fa"),
-        knowledge=str(shared_data / "knowledge/genes.tsv.gz"),
-    )
     (data / "labels").mkdir(parents=True)
     (data / "enhancers").mkdir()
     genes = {"PRNP", "PRND", "RASSF2", "SLC23A2", "TMEM230", "PCNA", "CDS2", "PROKR2", "GPCPD1", "SMOX"}
@@ -169,6 +163,7 @@ def test_train_end_to_end_and_resume(tmp_path, tiny_setup, tiny_llm):
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert {r["event"] for r in log} >= {"train", "eval", "final"}
     assert (out / "model.safetensors").stat().st_size < 20 * 2**20
+    assert not (out / "last").exists()  # the resume state is dropped once the run is finished
 
     part = _trainer(tmp_path / "part", tiny_setup, tiny_llm, examples, stop_after_steps=4)
     assert part.train() is None  # interrupted inside stage 1

@@ -81,11 +81,11 @@ class EvaluateOptions:
     pairs_split: str = "all"  # the Fulco 2019 genes and loci are excluded from training (examples.py)
     limit: int | None = None  # overrides every per-task limit below
     patho_limit: int | None = 500
-    generate_limit: int = 50
+    generate_limit: int = 32
     n_cases: int = 20
     n_decoys: int = 10  # random missense SNVs per simulated case (besides the common SNPs)
     rank_shortlist: int = 20  # candidates per case that get `biblip rank`'s LLM pass
-    target_limit: int | None = None  # elements
+    target_limit: int | None = 200  # elements (all with a regulated gene fit in 200 for Fulco); 0/None = all
     seed: int = 13
     bundle_dir: Path | None = None
     model_dir: Path | None = None
@@ -271,7 +271,7 @@ class ModelMethods:
     def regulates(self, annotations: Sequence[AlleleAnnotation], genes: Sequence[str]) -> np.ndarray:
         from biblip_cli.tasks.target import score_pairs
 
-        return score_pairs(self.engine, annotations, genes, self.batch_size)
+        return score_pairs(self.engine, annotations, genes, max(self.batch_size, 512))  # engine re-batches
 
     def rank_case(
         self,
@@ -715,7 +715,8 @@ def prepare_case_sets(
         cases = read_cases(opts.cases)
         sets: dict[str, list[SimulatedCase]] = {}
         for c in cases:
-            split = c.gene_split or splits(c.gene)
+            split = splits(c.gene)  # the evaluated model's split, not the one recorded when simulating
+            c.gene_split = split
             sets.setdefault(
                 "held-out genes" if split in ("test", "val") else "genes seen in training", []
             ).append(c)
@@ -847,11 +848,17 @@ def _has_sequence(bundle: Any, chrom: str) -> bool:
 def select_pairs(
     pairs: Sequence[EnhancerGenePair], splits: GeneSplits, split: str, limit: int | None, seed: int
 ) -> list[EnhancerGenePair]:
+    """Pairs of genes in `split`; with `limit`, that many whole elements (seeded), half of them (when
+    there are enough) elements with a regulated gene so top-1 accuracy stays measurable."""
     kept = [p for p in pairs if splits.keep(p.gene, split, p.chrom)]
     if limit is not None:
         keys = sorted({(p.chrom, p.start0, p.end0) for p in kept})
         if len(keys) > limit:
-            chosen = set(random.Random(seed).sample(keys, limit))
+            rng = random.Random(seed)
+            positive = sorted({(p.chrom, p.start0, p.end0) for p in kept if p.regulated})
+            chosen = set(rng.sample(positive, min(len(positive), max(1, limit // 2))))
+            rest = [k for k in keys if k not in chosen]
+            chosen |= set(rng.sample(rest, limit - len(chosen)))
             kept = [p for p in kept if (p.chrom, p.start0, p.end0) in chosen]
     return kept
 
@@ -1015,7 +1022,7 @@ def run_evaluate(
         pairs_path = opts.data_file(opts.pairs, "pairs")
         if pairs_path is None:
             raise UsageError("the target task needs --pairs (a CRISPR benchmark TSV) or --data")
-        cap = limit if limit is not None else opts.target_limit
+        cap = limit if limit is not None else (opts.target_limit or None)
         pairs = select_pairs(read_pairs(pairs_path), splits, opts.pairs_split, cap, opts.seed)
         abc_path = opts.data_file(opts.abc, "abc") if opts.abc is not None or opts.pairs is None else None
         abc = baselines.AbcScores(abc_path) if abc_path is not None else None

@@ -127,14 +127,18 @@ def rank_candidates(candidates: list[TargetCandidate], scores: Sequence[float]) 
 def score_pairs(
     engine: Any, annotations: Sequence[AlleleAnnotation], genes: Sequence[str], batch_size: int
 ) -> np.ndarray:
-    """`engine.regulates` over parallel (annotation, gene) lists, in batches."""
-    out: list[np.ndarray] = []
-    for start in range(0, len(genes), batch_size):
-        part = engine.regulates(
-            list(annotations[start : start + batch_size]), list(genes[start : start + batch_size])
-        )
-        out.append(np.asarray(part, dtype=float).reshape(-1))
-    return np.concatenate(out) if out else np.zeros(0)
+    """`engine.regulates` over parallel (annotation, gene) lists, in batches of one gene where possible.
+
+    The question names the gene, so the engine builds one instruction cache per gene and batch:
+    sorting the pairs by gene first makes batches share it (pairs come back in the input order).
+    """
+    order = sorted(range(len(genes)), key=lambda i: genes[i])
+    out = np.zeros(len(genes), dtype=float)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        part = engine.regulates([annotations[i] for i in rows], [genes[i] for i in rows])
+        out[rows] = np.asarray(part, dtype=float).reshape(-1)
+    return out
 
 
 def element_annotation(bundle: Any, chrom: str, start0: int, end0: int, name: str = "") -> AlleleAnnotation:

@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import random
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -63,7 +64,7 @@ class Recipe:
 
 RECIPES = {
     "tiny": Recipe(stage1_steps=6, stage2_steps=4, batch1=8, batch2=4, eval_items=16, eval_llm_items=8),
-    "default": Recipe(stage1_steps=300, stage2_steps=300, batch1=64, batch2=16, max_train_genes=2000),
+    "default": Recipe(stage1_steps=800, stage2_steps=600, batch1=64, batch2=16, max_train_genes=2000),
     "large": Recipe(stage1_steps=20000, stage2_steps=8000, batch1=256, batch2=64, lr1=3e-4, lr2=1e-4,
                     eval_items=4096, eval_llm_items=2048, eval_every=2000),
 }  # fmt: skip
@@ -302,6 +303,10 @@ class Trainer:
             ]
             for k in STAGE2_KINDS
         }
+        by_instruction: dict[str, list[int]] = {}
+        for i, e in enumerate(self.pools["regulates"]):
+            by_instruction.setdefault(e.instruction, []).append(i)
+        self.regulates_groups = [by_instruction[k] for k in sorted(by_instruction)]
         kinds = [k for k in STAGE2_KINDS if self.pools[k] and r.mix.get(k, 0) > 0]
         w = np.array([r.mix[k] for k in kinds])
         sched_rng = np.random.default_rng([opts.seed, 2])
@@ -326,10 +331,9 @@ class Trainer:
         for s in range(self.stage1_steps):
             for i in stream_indices(n, self.batch1, s, self.opts.seed, 1):
                 used.setdefault(self.train_items[i].key, self.train_items[i])
-        for kind, pos in zip(self.schedule, self.schedule_pos, strict=True):
-            for i in stream_indices(len(self.pools[kind]), self.batch2, pos, self.opts.seed, _salt(kind)):
-                it = self.pools[kind][i].item
-                used.setdefault(it.key, it)
+        for step in range(self.stage2_steps):
+            for e in self.stage2_batch(step):
+                used.setdefault(e.item.key, e.item)
         genes = {it.gene for it in used.values()}
         for it in used.values():  # enhancer markers: the builder adds the genes with a TSS nearby
             if it.protein is None and it.allele is not None:
@@ -396,10 +400,8 @@ class Trainer:
             emb = torch.as_tensor(self.text.embed(texts), dtype=torch.float32, device=self.device)
             labels = torch.tensor([-1 if it.label is None else it.label for it in items], device=self.device)
             return stage1_losses(self.model, x, emb, texts, labels), len(items)
-        kind, pos = self.schedule[step], self.schedule_pos[step]
-        pool = self.pools[kind]
-        idx = stream_indices(len(pool), self.batch2, pos, self.opts.seed, _salt(kind))
-        batch: list[Example] = [pool[i] for i in idx]
+        kind = self.schedule[step]
+        batch = self.stage2_batch(step)
         x = self.featurize([e.item for e in batch]).to(self.device)
         z = self.model(x)
         instructions = [e.instruction for e in batch]
@@ -412,6 +414,20 @@ class Trainer:
             y = torch.tensor([e.label for e in batch], dtype=torch.float32, device=self.device)
             losses["bce"] = F.binary_cross_entropy_with_logits(self.model.pathogenicity_logit(z), y)
         return losses, len(batch)
+
+    def stage2_batch(self, step: int) -> list[Example]:
+        """The examples of stage-2 step `step`. Regulates batches hold pairs of one gene (one shared
+        instruction: its KV cache is computed once); phenotype and describe batches are half size
+        (per-row instructions / long answers cost more LLM tokens)."""
+        kind, pos = self.schedule[step], self.schedule_pos[step]
+        pool = self.pools[kind]
+        if kind == "regulates":
+            groups = self.regulates_groups
+            group = groups[stream_indices(len(groups), 1, pos, self.opts.seed, _salt(kind))[0]]
+            order = np.random.default_rng([self.opts.seed, _salt(kind), pos]).permutation(len(group))
+            return [pool[group[i]] for i in order[: self.batch2]]
+        size = self.batch2 if kind == "pathogenicity" else max(1, self.batch2 // 2)
+        return [pool[i] for i in stream_indices(len(pool), size, pos, self.opts.seed, _salt(kind))]
 
     def run_stage(self, stage: int, total: int, start_step: int, optimizer, progress) -> bool:
         """Run steps start_step..total-1; False if interrupted by stop_after_steps (state saved for --resume)."""
@@ -444,7 +460,7 @@ class Trainer:
             self.steps_run += 1
             done += 1
             n_ex += n
-            window.append(float(loss))
+            window.append(float(loss.detach()))
             rate = n_ex / max(time.monotonic() - t_stage, 1e-9)
             if progress:
                 progress.update(
@@ -454,7 +470,7 @@ class Trainer:
                 )
             if step % 25 == 0 or step == total - 1:
                 self.log_event(event="train", stage=stage, step=step, lr=optimizer.param_groups[0]["lr"],
-                               loss=float(loss), **{k: float(v) for k, v in losses.items()}, examples_per_s=rate)  # fmt: skip
+                               loss=float(loss.detach()), **{k: float(v.detach()) for k, v in losses.items()}, examples_per_s=rate)  # fmt: skip
             if self.recipe.eval_every and step and step % self.recipe.eval_every == 0:
                 self.log_event(event="eval", stage=stage, step=step, **self.evaluate())
                 self.model.train()
@@ -507,8 +523,9 @@ class Trainer:
             x = self.featurize(items[lo : lo + 128]).to(self.device)
             cheap.append(self.model.pathogenicity_logit(self.model(x)).float().cpu().numpy())
         metrics = {"val_items": len(items)}
+        self._val_cheap = (y, np.concatenate(cheap) if cheap else np.zeros(0))
         if len(set(y.tolist())) == 2:
-            metrics["val_auroc_cheap"] = auroc(y, np.concatenate(cheap))
+            metrics["val_auroc_cheap"] = auroc(*self._val_cheap)
             sub = items[: self.recipe.eval_llm_items]
             self._val_llm = (np.array([it.label for it in sub]), self.llm_log_odds(sub))
             if len(set(self._val_llm[0].tolist())) == 2:
@@ -557,11 +574,13 @@ class Trainer:
         metrics = getattr(self, "metrics", None) or self.evaluate()
         labels, scores = getattr(self, "_val_llm", (np.zeros(0), np.zeros(0)))
         a, b = platt(scores, labels)
+        ca, cb = platt(*getattr(self, "_val_cheap", (np.zeros(0), np.zeros(0)))[::-1])
         config = self.model.config
         metadata = {
             "biblip_version": __version__,
             "preset": self.opts.preset,
             "calibration": {"a": a, "b": b, "split": "val", "n": len(labels), "score": "llm_log_odds"},
+            "cheap_calibration": {"a": ca, "b": cb, "split": "val", "score": "pathogenicity_logit"},
             "splits": self.examples.metadata(),
             "data_sources": {**self.examples.sources, **_bundle_sources(self.bundle)},
             "llm": {"name": config.llm_name, "sha256": config.llm_sha256},
@@ -582,6 +601,7 @@ class Trainer:
         }
         self.log_event(event="final", **metrics, calibration={"a": a, "b": b}, wall_time_s=self.elapsed())
         self.model.save_pretrained(self.out, metadata)
+        shutil.rmtree(self.out / "last", ignore_errors=True)  # finished: the resume state (~50 MB) goes
         return self.out
 
 
