@@ -124,6 +124,47 @@ def test_generate_matches_transformers_greedy(llm):
     assert len(batch) == 3 and all(isinstance(t, str) for t in batch)
 
 
+def _greedy_without_cache(llm, embeds: torch.Tensor, steps: int) -> list[int]:
+    """Reference decoder: recompute the whole sequence every step (no KV cache), EOS barred at step 0."""
+    ids: list[int] = []
+    for step in range(steps):
+        logits = llm.model(inputs_embeds=embeds[None], use_cache=False).logits[0, -1]
+        if step == 0:
+            logits[llm.eos_token_id] = float("-inf")
+        ids.append(int(logits.argmax()))
+        if ids[-1] == llm.eos_token_id:
+            break
+        embeds = torch.cat([embeds, llm.embed(torch.tensor(ids[-1:]))])
+    return ids
+
+
+@torch.no_grad()
+def test_cached_generation_equals_uncached(llm):
+    torch.manual_seed(1)
+    instruction, tail, steps = "Describe the variant:", "\nAnswer:", 12
+    prefix = torch.randn(3, 4, HIDDEN)
+    before = torch.get_num_threads()
+    ours = llm.generate(prefix, instruction, max_new_tokens=steps, tail=tail)
+    assert torch.get_num_threads() == before  # the decode-thread cap is restored
+    head = llm.embed(torch.tensor(llm.tokens(instruction, special=True)))
+    tail_emb = llm.embed(torch.tensor(llm.tokens(tail)))
+    for b in range(3):
+        ref = _greedy_without_cache(llm, torch.cat([head, prefix[b], tail_emb]), steps)
+        assert len(ref) > 1
+        if llm.eos_token_id in ref:
+            ref = ref[: ref.index(llm.eos_token_id)]
+        assert ours[b] == llm.tokenizer.decode(ref, skip_special_tokens=True).strip()
+    # per-row instructions (left-padded, no shared cache) decode the same as each row alone
+    texts = [instruction, "The patient has seizures. Could this variant cause these phenotypes?"]
+    batch = llm.generate(None, texts, max_new_tokens=steps, tail=tail)
+    for text, got in zip(texts, batch):
+        ids = llm.tokens(text, special=True) + llm.tokens(tail)
+        ref = _greedy_without_cache(llm, llm.embed(torch.tensor(ids)), steps)
+        if llm.eos_token_id in ref:
+            ref = ref[: ref.index(llm.eos_token_id)]
+        assert got == llm.tokenizer.decode(ref, skip_special_tokens=True).strip()
+
+
 def test_training_step_changes_qformer_not_llm(llm):
     from test_model import random_inputs
 

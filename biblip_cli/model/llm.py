@@ -45,11 +45,34 @@ def oom_as_error() -> Iterator[None]:
         raise BiblipError("the GPU ran out of memory", hint="use a smaller --batch-size") from err
 
 
+@contextlib.contextmanager
+def cpu_threads(n: int | None, device: torch.device) -> Iterator[None]:
+    """Cap torch's intra-op threads to `n` for a block (CPU only), then restore the caller's setting.
+
+    Why: a decode step is a few tokens, so every op is a tiny parallel region ending in an OpenMP barrier;
+    when another process holds one of the cores, each barrier waits for a scheduler slice and 48 greedy
+    steps took 177 s with 2 threads instead of 5.4 s with 1 (docs/benchmarks.md, "Model forward").
+    """
+    before = torch.get_num_threads()
+    if n is None or device.type != "cpu" or n >= before:
+        yield
+        return
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class FrozenLLM:
     """A local transformers causal LM in eval mode with every parameter frozen."""
 
-    def __init__(self, model, tokenizer, path: Path, cache_size: int = 16) -> None:
+    def __init__(
+        self, model, tokenizer, path: Path, cache_size: int = 16, decode_threads: int | None = 1
+    ) -> None:
         self.model, self.tokenizer, self.path = model, tokenizer, path
+        # CPU threads for the one-token decode steps of `generate` (None: torch's setting); see cpu_threads
+        self.decode_threads = decode_threads
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
         self.embed = model.get_input_embeddings()
@@ -257,7 +280,9 @@ class FrozenLLM:
         done = torch.zeros(B, dtype=torch.bool, device=self.device)
         last_pos = positions[:, -1:]
         for step in range(max_new_tokens):
-            out = self._forward(embeds, full_mask, positions, cache, keep=1)
+            # the prompt step runs with the caller's threads; the one-token steps with `decode_threads`
+            with cpu_threads(self.decode_threads if step else None, self.device):
+                out = self._forward(embeds, full_mask, positions, cache, keep=1)
             logits = out.logits[:, -1]
             if step < min_new_tokens:
                 logits[:, self.eos_token_id] = float("-inf")
