@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-1764028800}"  # 2025-11-25T00:00:00Z
-exec python scripts/make_demo_bundle.py "$@"
+python scripts/make_demo_bundle.py "$@"
+# precomputed gene-text embeddings, so a first run does not spend a minute on the text encoder
+python scripts/bundle_text_embeddings.py resources/demo_bundle

@@ -104,7 +104,7 @@ def test_open_demo_parts(demo):
     assert bundle.build == "GRCh38"
     assert bundle.manifest.contig_aliases["20"] == "chr20"
     assert bundle.path("fasta") == demo.resolve() / "genome" / "genome.fa.gz"
-    assert bundle.path("text_embeddings") is None
+    assert bundle.path("text_embeddings") == demo.resolve() / "knowledge" / "text_embeddings.safetensors"
     assert bundle.proteins["PRNP"].startswith("MANLGCWMLVLFVATWSDLGLC")
     assert len(bundle.proteins) == 102
     prnp = bundle.knowledge["PRNP"]

@@ -76,8 +76,12 @@ class Engine:
         if not isinstance(bundle, Bundle):
             bundle = Bundle.open(bundle)
         text_dir = Path(text_encoder_dir) if text_encoder_dir else default_text_encoder_dir()
+        shipped = bundle.path("text_embeddings")  # precomputed gene-text vectors, if the bundle has them
         embedder = TextEmbedder(
-            text_dir, cache_dir=biblip_home() / "text_embeddings", device=str(torch_device)
+            text_dir,
+            cache_dir=biblip_home() / "text_cache",  # the same cache `biblip train` fills
+            device=str(torch_device),
+            extra_caches=[shipped] if shipped is not None and shipped.is_file() else [],
         )
         builder = FeatureBuilder(bundle, embedder)
         model = BioBlip.from_pretrained(model_dir, device=torch_device)
