@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from biblip_cli.errors import BiblipError
+from biblip_cli.features.gene import COL_QUERY
 from biblip_cli.features.inputs import VariantInputs
 from biblip_cli.model import prompts
 from biblip_cli.model.biblip import BioBlip, read_metadata
@@ -125,16 +126,35 @@ class Engine:
             )
         return self.llm
 
+    def _variant_view(self, inputs: VariantInputs) -> VariantInputs:
+        """Apply the checkpoint's `inference` policy (metadata.json) to variant-level questions.
+
+        A checkpoint declares which inputs it learned to read: the shipped default saw DNA windows for
+        only ~250 training variants and one gene token per variant (protein-level UniProt examples), and
+        with DNA and neighbouring-gene tokens its scores keep their ranking but shrink towards 0 (out of
+        distribution). `{"dna": false, "context_genes": "query"}` masks those tokens, as in training.
+        Target-gene questions keep every candidate gene (they were trained with them).
+        """
+        policy = self.metadata.get("inference", {})
+        if policy.get("dna", True) is False:
+            inputs.dna_mask = torch.zeros_like(inputs.dna_mask)
+        if policy.get("context_genes") == "query":
+            query = inputs.gene_features[..., COL_QUERY] > 0.5
+            inputs.gene_mask = inputs.gene_mask & query
+        return inputs
+
     def _map(
         self,
         variants: Sequence[AlleleAnnotation | ProteinVariant],
         per_batch: Callable[[VariantInputs], np.ndarray | list],
         query_genes: Sequence[str | None] | None = None,
+        variant_level: bool = True,
     ) -> list:
         out: list = []
         for part in self._batches(len(variants)):
             genes = query_genes[part] if query_genes is not None else None
-            out.extend(per_batch(self.inputs(variants[part], genes)))
+            inputs = self.inputs(variants[part], genes)
+            out.extend(per_batch(self._variant_view(inputs) if variant_level else inputs))
         return out
 
     @torch.inference_mode()
@@ -196,7 +216,10 @@ class Engine:
             prompt = prompts.regulates_prompt(gene)
             subset = [variants[i] for i in rows]
             scores = self._map(
-                subset, lambda x, p=prompt: self.log_odds(x, p), query_genes=[gene] * len(rows)
+                subset,
+                lambda x, p=prompt: self.log_odds(x, p),
+                query_genes=[gene] * len(rows),
+                variant_level=False,
             )
             out[rows] = scores
         return out
