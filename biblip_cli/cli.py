@@ -205,7 +205,7 @@ def annotate(
     from biblip_cli.tasks.annotate import AnnotateOptions, infer_output_type, print_summary, run_annotate
 
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
-    default_model = Path(__file__).resolve().parent.parent / "resources" / "model"
+    default_model = default_model_dir()
     opts = AnnotateOptions(
         input=input,
         output=output,
@@ -329,7 +329,7 @@ def rank(
 
         torch.set_num_threads(threads)
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
-    default_model = Path(__file__).resolve().parent.parent / "resources" / "model"
+    default_model = default_model_dir()
     opts = RankOptions(
         input=input,
         phenotypes=list(phenotype or []),
@@ -401,7 +401,7 @@ def target(
     from biblip_cli.tasks.target import TargetOptions, print_target_summary, run_target
 
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
-    default_model = Path(__file__).resolve().parent.parent / "resources" / "model"
+    default_model = default_model_dir()
     opts = TargetOptions(
         input=input,
         elements=elements,
@@ -481,7 +481,7 @@ def evaluate(
     """
     from biblip_cli.tasks.evaluate import EvaluateOptions, run_evaluate
 
-    default_model = Path(__file__).resolve().parent.parent / "resources" / "model"
+    default_model = default_model_dir()
     opts = EvaluateOptions(
         out=out,
         tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),

@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import biblip_cli
+from biblip_cli.paths import resources_dir
 from biblip_cli.bundle.genome import Genome
 from biblip_cli.bundle.knowledge import GeneKnowledge, load_knowledge, load_proteins
 from biblip_cli.bundle.manifest import REQUIRED_ROLES, Manifest, read_manifest, safe_path, sha256_file
@@ -40,7 +40,7 @@ def default_bundle_dir() -> Path:
     env = os.environ.get("BIBLIP_BUNDLE")
     if env:
         return Path(env).expanduser()
-    return Path(biblip_cli.__file__).resolve().parent.parent / "resources" / "demo_bundle"
+    return resources_dir() / "demo_bundle"
 
 
 def hpo_cache_root() -> Path:
