@@ -12,6 +12,7 @@ import typer
 
 from biblip_cli import __version__
 from biblip_cli.errors import BiblipError, UsageError
+from biblip_cli.paths import default_model_dir
 
 app = typer.Typer(
     name="biblip",
