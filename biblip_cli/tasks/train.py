@@ -584,7 +584,10 @@ class Trainer:
             "splits": self.examples.metadata(),
             "data_sources": {**self.examples.sources, **_bundle_sources(self.bundle)},
             "llm": {"name": config.llm_name, "sha256": config.llm_sha256},
-            "text_encoder": str(getattr(self.text, "model_dir", "")),
+            "text_encoder": {  # by name and fingerprint: a local path means nothing on another machine
+                "name": Path(getattr(self.text, "model_dir", "")).parent.name or "",
+                "fingerprint": getattr(self.text, "fingerprint", ""),
+            },
             "prompts": {"answers": {k: list(v) for k, v in ANSWERS.items()}, "instructions": _templates()},
             "training": {
                 "seed": self.opts.seed,
