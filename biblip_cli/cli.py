@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -26,7 +26,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 bundle_app = typer.Typer(help="Build, check and describe reference bundles.", no_args_is_help=True)
-models_app = typer.Typer(help="Prepare and list model weights (frozen LLM, text encoder).", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Prepare and list model weights (frozen LLM, text encoder).", no_args_is_help=True
+)
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(models_app, name="models")
 
@@ -61,27 +63,32 @@ def _root(
 
 @bundle_app.command("build")
 def bundle_build(
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output bundle directory (must not exist, or use --force).")],
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="Output bundle directory (must not exist, or use --force).")
+    ],
     fasta: Annotated[str, typer.Option(help="Genome FASTA (plain, gzip or bgzip): path or http(s) URL.")],
     gtf: Annotated[str, typer.Option(help="GENCODE-style GTF (.gtf or .gtf.gz): path or URL.")],
     proteins: Annotated[str, typer.Option(help="Protein FASTA (`>SYMBOL ...` or UniProt `GN=` headers).")],
     knowledge: Annotated[str, typer.Option(help="Gene knowledge TSV(.gz) with a `symbol` column.")],
     hpo_dir: Annotated[
-        Optional[str], typer.Option(help="Folder with hp.obo, genes_to_phenotype.txt, phenotype.hpoa (.gz ok).")
+        str | None, typer.Option(help="Folder with hp.obo, genes_to_phenotype.txt, phenotype.hpoa (.gz ok).")
     ] = None,
-    hpo_obo: Annotated[Optional[str], typer.Option(help="hp.obo[.gz] path or URL (overrides --hpo-dir).")] = None,
-    hpo_genes: Annotated[Optional[str], typer.Option(help="genes_to_phenotype.txt[.gz] path or URL.")] = None,
-    hpo_annotations: Annotated[Optional[str], typer.Option(help="phenotype.hpoa[.gz] path or URL.")] = None,
+    hpo_obo: Annotated[
+        str | None, typer.Option(help="hp.obo[.gz] path or URL (overrides --hpo-dir).")
+    ] = None,
+    hpo_genes: Annotated[str | None, typer.Option(help="genes_to_phenotype.txt[.gz] path or URL.")] = None,
+    hpo_annotations: Annotated[str | None, typer.Option(help="phenotype.hpoa[.gz] path or URL.")] = None,
     enhancers: Annotated[
-        Optional[str], typer.Option(help="Optional CRISPR enhancer-gene table (chrom, chromStart, chromEnd, ...).")
+        str | None,
+        typer.Option(help="Optional CRISPR enhancer-gene table (chrom, chromStart, chromEnd, ...)."),
     ] = None,
     region: Annotated[
-        Optional[str], typer.Option(help="Keep only CONTIG:START-END (1-based), e.g. chr20:1-10000000.")
+        str | None, typer.Option(help="Keep only CONTIG:START-END (1-based), e.g. chr20:1-10000000.")
     ] = None,
-    name: Annotated[Optional[str], typer.Option(help="Bundle name (default: build + region).")] = None,
+    name: Annotated[str | None, typer.Option(help="Bundle name (default: build + region).")] = None,
     build: Annotated[str, typer.Option(help="Genome build name recorded in the manifest.")] = "GRCh38",
     sha256: Annotated[
-        Optional[list[str]], typer.Option(help="Expected checksum of an input, ROLE=HEX (repeatable).")
+        list[str] | None, typer.Option(help="Expected checksum of an input, ROLE=HEX (repeatable).")
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing output directory.")] = False,
 ) -> None:
@@ -114,7 +121,9 @@ def bundle_build(
 
 @bundle_app.command("validate")
 def bundle_validate(
-    bundle_dir: Annotated[Optional[Path], typer.Argument(help="Bundle directory (default: the demo bundle).")] = None,
+    bundle_dir: Annotated[
+        Path | None, typer.Argument(help="Bundle directory (default: the demo bundle).")
+    ] = None,
 ) -> None:
     """Check hashes, FASTA index, contigs and gene cross-references; exit 1 if any check FAILs.
 
@@ -128,7 +137,9 @@ def bundle_validate(
 
 @bundle_app.command("info")
 def bundle_info(
-    bundle_dir: Annotated[Optional[Path], typer.Argument(help="Bundle directory (default: the demo bundle).")] = None,
+    bundle_dir: Annotated[
+        Path | None, typer.Argument(help="Bundle directory (default: the demo bundle).")
+    ] = None,
 ) -> None:
     """Summarise a bundle: build, contigs, genes, proteins, knowledge, HPO release, files.
 
@@ -146,18 +157,18 @@ def annotate(
     input: Annotated[str, typer.Argument(help="VCF, VCF.gz or BCF to annotate; '-' reads stdin.")],
     output: Annotated[str, typer.Option("-o", "--output", help="Output VCF path; '-' = stdout.")] = "-",
     bundle: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle)."),
     ] = None,
     model: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="Bio-BLIP checkpoint directory (default: the shipped resources/model)."),
     ] = None,
     llm: Annotated[
-        Optional[Path], typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")
+        Path | None, typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")
     ] = None,
     text_encoder: Annotated[
-        Optional[Path], typer.Option(help="Sentence encoder directory (default: prepared all-MiniLM-L6-v2).")
+        Path | None, typer.Option(help="Sentence encoder directory (default: prepared all-MiniLM-L6-v2).")
     ] = None,
     explain: Annotated[
         bool, typer.Option(help="Add a generated summary per allele (BIOBLIP_EXPLAIN; slow).")
@@ -167,13 +178,13 @@ def annotate(
     ] = False,
     no_llm: Annotated[
         bool,
-        typer.Option("--no-llm", help="Cheap path: pathogenicity from the Q-former head, no LLM (fast on CPU)."),
+        typer.Option(
+            "--no-llm", help="Cheap path: pathogenicity from the Q-former head, no LLM (fast on CPU)."
+        ),
     ] = False,
-    tsv: Annotated[
-        Optional[Path], typer.Option(help="Also write a TSV: one row per ALT allele x gene.")
-    ] = None,
+    tsv: Annotated[Path | None, typer.Option(help="Also write a TSV: one row per ALT allele x gene.")] = None,
     output_type: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--output-type",
             "-O",
@@ -181,19 +192,17 @@ def annotate(
         ),
     ] = None,
     region: Annotated[
-        Optional[str], typer.Option(help="Only chr:start-end (1-based); uses the index if the input has one.")
+        str | None, typer.Option(help="Only chr:start-end (1-based); uses the index if the input has one.")
     ] = None,
     shard: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run."
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Alleles per batch.")] = 256,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    threads: Annotated[
-        Optional[int], typer.Option(help="CPU threads for decompression and the model.")
-    ] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for decompression and the model.")] = None,
     resume: Annotated[
         bool,
         typer.Option(help="Continue a killed run from its last completed batch (same input and options)."),
@@ -257,7 +266,7 @@ def merge(
     inputs: Annotated[list[str], typer.Argument(help="Shard outputs, in shard order (1..n).")],
     output: Annotated[str, typer.Option("-o", "--output", help="Merged VCF path; '-' = stdout.")] = "-",
     output_type: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--output-type", "-O", help="v = plain VCF, z = bgzip (+ .tbi); default: z for *.gz."),
     ] = None,
 ) -> None:
@@ -278,9 +287,11 @@ def merge(
 @app.command("rank")
 def rank(
     ctx: typer.Context,
-    input: Annotated[str, typer.Argument(help="The patient's VCF, VCF.gz or BCF (with GT); '-' reads stdin.")],
+    input: Annotated[
+        str, typer.Argument(help="The patient's VCF, VCF.gz or BCF (with GT); '-' reads stdin.")
+    ],
     phenotype: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--phenotype",
             "-p",
@@ -288,34 +299,54 @@ def rank(
         ),
     ] = None,
     phenotype_file: Annotated[
-        Optional[Path], typer.Option(help="File with one HPO id or name per line ('#' comments).")
+        Path | None, typer.Option(help="File with one HPO id or name per line ('#' comments).")
     ] = None,
     sample: Annotated[
-        Optional[str], typer.Option(help="Proband sample (default: the only sample or the first affected in --ped).")
+        str | None,
+        typer.Option(help="Proband sample (default: the only sample or the first affected in --ped)."),
     ] = None,
-    ped: Annotated[Optional[Path], typer.Option(help="PED pedigree (6 columns) for de novo and segregation.")] = None,
+    ped: Annotated[
+        Path | None, typer.Option(help="PED pedigree (6 columns) for de novo and segregation.")
+    ] = None,
     top: Annotated[int, typer.Option(help="Rows in the ranked TSV and the HTML table.")] = 50,
-    shortlist: Annotated[int, typer.Option(help="Candidates passed from the cheap first pass to the LLM pass.")] = 200,
+    shortlist: Annotated[
+        int, typer.Option(help="Candidates passed from the cheap first pass to the LLM pass.")
+    ] = 200,
     output: Annotated[
-        Optional[str], typer.Option("-o", "--output", help="Also write the VCF with BIOBLIP_RANK/BIOBLIP_SCORE ('-' = stdout).")
+        str | None,
+        typer.Option(
+            "-o", "--output", help="Also write the VCF with BIOBLIP_RANK/BIOBLIP_SCORE ('-' = stdout)."
+        ),
     ] = None,
     output_type: Annotated[
-        Optional[str], typer.Option("--output-type", "-O", help="v or z (default: z for a .gz name, else v).")
+        str | None, typer.Option("--output-type", "-O", help="v or z (default: z for a .gz name, else v).")
     ] = None,
-    tsv: Annotated[Optional[Path], typer.Option(help="Ranked allele TSV (default: stdout).")] = None,
-    gene_tsv: Annotated[Optional[Path], typer.Option(help="Gene-level TSV: best allele per gene, compound hets joined.")] = None,
-    html: Annotated[Optional[Path], typer.Option(help="Self-contained HTML report.")] = None,
+    tsv: Annotated[Path | None, typer.Option(help="Ranked allele TSV (default: stdout).")] = None,
+    gene_tsv: Annotated[
+        Path | None, typer.Option(help="Gene-level TSV: best allele per gene, compound hets joined.")
+    ] = None,
+    html: Annotated[Path | None, typer.Option(help="Self-contained HTML report.")] = None,
     bundle: Annotated[
-        Optional[Path], typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle).")
+        Path | None,
+        typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle)."),
     ] = None,
-    model: Annotated[Optional[Path], typer.Option(help="Bio-BLIP checkpoint directory (default: resources/model).")] = None,
-    llm: Annotated[Optional[Path], typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")] = None,
-    text_encoder: Annotated[Optional[Path], typer.Option(help="Sentence encoder directory.")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Bio-BLIP checkpoint directory (default: resources/model).")
+    ] = None,
+    llm: Annotated[
+        Path | None, typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")
+    ] = None,
+    text_encoder: Annotated[Path | None, typer.Option(help="Sentence encoder directory.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Alleles per model batch.")] = 64,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for the model (default: torch's choice).")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads for the model (default: torch's choice).")
+    ] = None,
     no_model: Annotated[
-        bool, typer.Option("--no-model", help="Rank by phenotype similarity x deleteriousness only (Exomiser-like).")
+        bool,
+        typer.Option(
+            "--no-model", help="Rank by phenotype similarity x deleteriousness only (Exomiser-like)."
+        ),
     ] = False,
 ) -> None:
     """Rank a patient's variants and genes for given HPO phenotypes (Mendelian prioritisation).
@@ -362,30 +393,35 @@ def rank(
 def target(
     ctx: typer.Context,
     input: Annotated[
-        Optional[str], typer.Argument(help="VCF, VCF.gz or BCF ('-' = stdin); omit with --elements.")
+        str | None, typer.Argument(help="VCF, VCF.gz or BCF ('-' = stdin); omit with --elements.")
     ] = None,
     elements: Annotated[
-        Optional[Path], typer.Option(help="BED of regulatory elements to score instead of VCF alleles.")
+        Path | None, typer.Option(help="BED of regulatory elements to score instead of VCF alleles.")
     ] = None,
     output: Annotated[
         str, typer.Option("-o", "--output", help="Output VCF ('-' = stdout); with --elements, the TSV.")
     ] = "-",
     tsv: Annotated[
-        Optional[Path], typer.Option(help="Also write a TSV: one row per allele x candidate gene.")
+        Path | None, typer.Option(help="Also write a TSV: one row per allele x candidate gene.")
     ] = None,
     output_type: Annotated[str, typer.Option("--output-type", "-O", help="v = plain VCF, z = bgzip.")] = "v",
     window: Annotated[int, typer.Option(help="Candidate genes have a TSS within this many bp.")] = 1_000_000,
     max_genes: Annotated[int, typer.Option(help="At most this many candidate genes, nearest first.")] = 20,
-    top: Annotated[Optional[int], typer.Option(help="Report only the N best-scored genes per allele.")] = None,
+    top: Annotated[int | None, typer.Option(help="Report only the N best-scored genes per allele.")] = None,
     include_coding: Annotated[
         bool, typer.Option(help="Also score coding/splice alleles (default: noncoding alleles only).")
     ] = False,
     bundle: Annotated[
-        Optional[Path], typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle).")
+        Path | None,
+        typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle)."),
     ] = None,
-    model: Annotated[Optional[Path], typer.Option(help="Bio-BLIP checkpoint directory (default: resources/model).")] = None,
-    llm: Annotated[Optional[Path], typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")] = None,
-    text_encoder: Annotated[Optional[Path], typer.Option(help="Sentence encoder directory.")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Bio-BLIP checkpoint directory (default: resources/model).")
+    ] = None,
+    llm: Annotated[
+        Path | None, typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")
+    ] = None,
+    text_encoder: Annotated[Path | None, typer.Option(help="Sentence encoder directory.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Allele x gene pairs per model batch.")] = 64,
     no_model: Annotated[
@@ -429,52 +465,78 @@ def target(
 
 @app.command("evaluate")
 def evaluate(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the tables (TSV + JSON) and cases.")] = Path(
-        "evaluation"
-    ),
-    tasks: Annotated[str, typer.Option(help="Comma-separated: patho,generate,rank,target.")] = "patho,generate,rank,target",
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the tables (TSV + JSON) and cases.")
+    ] = Path("evaluation"),
+    tasks: Annotated[
+        str, typer.Option(help="Comma-separated: patho,generate,rank,target.")
+    ] = "patho,generate,rank,target",
     data: Annotated[
-        Optional[Path], typer.Option(help="Data folder laid out as ../shared/data (default: $BIBLIP_DATA or ../shared/data).")
+        Path | None,
+        typer.Option(
+            help="Data folder laid out as ../shared/data (default: $BIBLIP_DATA or ../shared/data)."
+        ),
     ] = None,
     variants: Annotated[
-        Optional[Path], typer.Option(help="Labels TSV (protein_variants.tsv.gz format) for patho/generate/rank.")
+        Path | None, typer.Option(help="Labels TSV (protein_variants.tsv.gz format) for patho/generate/rank.")
     ] = None,
     pairs: Annotated[
-        Optional[Path], typer.Option(help="Enhancer-gene pairs TSV (CRISPR benchmark format); default Fulco 2019 K562.")
+        Path | None,
+        typer.Option(help="Enhancer-gene pairs TSV (CRISPR benchmark format); default Fulco 2019 K562."),
     ] = None,
-    abc: Annotated[Optional[Path], typer.Option(help="ABC predictions TSV to compare (default: the Fulco genes' file).")] = None,
+    abc: Annotated[
+        Path | None, typer.Option(help="ABC predictions TSV to compare (default: the Fulco genes' file).")
+    ] = None,
     cases: Annotated[
-        Optional[Path], typer.Option(help="Simulated cases (a cases.tsv or its folder) instead of simulating new ones.")
+        Path | None,
+        typer.Option(help="Simulated cases (a cases.tsv or its folder) instead of simulating new ones."),
     ] = None,
     background: Annotated[
-        Optional[Path], typer.Option(help="Background VCF for simulated cases (default: the common SNPs).")
+        Path | None, typer.Option(help="Background VCF for simulated cases (default: the common SNPs).")
     ] = None,
     hpo_genes: Annotated[
-        Optional[Path], typer.Option(help="genes_to_phenotype.txt(.gz) for phenotype facts and case terms.")
+        Path | None, typer.Option(help="genes_to_phenotype.txt(.gz) for phenotype facts and case terms.")
     ] = None,
-    split: Annotated[str, typer.Option(help="Genes evaluated: test, val, train or all (patho, generate, rank).")] = "test",
+    split: Annotated[
+        str, typer.Option(help="Genes evaluated: test, val, train or all (patho, generate, rank).")
+    ] = "test",
     pairs_split: Annotated[
-        str, typer.Option(help="Genes of --pairs kept: all (Fulco 2019 is excluded from training), test, val, train.")
+        str,
+        typer.Option(
+            help="Genes of --pairs kept: all (Fulco 2019 is excluded from training), test, val, train."
+        ),
     ] = "all",
-    limit: Annotated[Optional[int], typer.Option(help="Cap every task at N variants / cases / elements.")] = None,
-    patho_limit: Annotated[Optional[int], typer.Option(help="Variants for the patho task (sampled).")] = 500,
+    limit: Annotated[
+        int | None, typer.Option(help="Cap every task at N variants / cases / elements.")
+    ] = None,
+    patho_limit: Annotated[int | None, typer.Option(help="Variants for the patho task (sampled).")] = 500,
     generate_limit: Annotated[int, typer.Option(help="Variants described in the generate task.")] = 32,
     n_cases: Annotated[int, typer.Option(help="Simulated cases per case set.")] = 20,
     n_decoys: Annotated[int, typer.Option(help="Random missense SNVs added to each simulated case.")] = 10,
-    rank_shortlist: Annotated[int, typer.Option(help="Candidates per case given the LLM pass of biblip rank.")] = 20,
+    rank_shortlist: Annotated[
+        int, typer.Option(help="Candidates per case given the LLM pass of biblip rank.")
+    ] = 20,
     target_limit: Annotated[
-        Optional[int], typer.Option(help="Elements for the target task (sampled, half with a regulated gene); 0 = all.")
+        int | None,
+        typer.Option(help="Elements for the target task (sampled, half with a regulated gene); 0 = all."),
     ] = 200,
     seed: Annotated[int, typer.Option(help="Seed for sampling and case simulation.")] = 13,
     bundle: Annotated[
-        Optional[Path], typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle).")
+        Path | None,
+        typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle)."),
     ] = None,
-    model: Annotated[Optional[Path], typer.Option(help="Bio-BLIP checkpoint directory (default: resources/model).")] = None,
-    llm: Annotated[Optional[Path], typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")] = None,
-    text_encoder: Annotated[Optional[Path], typer.Option(help="Sentence encoder directory.")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Bio-BLIP checkpoint directory (default: resources/model).")
+    ] = None,
+    llm: Annotated[
+        Path | None, typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")
+    ] = None,
+    text_encoder: Annotated[Path | None, typer.Option(help="Sentence encoder directory.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Items per model batch.")] = 32,
-    no_model: Annotated[bool, typer.Option("--no-model", help="Baselines only (no checkpoint needed).")] = False,
+    no_model: Annotated[
+        bool, typer.Option("--no-model", help="Baselines only (no checkpoint needed).")
+    ] = False,
 ) -> None:
     """Evaluate every task beside its baselines on held-out data; one table per task (TSV + JSON in --out).
 
@@ -557,29 +619,47 @@ def models_list() -> None:
 @app.command("train")
 def train(
     bundle: Annotated[
-        Path, typer.Option(help="Training bundle: genes genome-wide (see docs/model_card.md for the build command).")
+        Path,
+        typer.Option(
+            help="Training bundle: genes genome-wide (see docs/model_card.md for the build command)."
+        ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint folder (config.json, model.safetensors, ...).")],
-    preset: Annotated[str, typer.Option(help="Model size and recipe: tiny, default (CPU < 60 min) or large (GPU).")] = "default",
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Checkpoint folder (config.json, model.safetensors, ...).")
+    ],
+    preset: Annotated[
+        str, typer.Option(help="Model size and recipe: tiny, default (CPU < 60 min) or large (GPU).")
+    ] = "default",
     data: Annotated[
-        Optional[Path], typer.Option(help="Data folder laid out as ../shared/data (default: $BIBLIP_DATA or ../shared/data).")
+        Path | None,
+        typer.Option(
+            help="Data folder laid out as ../shared/data (default: $BIBLIP_DATA or ../shared/data)."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (the run is deterministic given it).")] = 0,
     epochs: Annotated[
-        Optional[float], typer.Option(help="Stage-1 passes over the training items (overrides --stage1-steps).")
+        float | None, typer.Option(help="Stage-1 passes over the training items (overrides --stage1-steps).")
     ] = None,
-    stage1_steps: Annotated[Optional[int], typer.Option(help="Stage-1 steps (VTC/VTM/head, no LLM).")] = None,
-    stage2_steps: Annotated[Optional[int], typer.Option(help="Stage-2 steps (LM loss through the frozen LLM).")] = None,
-    batch1: Annotated[Optional[int], typer.Option(help="Stage-1 batch size.")] = None,
-    batch2: Annotated[Optional[int], typer.Option(help="Stage-2 batch size.")] = None,
+    stage1_steps: Annotated[int | None, typer.Option(help="Stage-1 steps (VTC/VTM/head, no LLM).")] = None,
+    stage2_steps: Annotated[
+        int | None, typer.Option(help="Stage-2 steps (LM loss through the frozen LLM).")
+    ] = None,
+    batch1: Annotated[int | None, typer.Option(help="Stage-1 batch size.")] = None,
+    batch2: Annotated[int | None, typer.Option(help="Stage-2 batch size.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last/ after an interruption.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch (default: torch's choice).")] = None,
-    max_minutes: Annotated[
-        Optional[float], typer.Option(help="Stop (and save OUT/last/ for --resume) after this many minutes.")
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")
     ] = None,
-    llm: Annotated[Optional[Path], typer.Option(help="Frozen causal-LM folder (default: SmolLM2-135M-Instruct).")] = None,
-    text_encoder: Annotated[Optional[Path], typer.Option(help="Sentence-encoder folder (default: all-MiniLM-L6-v2).")] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop (and save OUT/last/ for --resume) after this many minutes.")
+    ] = None,
+    llm: Annotated[
+        Path | None, typer.Option(help="Frozen causal-LM folder (default: SmolLM2-135M-Instruct).")
+    ] = None,
+    text_encoder: Annotated[
+        Path | None, typer.Option(help="Sentence-encoder folder (default: all-MiniLM-L6-v2).")
+    ] = None,
 ) -> None:
     """Pretrain Bio-BLIP (stage 1: VTC/VTM, stage 2: frozen-LLM LM loss) and write a checkpoint.
 
