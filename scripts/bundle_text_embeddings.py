@@ -22,7 +22,9 @@ REL = "knowledge/text_embeddings.safetensors"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--text-encoder", type=Path, default=None)
     args = parser.parse_args()

@@ -210,7 +210,7 @@ class FakeEngine:
         self.seen += len(annotations)
         return np.array([0.25 if a.allele.alt == "T" else 0.75 for a in annotations])
 
-    def explain(self, annotations) -> list[str]:
+    def explain(self, annotations, probabilities=None) -> list[str]:
         return [f"{a.allele.key} is here; score=high, ok|done" for a in annotations]
 
 

@@ -66,8 +66,9 @@ def test_cheap_path_needs_no_llm(parts):
 
 def test_explain_phenotypes_regulates(parts):
     engine = make_engine(parts, batch_size=2)
-    texts = engine.explain([0, 1, 2], max_new_tokens=3)
-    assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
+    parts = engine.explain_parts([0, 1, 2], max_new_tokens=3, facts=["fact a.", "fact b.", "fact c."])
+    assert [f for f, _ in parts] == ["fact a.", "fact b.", "fact c."]  # facts are never generated
+    assert all(isinstance(g, str) for _, g in parts)
     match = engine.phenotype_match([0, 1, 2], ["Seizure", "Intellectual disability"])
     assert match.shape == (3,) and np.isfinite(match).all()
     engine.builder.calls.clear()

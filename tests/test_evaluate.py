@@ -134,8 +134,8 @@ def test_evaluate_writes_tables_with_a_fake_engine(files, tmp_path: Path) -> Non
     assert generate["LLM alone (variant in words)"]["gene"] == 0.0
     assert tables["generate"].extra["relative_gain"] > 0
     target = {r["method"]: r for r in tables["target"].rows}
-    assert target["biblip regulates"]["n_pairs"] == 5  # the invalid connection is dropped
-    assert target["biblip regulates"]["top1_accuracy"] == 1.0
+    assert target["biblip regulates (model alone)"]["n_pairs"] == 5  # the invalid connection is dropped
+    assert target["biblip regulates (model alone)"]["top1_accuracy"] == 1.0
     assert target["distance to TSS (inverse)"]["top1_accuracy"] == 0.5  # e2's nearest TSS is not its target
     assert target["ABC (powerlaw.Score)"]["auprc"] == 1.0
     for task in ("patho", "generate", "target"):

@@ -58,7 +58,13 @@ def test_annotate_demo_vcf_with_the_shipped_model(tmp_path, resources):
     header, body = rows[0], rows[1:]
     col = {name: i for i, name in enumerate(header)}
     scores = [float(r[col["pathogenicity"]]) for r in body if r[col["pathogenicity"]] not in ("", ".")]
-    assert len(scores) > 300 and all(0.0 <= s <= 1.0 for s in scores)
+    assert len(scores) > 140 and all(0.0 <= s <= 1.0 for s in scores)
+    # the shipped checkpoint learned pathogenicity for amino-acid substitutions only (metadata inference
+    # policy): alleles that are missense in no transcript get no model score
+    missense_keys = {tuple(r[:4]) for r in body if "missense" in r[col["consequence"]]}
+    for r in body:
+        if tuple(r[:4]) not in missense_keys:
+            assert r[col["pathogenicity"]] in ("", "."), r
     assert max(scores) - min(scores) > 0.05, "the model gives every allele the same score"
     with gzip.open(out, "rt") as fh:
         text = fh.read()

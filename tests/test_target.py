@@ -107,6 +107,24 @@ def test_target_writes_entries_sorted_by_score(bundle, vcf: Path, tmp_path: Path
     assert [float(r["score"]) for r in first] == pytest.approx(list(1 / (1 + np.exp(-expected))), rel=1e-3)
 
 
+def test_checkpoint_target_prior_combines_distance_and_model(bundle, vcf: Path, tmp_path: Path) -> None:
+    from biblip_cli.tasks.target_prior import TargetPrior
+
+    engine = FakeEngine()
+    prior = TargetPrior((-1.3, -0.9), 5.0, 1.0, 0.5, 0.0)
+    engine.metadata = {"target_prior": prior.to_metadata()}  # type: ignore[attr-defined]
+    tsv = tmp_path / "t.tsv"
+    run_target(TargetOptions(input=str(vcf), output=str(tmp_path / "o.vcf"), tsv=tsv, max_genes=6),
+               engine=engine, bundle=bundle)  # fmt: skip
+    first = [r for r in read_tsv(tsv) if r["pos"] == "82785"]
+    by_distance = sorted(first, key=lambda r: abs(int(r["distance"])))
+    closer = {r["gene"]: i for i, r in enumerate(by_distance)}
+    model = engine.regulates([None] * len(first), [r["gene"] for r in first])  # type: ignore[list-item]
+    want = prior.probability([int(r["distance"]) for r in first], [closer[r["gene"]] for r in first], model)
+    assert [float(r["score"]) for r in first] == pytest.approx(list(want), rel=1e-3)
+    assert [float(r["score"]) for r in first] == sorted((float(r["score"]) for r in first), reverse=True)
+
+
 def test_no_model_scores_by_inverse_distance(bundle, vcf: Path, tmp_path: Path) -> None:
     tsv = tmp_path / "t.tsv"
     summary = run_target(

@@ -47,6 +47,15 @@ def describe_prompt() -> Prompt:
     return Prompt(TRAINING_INSTRUCTIONS["describe"])
 
 
+def grounded_describe_prompt(facts: str) -> Prompt:
+    """The describe instruction with the variant's known facts in words: the LLM continues from them
+    (tasks/explain.py), so it adds to the facts instead of guessing them."""
+    return Prompt(
+        f"{_CONTEXT} Known facts: {facts} In one more sentence, say what the gene does and what the "
+        "change may do to the protein."
+    )
+
+
 def phenotype_prompt(phenotypes: list[str]) -> Prompt:
     """Phenotype names joined as in training (", ", lower case)."""
     listed = ", ".join(phenotypes).lower() if phenotypes else "no recorded phenotypes"

@@ -9,6 +9,7 @@ Output to a file goes through `runio.ResumableOutput` so a killed run can `--res
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import sys
@@ -83,6 +84,7 @@ class AnnotateOptions:
 class AnnotateSummary:
     records: int = 0  # records written
     alleles: int = 0
+    model_scored: int = 0  # alleles with a model pathogenicity (inside the checkpoint's domain)
     seconds: float = 0.0
     by_consequence: Counter = field(default_factory=Counter)
     by_status: Counter = field(default_factory=Counter)
@@ -98,6 +100,7 @@ class AnnotateSummary:
         return {
             "records": self.records,
             "alleles": self.alleles,
+            "model_scored": self.model_scored,
             "by_consequence": dict(self.by_consequence),
             "by_status": dict(self.by_status),
             "unknown_contigs": self.unknown_contigs,
@@ -106,6 +109,7 @@ class AnnotateSummary:
     def restore(self, data: dict[str, Any]) -> None:
         self.records = data.get("records", 0)
         self.alleles = data.get("alleles", 0)
+        self.model_scored = data.get("model_scored", 0)
         self.by_consequence = Counter(data.get("by_consequence", {}))
         self.by_status = Counter(data.get("by_status", {}))
         self.unknown_contigs = list(data.get("unknown_contigs", []))
@@ -519,9 +523,11 @@ def _flush(
         if scored:
             probabilities = engine.pathogenicity(scored)
             for ann, p in zip(scored, probabilities):
-                scores[id(ann)] = float(p)
+                if not math.isnan(p):  # NaN: outside the checkpoint's pathogenicity domain, left empty
+                    scores[id(ann)] = float(p)
+                    summary.model_scored += 1
             if opts.explain:
-                for ann, text in zip(scored, engine.explain(scored)):
+                for ann, text in zip(scored, engine.explain(scored, probabilities=probabilities)):
                     explanations[id(ann)] = text
     vcf_parts: list[str] = []
     tsv_parts: list[str] = []
@@ -596,6 +602,9 @@ def print_summary(summary: AnnotateSummary) -> None:
         table.add_row(f"  {term}", f"{count:,}")
     if summary.unknown_contigs:
         table.add_row("unknown contigs", ", ".join(summary.unknown_contigs[:10]))
+    if summary.model_scored:
+        table.add_row("model pathogenicity", f"{summary.model_scored:,}")
     table.add_row("seconds", f"{summary.seconds:.2f}")
-    table.add_row("alleles/s", f"{summary.alleles_per_s:,.0f}")
+    rate = summary.alleles_per_s
+    table.add_row("alleles/s", f"{rate:,.0f}" if rate >= 100 else f"{rate:.2f}")
     console.print(table)

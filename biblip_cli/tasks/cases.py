@@ -177,6 +177,22 @@ def read_gene_phenotypes(path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+RECESSIVE_TERMS = {"HP:0000007", "HP:0001419"}  # autosomal / X-linked recessive inheritance
+DOMINANT_TERMS = {"HP:0000006", "HP:0001423", "HP:0001417"}  # autosomal / X-linked dominant, X-linked
+
+
+def read_recessive_genes(path: Path) -> set[str]:
+    """Genes annotated with a recessive mode of inheritance and no dominant one (HPO gene links)."""
+    recessive: set[str] = set()
+    dominant: set[str] = set()
+    for _, row in _rows(Path(path), ("gene_symbol", "hpo_id", "hpo_name")):
+        if row["hpo_id"] in RECESSIVE_TERMS:
+            recessive.add(row["gene_symbol"])
+        elif row["hpo_id"] in DOMINANT_TERMS:
+            dominant.add(row["gene_symbol"])
+    return recessive - dominant
+
+
 # --- simulated cases -----------------------------------------------------------------------------
 @dataclass
 class SimulatedCase:
@@ -250,6 +266,7 @@ def build_cases(
     min_terms: int = 3,
     proteins: dict[str, str] | None = None,
     n_decoys: int = 10,
+    recessive_genes: set[str] | None = None,
 ) -> list[SimulatedCase]:
     """Simulate up to `n_cases` cases, round-robin over eligible genes, reproducible for a seed.
 
@@ -257,6 +274,8 @@ def build_cases(
     gene with >= `min_terms` HPO phenotype terms, and (with `gene_split`) a gene in `splits`.
     With `proteins`, each case also gets `n_decoys` random missense SNVs in random coding genes
     (rare variants every exome has; unlabelled, so no training label leaks into the background).
+    The causal allele is heterozygous (homozygous with probability 1/4), and homozygous always in
+    `recessive_genes` (recessive-only genes: one heterozygous allele would not explain the disease).
     """
     rng = random.Random(seed)
     out_dir = Path(out_dir)
@@ -300,7 +319,7 @@ def build_cases(
                 noise.append(term)
         all_terms = terms + noise
         rng.shuffle(all_terms)
-        genotype = "1/1" if rng.random() < 0.25 else "0/1"
+        genotype = "1/1" if rng.random() < 0.25 or gene in (recessive_genes or ()) else "0/1"
         rows = [(causal.chrom, causal.pos, "causal", causal.ref, causal.alt, genotype)]
         taken = {causal.pos}
         for decoy in random_missense(rng, proteins or {}, alleles_of, n_decoys):

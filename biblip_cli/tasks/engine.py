@@ -21,6 +21,7 @@ from biblip_cli.model import prompts
 from biblip_cli.model.biblip import BioBlip, read_metadata
 from biblip_cli.model.llm import FrozenLLM, resolve_device
 from biblip_cli.records import AlleleAnnotation, ProteinVariant
+from biblip_cli.tasks.explain import facts_text, first_sentence
 
 log = logging.getLogger(__name__)
 
@@ -165,38 +166,93 @@ class Engine:
         scores = llm.score(prefix, prompt.instruction, list(prompt.answers), tail=prompt.tail)
         return (scores[:, 0] - scores[:, 1]).numpy().astype(np.float64)
 
+    def in_domain(self, variant: AlleleAnnotation | ProteinVariant) -> bool:
+        """Whether the checkpoint's pathogenicity answer means anything for this variant.
+
+        `metadata.json` -> `inference.pathogenicity_domain`: "protein_change" (the shipped default, trained
+        on UniProt amino-acid substitutions only) keeps protein-level variants and alleles that are missense
+        in some transcript; "all" (or no entry) keeps everything. Intronic, intergenic, UTR and
+        synonymous alleles of a protein-trained checkpoint got ~0.6 (an unlearned input, not evidence).
+        """
+        if self.metadata.get("inference", {}).get("pathogenicity_domain", "all") != "protein_change":
+            return True
+        if isinstance(variant, ProteinVariant):
+            return True
+        return any("missense_variant" in eff.consequences for eff in variant.effects)
+
+    def _in_domain_only(
+        self, variants: Sequence[AlleleAnnotation | ProteinVariant], score: Callable[[list], np.ndarray]
+    ) -> np.ndarray:
+        """`score` on the in-domain variants; NaN for the others (never computed: they cost nothing)."""
+        out = np.full(len(variants), np.nan, dtype=np.float64)
+        keep = [i for i, v in enumerate(variants) if self.in_domain(v)]
+        if keep:
+            out[keep] = score([variants[i] for i in keep])
+        return out
+
     # --- tasks -----------------------------------------------------------------------------------
     def pathogenicity(self, variants: Sequence[AlleleAnnotation | ProteinVariant]) -> np.ndarray:
-        """Calibrated probability that each variant is pathogenic (LLM: " pathogenic" vs " benign")."""
+        """Calibrated probability that each variant is pathogenic (LLM: " pathogenic" vs " benign");
+        NaN outside the checkpoint's domain (`in_domain`)."""
         if self.llm is None:
             return self.cheap_pathogenicity(variants)
         prompt = prompts.pathogenicity_prompt()
         a, b = self.calibration
-        raw = self._map(variants, lambda x: self.log_odds(x, prompt))
-        return _sigmoid(a * np.asarray(raw, dtype=np.float64) + b)
+
+        def score(part: list) -> np.ndarray:
+            raw = self._map(part, lambda x: self.log_odds(x, prompt))
+            return _sigmoid(a * np.asarray(raw, dtype=np.float64) + b)
+
+        return self._in_domain_only(variants, score)
 
     def cheap_pathogenicity(self, variants: Sequence[AlleleAnnotation | ProteinVariant]) -> np.ndarray:
-        """Probability from the Q-former head alone (no LLM): the fast path."""
+        """Probability from the Q-former head alone (no LLM): the fast path. NaN outside the domain."""
 
         def batch(x: VariantInputs) -> np.ndarray:
             with torch.inference_mode():
                 return self.model.pathogenicity_logit(self._z(x)).float().cpu().numpy()
 
         a, b = self.cheap_calibration
-        return _sigmoid(a * np.asarray(self._map(variants, batch), dtype=np.float64) + b)
+
+        def score(part: list) -> np.ndarray:
+            return _sigmoid(a * np.asarray(self._map(part, batch), dtype=np.float64) + b)
+
+        return self._in_domain_only(variants, score)
 
     def explain(
-        self, variants: Sequence[AlleleAnnotation | ProteinVariant], max_new_tokens: int = 48
+        self,
+        variants: Sequence[AlleleAnnotation | ProteinVariant],
+        max_new_tokens: int = 48,
+        probabilities: Sequence[float] | None = None,
     ) -> list[str]:
+        """Grounded descriptions: the facts sentence, then the generated continuation (tasks/explain.py)."""
+        parts = self.explain_parts(variants, max_new_tokens, probabilities)
+        return [f"{facts} {generated}".strip() for facts, generated in parts]
+
+    def explain_parts(
+        self,
+        variants: Sequence[AlleleAnnotation | ProteinVariant],
+        max_new_tokens: int = 48,
+        probabilities: Sequence[float] | None = None,
+        facts: Sequence[str] | None = None,
+    ) -> list[tuple[str, str]]:
+        """(facts, generated) per variant. `probabilities` saves re-scoring when the caller has them;
+        `facts` replaces the facts sentences (tests)."""
         llm = self._require_llm()
-        prompt = prompts.describe_prompt()
-
-        @torch.inference_mode()
-        def batch(x: VariantInputs) -> list[str]:
-            prefix = self.model.prefix(self._z(x))
-            return llm.generate(prefix, prompt.instruction, max_new_tokens=max_new_tokens, tail=prompt.tail)
-
-        return self._map(variants, batch)
+        if facts is None:
+            probs = self.pathogenicity(variants) if probabilities is None else probabilities
+            knowledge = self.builder.bundle.knowledge
+            facts = [facts_text(v, float(p), knowledge) for v, p in zip(variants, probs, strict=True)]
+        instructions = [prompts.grounded_describe_prompt(f).instruction for f in facts]
+        tail = prompts.describe_prompt().tail
+        generated: list[str] = []
+        for part in self._batches(len(variants)):
+            with torch.inference_mode():
+                prefix = self.model.prefix(self._z(self._variant_view(self.inputs(variants[part]))))
+                generated.extend(
+                    llm.generate(prefix, instructions[part], max_new_tokens=max_new_tokens, tail=tail)
+                )
+        return [(f, first_sentence(g)) for f, g in zip(facts, generated, strict=True)]
 
     def phenotype_match(self, variants: Sequence[AlleleAnnotation], phenotypes: list[str]) -> np.ndarray:
         """Log-odds that each variant explains the patient's phenotypes (names, e.g. "Seizure")."""

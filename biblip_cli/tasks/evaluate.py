@@ -38,6 +38,7 @@ from biblip_cli.tasks.cases import (
     read_gene_phenotypes,
     read_labels,
     read_pairs,
+    read_recessive_genes,
 )
 
 log = logging.getLogger(__name__)
@@ -246,9 +247,14 @@ class ModelMethods:
 
         return np.asarray(self._batched(batch, variants), dtype=float)
 
-    def describe(self, variants: Sequence[ProteinVariant]) -> list[str]:
-        fn = getattr(self.engine, "explain_protein", None) or self.engine.explain
-        return [str(t) for t in self._batched(fn, variants)]
+    def describe(self, variants: Sequence[ProteinVariant]) -> tuple[list[str], list[str] | None]:
+        """(full `--explain` texts, their generated part alone or None when the engine has no parts)."""
+        parts_fn = getattr(self.engine, "explain_parts", None)
+        if parts_fn is None:
+            fn = getattr(self.engine, "explain_protein", None) or self.engine.explain
+            return [str(t) for t in self._batched(fn, variants)], None
+        parts = [pair for pair in self._batched(parts_fn, variants)]
+        return [f"{f} {g}".strip() for f, g in parts], [g for _, g in parts]
 
     def llm_alone_describe(self, variants: Sequence[ProteinVariant]) -> list[str] | None:
         """The describe instruction answered by the frozen LLM from the variant in words (no prefix)."""
@@ -267,6 +273,11 @@ class ModelMethods:
             return llm.generate(None, [p.instruction for p in asked], max_new_tokens=48, tail=question.tail)
 
         return [str(t) for t in self._batched(batch, variants)]
+
+    def target_prior(self) -> Any:
+        from biblip_cli.tasks.target_prior import TargetPrior
+
+        return TargetPrior.from_metadata(self.metadata)
 
     def regulates(self, annotations: Sequence[AlleleAnnotation], genes: Sequence[str]) -> np.ndarray:
         from biblip_cli.tasks.target import score_pairs
@@ -548,7 +559,10 @@ def evaluate_generation(
         table.notes.append("no held-out variant to describe")
         return table
     variants = [lv.variant for lv in selected]
-    outputs: dict[str, list[str]] = {"biblip": model.describe(variants)}
+    full, generated = model.describe(variants)
+    outputs: dict[str, list[str]] = {"biblip": full}
+    if generated is not None:
+        outputs["biblip generated part alone"] = generated
     alone = model.llm_alone_describe(variants)
     if alone is not None:
         outputs["LLM alone (variant in words)"] = alone
@@ -742,10 +756,13 @@ def prepare_case_sets(
     held_out_splits = {"test": ("test",), "val": ("val", "test")}.get(opts.split)
     out_root = Path(opts.out) / "cases"
 
+    links = opts.data_file(opts.hpo_genes, "hpo_genes") or bundle.path("hpo_genes")
+    recessive = read_recessive_genes(links) if links is not None else set()
+
     def simulate(folder: str, keep: Sequence[str]) -> list[SimulatedCase]:
         return build_cases(
             labels, alleles_of, gene_terms, background, out_root / folder, n, opts.seed, splits, keep,
-            proteins=proteins, n_decoys=opts.n_decoys,
+            proteins=proteins, n_decoys=opts.n_decoys, recessive_genes=recessive,
         )  # fmt: skip
 
     sets: dict[str, list[SimulatedCase]] = {}
@@ -796,7 +813,27 @@ def evaluate_targets(
         scores = model.regulates(
             [annotations[(p.chrom, p.start0, p.end0)] for p in pairs], [p.gene for p in pairs]
         )
-        methods["biblip regulates"] = (scores, "P(yes) for 'does this element regulate G'")
+        methods["biblip regulates (model alone)"] = (
+            scores,
+            "log-odds of yes for 'does this element regulate G'",
+        )
+        prior = model.target_prior()
+        if prior is not None:
+            from biblip_cli.tasks.target import transcript_contig
+            from biblip_cli.tasks.target_prior import closer_gene_counts
+
+            closer = np.zeros(len(pairs))
+            for (chrom, start0, end0), idx in elements.items():
+                contig = transcript_contig(bundle.transcripts, bundle.genome, chrom) or chrom
+                counts = closer_gene_counts(
+                    bundle.transcripts, contig, (start0 + end0) // 2, [pairs[i].gene for i in idx], 1_000_000
+                )
+                closer[idx] = counts
+            combined = prior.log_odds(np.nan_to_num(distances, nan=1e6), closer, scores)
+            methods["biblip target (model + distance prior)"] = (
+                combined,
+                f"`biblip target`'s score: model weight {prior.model_weight:.2f} (metadata target_prior)",
+            )
     inverse = np.array([baselines.inverse_distance(d) if not math.isnan(d) else 0.0 for d in distances])
     methods["distance to TSS (inverse)"] = (inverse, "")
     nearest = np.zeros(len(pairs))

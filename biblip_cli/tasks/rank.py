@@ -9,7 +9,9 @@ and an optional HTML report.
 Scores. Every term is a log-odds (naive-Bayes style: independent pieces of evidence add as
 log-likelihood ratios, and the sum stays interpretable as "how much more likely causal"):
     final = sigmoid( logit(p_path) + phenotype_match + PHENO_WEIGHT*(sim - PHENO_CENTRE) + log(moi) )
-p_path is the model's calibrated pathogenicity, phenotype_match the LLM's log-odds that the variant
+p_path is the model's calibrated pathogenicity where the checkpoint answers (missense alleles for the
+shipped one, `Engine.in_domain`) and the consequence prior `allele_deleteriousness` elsewhere (as
+Exomiser scores non-missense alleles by their effect class), phenotype_match the LLM's log-odds that the variant
 explains the patient's phenotypes, sim the HPO semantic similarity of the gene (0..1; PHENO_CENTRE is
 about what unrelated genes reach through shared high-level terms) and moi in (0, 1] a penalty for a
 genotype that does not fit the gene's mode of inheritance. The first pass uses the Q-former head's
@@ -63,6 +65,7 @@ log = logging.getLogger(__name__)
 PHENO_WEIGHT = 6.0
 PHENO_CENTRE = 0.4
 QUALIFYING_DELETERIOUSNESS = 0.5  # missense and worse count as a hit for compound hets
+PRIOR_FLOOR = 0.01  # consequence prior kept off 0/1 so its logit stays finite
 MOI_PENALTY = 0.25  # single het in a recessive-only gene, or a variant that does not segregate
 
 
@@ -424,7 +427,7 @@ def _score(
         cheap = _batched(engine.cheap_pathogenicity, [c.annotation for c in cands], opts.batch_size)
         for c, p in zip(cands, cheap, strict=True):
             c.pathogenicity = float(p)
-            c.first_score = combine(float(p), c.similarity, c.moi)
+            c.first_score = combine(_evidence_p(c), c.similarity, c.moi)
             c.score = c.first_score
         order = sorted(range(len(cands)), key=lambda i: -cands[i].first_score)
         short = [cands[i] for i in order[: opts.shortlist]]
@@ -437,7 +440,7 @@ def _score(
             for c, p, m in zip(short, probs, match, strict=True):
                 c.pathogenicity = float(p)
                 c.phenotype_match = float(m)
-                c.score = combine(float(p), c.similarity, c.moi, float(m))
+                c.score = combine(_evidence_p(c), c.similarity, c.moi, float(m))
                 c.passes = 2
     cands.sort(key=lambda c: (-c.passes, -c.score, c.allele.chrom, c.allele.pos, c.allele.alt))
     by_key = {c.key: c for c in cands}
@@ -445,6 +448,14 @@ def _score(
         c.rank = rank
     for c in cands:  # best-ranked partner first (named in the evidence and the gene TSV)
         c.partners.sort(key=lambda key: by_key[key].rank if key in by_key else len(cands) + 1)
+
+
+def _evidence_p(c: Candidate) -> float:
+    """The allele's pathogenicity evidence: the model's probability where the checkpoint answers
+    (`Engine.in_domain`), else the consequence prior (`allele_deleteriousness`, kept inside [0.01, 0.99])."""
+    if not math.isnan(c.pathogenicity):
+        return c.pathogenicity
+    return min(max(c.deleteriousness, PRIOR_FLOOR), 1.0 - PRIOR_FLOOR)
 
 
 def _batched(fn: Any, items: list[Any], size: int) -> np.ndarray:

@@ -204,6 +204,11 @@ def evidence_text(c: Candidate, n_terms: int, model: bool, by_key: dict[str, Can
         if not math.isnan(c.phenotype_match):
             text += f", phenotype match {c.phenotype_match:+.1f} log-odds"
         parts.append(text)
+    elif model:
+        text = f"consequence prior {c.deleteriousness:.2f} (not a model pathogenicity question)"
+        if not math.isnan(c.phenotype_match):
+            text += f"; model phenotype match {c.phenotype_match:+.1f} log-odds"
+        parts.append(text)
     else:
         parts.append(f"deleteriousness {c.deleteriousness:.2f}")
     return "; ".join(parts)

@@ -3,7 +3,9 @@
 For each noncoding ALT allele (or each BED interval with `--elements`), the candidates are the genes
 with a TSS within `window` bp, nearest first, at most `max_genes`. Each (allele, gene) pair is
 scored by the model's "does this variant/element regulate gene G?" answer (`Engine.regulates`),
-with the candidate marked as the asked-about gene. Only the gene model is needed: where the
+with the candidate marked as the asked-about gene; when the checkpoint carries a `target_prior`
+(`tasks/target_prior.py`) that answer is combined with the distance to the TSS and the number of
+closer genes, and the score is the combined probability. Only the gene model is needed: where the
 bundle has no sequence the DNA modality is masked. `no_model` scores by inverse distance instead.
 
 Output: INFO `BIOBLIP_TARGET=Allele|Gene|score,...` (best first) and a TSV
@@ -218,8 +220,11 @@ class _Scorer:
     """Scores a list of (annotation, candidates) jobs with the engine or by inverse distance."""
 
     def __init__(self, engine: Any, batch_size: int) -> None:
+        from biblip_cli.tasks.target_prior import TargetPrior
+
         self.engine = engine
         self.batch_size = batch_size
+        self.prior = TargetPrior.from_metadata(getattr(engine, "metadata", None) or {})
 
     def __call__(
         self, jobs: Sequence[tuple[AlleleAnnotation, list[TargetCandidate]]]
@@ -228,8 +233,13 @@ class _Scorer:
             return [rank_candidates(cands, inverse_distance_scores(cands)) for _, cands in jobs]
         flat_ann = [ann for ann, cands in jobs for _ in cands]
         flat_gene = [c.gene for _, cands in jobs for c in cands]
-        # the engine answers in log-odds of " yes" vs " no"; report P(yes) (same order, easier to read)
-        scores = 1.0 / (1.0 + np.exp(-score_pairs(self.engine, flat_ann, flat_gene, self.batch_size)))
+        log_odds = score_pairs(self.engine, flat_ann, flat_gene, self.batch_size)  # " yes" vs " no"
+        if self.prior is not None:  # candidates come nearest first: index = genes with a closer TSS
+            distance = [c.distance for _, cands in jobs for c in cands]
+            closer = [i for _, cands in jobs for i in range(len(cands))]
+            scores = self.prior.probability(distance, closer, log_odds)
+        else:
+            scores = 1.0 / (1.0 + np.exp(-log_odds))
         out, at = [], 0
         for _, cands in jobs:
             out.append(rank_candidates(cands, scores[at : at + len(cands)]))

@@ -1,0 +1,81 @@
+"""`--explain`: a grounded description of each variant.
+
+The text has two parts. First the facts, stated from their sources and never generated: the spine's
+gene, consequence and protein change, the model's calibrated pathogenicity call and the gene's linked
+phenotypes from the bundle's knowledge (the describe target the model was trained on, `examples.
+describe_text`, in the same words). Then one or two generated sentences: the frozen LLM reads the
+soft prefix and the facts and continues. A 135M LLM with a 4-token prefix did not learn to state the
+facts on its own (docs/evaluation.md: field accuracy 0.00 from the prefix alone), and a clinical
+reader must not get a wrong gene or change from a generator, so the facts are never left to it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from biblip_cli.records import AlleleAnnotation, ProteinVariant
+
+MAX_PHENOTYPES = 3
+
+_WORDS = {
+    "missense_variant": "Missense variant",
+    "stop_gained": "Stop-gained variant",
+    "stop_lost": "Stop-lost variant",
+    "start_lost": "Start-lost variant",
+    "synonymous_variant": "Synonymous variant",
+    "frameshift_variant": "Frameshift variant",
+    "inframe_deletion": "In-frame deletion",
+    "inframe_insertion": "In-frame insertion",
+    "splice_acceptor_variant": "Splice acceptor variant",
+    "splice_donor_variant": "Splice donor variant",
+}
+
+
+def first_sentence(text: str) -> str:
+    """The first complete sentence of a generation (greedy decoding of a small LLM drifts and repeats
+    after it); the whole text when it has no sentence end."""
+    words = text.split()
+    for i, word in enumerate(words):
+        if word.endswith((".", "!", "?")) and len(word) > 2 and "." not in word[:-1]:
+            return " ".join(words[: i + 1])
+    return " ".join(words)
+
+
+def _consequence_words(term: str) -> str:
+    return _WORDS.get(term) or (term.replace("_", " ").capitalize() if term else "Variant")
+
+
+def _call(probability: float) -> str:
+    if math.isnan(probability):
+        return "No model pathogenicity for this consequence."
+    word = "pathogenic" if probability >= 0.5 else "benign"
+    return f"Likely {word} (model probability {probability:.2f})."
+
+
+def facts_text(
+    variant: AlleleAnnotation | ProteinVariant, probability: float, knowledge: dict[str, Any]
+) -> str:
+    """'Missense variant p.Arg264Trp in PANK2 (pantothenate kinase 2). Likely pathogenic (model
+    probability 0.91). Gene-linked phenotypes: dystonia, ...'"""
+    from biblip_cli.features.protein import protein_consequence
+    from biblip_cli.tasks.examples import gene_phenotypes, short_name
+
+    if isinstance(variant, ProteinVariant):
+        gene, change = variant.gene, variant.hgvsp
+        term = protein_consequence(variant.ref_aa, variant.alt_aa, variant.position)
+    elif variant.effects:
+        effect = variant.effects[0]
+        gene, change = effect.gene, effect.hgvsp or ""
+        term = effect.consequences[0] if effect.consequences else ""
+    else:
+        a = variant.allele
+        return f"Intergenic variant {a.chrom}:{a.pos} {a.ref}>{a.alt}. {_call(probability)}"
+    know = knowledge.get(gene)
+    name = short_name(know)
+    head = " ".join(part for part in (_consequence_words(term), change, "in", gene) if part)
+    text = head + (f" ({name})" if name else "") + ". " + _call(probability)
+    terms = gene_phenotypes(know)[:MAX_PHENOTYPES]
+    if terms:
+        text += " Gene-linked phenotypes: " + ", ".join(t[:1].lower() + t[1:] for t in terms) + "."
+    return text
