@@ -77,6 +77,25 @@ def test_score_cache_equals_no_cache(llm):
     assert torch.equal(cached, llm.score(prefix, "Is this variant pathogenic or benign?", answers))
 
 
+def test_instructions_sharing_a_start_reuse_its_cache(llm_dir):
+    """The regulates question differs by the gene at its end: the second gene's instruction cache is
+    built from the first's common tokens and must equal one computed from scratch."""
+    prefix = torch.randn(2, 4, HIDDEN)
+    warm = FrozenLLM.load(llm_dir)
+    warm.score(prefix, "Does the element regulate the gene GATA1?", [" yes", " no"])
+    reused = warm.score(prefix, "Does the element regulate the gene HBG2?", [" yes", " no"])
+    fresh = FrozenLLM.load(llm_dir).score(prefix, "Does the element regulate the gene HBG2?", [" yes", " no"])
+    assert torch.allclose(reused, fresh, atol=1e-5)
+    assert len(warm._instruction_kv) == 2
+    # an instruction that is a strict start of a cached one is cut from it, with one token re-run
+    short = warm.score(prefix, "Does the element regulate the gene", [" yes", " no"])
+    assert torch.allclose(
+        short,
+        FrozenLLM.load(llm_dir).score(prefix, "Does the element regulate the gene", [" yes", " no"]),
+        atol=1e-5,
+    )
+
+
 def test_score_per_row_instructions_are_padding_invariant(llm):
     instructions = [
         "Describe the variant:",

@@ -77,7 +77,9 @@ class FrozenLLM:
         self.dtype = next(model.parameters()).dtype
         self.embed = model.get_input_embeddings()
         self.eos_token_id = tokenizer.eos_token_id
-        self._instruction_kv: OrderedDict[str, list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
+        self._instruction_kv: OrderedDict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = (
+            OrderedDict()
+        )
         self._cache_size = cache_size
         # transformers >= 5.2x renamed `past_key_values` to `cache`; the cache object is updated in place
         self._cache_kw = (
@@ -145,17 +147,33 @@ class FrozenLLM:
 
     # --- the shared instruction's KV cache -------------------------------------------------------
     def _shared_kv(self, instruction: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        if instruction in self._instruction_kv:
-            self._instruction_kv.move_to_end(instruction)
-            return self._instruction_kv[instruction]
+        """Keys/values of the instruction, computed once and kept (LRU, `cache_size` entries).
+
+        Instructions that differ only at the end (the regulates question names a gene last) share the
+        computation: the cached entry with the longest common token prefix is cut to that prefix (keys
+        and values of a causal LM at position i depend on tokens <= i only) and only the new tokens run.
+        """
+        ids = self.tokens(instruction, special=True)
+        key = tuple(ids)
+        if key in self._instruction_kv:
+            self._instruction_kv.move_to_end(key)
+            return self._instruction_kv[key]
         from transformers import DynamicCache
 
-        ids = torch.tensor([self.tokens(instruction, special=True)], device=self.device)
+        best, shared = None, 0
+        for other, kv in self._instruction_kv.items():
+            n = _common_prefix(other, key)
+            if n > shared:
+                best, shared = kv, n
+        shared = min(shared, len(ids) - 1)  # keep one token to run: it yields this instruction's cache
         cache = DynamicCache()
+        if best is not None and shared > 0:
+            cache = DynamicCache(ddp_cache_data=[(k[:, :, :shared], v[:, :, :shared]) for k, v in best])
+        rest = torch.tensor([ids[shared:]], device=self.device)
         with torch.no_grad(), oom_as_error():
-            self.model(input_ids=ids, use_cache=True, **{self._cache_kw: cache})
+            self.model(input_ids=rest, use_cache=True, **{self._cache_kw: cache})
         kv = [(layer.keys, layer.values) for layer in cache.layers]
-        self._instruction_kv[instruction] = kv
+        self._instruction_kv[key] = kv
         if len(self._instruction_kv) > self._cache_size:
             self._instruction_kv.popitem(last=False)
         return kv
@@ -329,3 +347,12 @@ class FrozenLLM:
         out = self._forward(inputs, full_mask, positions, cache, keep=T + 1)
         logits = out.logits[:, :-1].float()  # [B, T, V]: predictions for target tokens 0..T-1
         return F.cross_entropy(logits.reshape(B * T, -1), labels.reshape(-1), ignore_index=-100)
+
+
+def _common_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
