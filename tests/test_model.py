@@ -97,6 +97,22 @@ def test_masked_content_is_ignored():
     assert torch.allclose(z1, z2, atol=1e-5)
 
 
+def test_dna_encoder_is_skipped_when_no_row_has_dna():
+    """With every DNA slot masked the CNN does not run (inference), and Z is what it would have been."""
+    model = tiny_model().eval()
+    x = random_inputs(B=3)
+    x.dna_mask[:] = False
+    calls = []
+    hook = model.encoders.dna.register_forward_hook(lambda *a: calls.append(1))
+    with torch.no_grad():
+        skipped = model(x)
+        x.dna_mask[0] = True  # one row with DNA: the CNN runs for the batch, the other rows keep their Z
+        computed = model(x)
+    hook.remove()
+    assert calls == [1]
+    assert torch.allclose(skipped[1:], computed[1:], atol=1e-5)
+
+
 def test_missing_modalities_and_fully_masked_rows_are_finite():
     model = tiny_model()
     x = random_inputs(B=3)

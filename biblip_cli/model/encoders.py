@@ -96,6 +96,7 @@ class ModalityEncoders(nn.Module):
             p,
             stride=config.dna_stride,
         )
+        self.dna_tokens = config.dna_tokens
         self.protein_window = SequenceEncoder(len(AA_VOCAB) + 1, 0, c, d, config.protein_tokens, 2, p)
         self.protein_features = mlp(PROTEIN_FEATURE_DIM, d, p)
         self.gene_text = nn.Linear(TEXT_DIM, d)
@@ -109,7 +110,11 @@ class ModalityEncoders(nn.Module):
 
     def forward(self, x: VariantInputs) -> tuple[torch.Tensor, torch.Tensor]:
         B = len(x)
-        dna = self.dna(x.dna_ref, x.dna_alt) + self.type_embedding.weight[DNA]
+        if x.dna_mask.any() or self.training:
+            dna = self.dna(x.dna_ref, x.dna_alt)
+        else:  # no row has DNA (no sequence, or the checkpoint's input policy): its tokens end up zero anyway
+            dna = x.gene_text.new_zeros(B, self.dna_tokens, self.null.shape[-1])
+        dna = dna + self.type_embedding.weight[DNA]
         dna_mask = x.dna_mask[:, None].expand(B, dna.shape[1])
 
         gene_in = torch.cat([x.gene_features, self.gene_text(x.gene_text)], dim=-1)

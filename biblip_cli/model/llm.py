@@ -15,6 +15,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -85,6 +86,14 @@ class FrozenLLM:
         self._cache_kw = (
             "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         )
+        base = inspect.signature(model.base_model.forward).parameters
+        self._base_cache_kw = "cache" if "cache" in base else "past_key_values"
+        # logits = head(hidden) exactly (no soft-capping or scaling after the head): the fast keep=1 path
+        config = model.config
+        self._plain_head = model.get_output_embeddings() is not None and not any(
+            getattr(config, name, None)
+            for name in ("final_logit_softcapping", "logit_scale", "logits_scaling")
+        )
 
     @classmethod
     def load(
@@ -122,8 +131,11 @@ class FrozenLLM:
                 hint="--llm needs a decoder LM folder (Llama, Qwen, GPT-2, ...), not an encoder such as BERT",
             )  # fmt: skip
         try:
+            # CPU: eager attention; for a handful of new tokens over a cached instruction SDPA's flash
+            # kernel costs 12% of scoring time and eager 1/10 of that (same results to 1e-4; benchmarks.md)
+            attention = {"attn_implementation": "eager"} if device.type == "cpu" else {}
             model = AutoModelForCausalLM.from_pretrained(
-                directory, local_files_only=True, trust_remote_code=False, dtype=dtype
+                directory, local_files_only=True, trust_remote_code=False, dtype=dtype, **attention
             )
             tokenizer = AutoTokenizer.from_pretrained(
                 directory, local_files_only=True, trust_remote_code=False
@@ -223,7 +235,21 @@ class FrozenLLM:
         return instruction if isinstance(instruction, list) else [instruction] * B
 
     def _forward(self, embeds, full_mask, positions, cache, keep: int):
+        """The LM's output (`.logits`); `keep=1`: logits of the last position only.
+
+        For `keep=1` the decoder runs alone and the output embedding is applied to the contiguous
+        [B, H] last hidden states: transformers' own `logits_to_keep=1` hands the head a strided
+        [B, 1, H] slice, which CPU BLAS runs as B matrix-vector products over the whole vocabulary
+        (28% of SmolLM2's scoring time, 8x slower than one matrix product; docs/benchmarks.md).
+        """
         with oom_as_error():
+            if keep == 1 and self._plain_head:
+                out = self.model.base_model(
+                    inputs_embeds=embeds, attention_mask=full_mask, position_ids=positions,
+                    use_cache=cache is not None, **{self._base_cache_kw: cache},
+                )  # fmt: skip
+                last = out.last_hidden_state[:, -1, :].contiguous()
+                return SimpleNamespace(logits=self.model.get_output_embeddings()(last)[:, None, :])
             return self.model(
                 inputs_embeds=embeds, attention_mask=full_mask, position_ids=positions,
                 use_cache=cache is not None, logits_to_keep=keep, **{self._cache_kw: cache},
