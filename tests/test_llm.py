@@ -96,6 +96,21 @@ def test_instructions_sharing_a_start_reuse_its_cache(llm_dir):
     )
 
 
+def test_per_row_tails_keep_the_shared_instruction(llm):
+    """`--explain` puts each variant's facts in the tail: rows of different tail lengths are left-padded
+    and score as they would alone; generation runs with them."""
+    prefix = torch.randn(2, 4, HIDDEN)
+    tails = ["\nKnown facts: short.\nAnswer:", "\nKnown facts: a much longer list of facts here.\nAnswer:"]
+    both = llm.score(prefix, "Describe the variant.", [" yes", " no"], tail=tails)
+    for b in range(2):
+        alone = llm.score(prefix[b : b + 1], "Describe the variant.", [" yes", " no"], tail=tails[b])
+        assert torch.allclose(both[b], alone[0], atol=1e-4)
+    texts = llm.generate(prefix, "Describe the variant.", max_new_tokens=3, tail=tails)
+    assert len(texts) == 2
+    with pytest.raises(ValueError):
+        llm.score(prefix, "Describe the variant.", [" yes"], tail=tails[:1])
+
+
 def test_score_per_row_instructions_are_padding_invariant(llm):
     instructions = [
         "Describe the variant:",

@@ -190,8 +190,18 @@ class FrozenLLM:
             self._instruction_kv.popitem(last=False)
         return kv
 
-    def _context(self, prefix: torch.Tensor | None, instruction: str | list[str], tail: str, use_cache: bool):
-        """Per-row embeddings [B, n, H] (left-padded), their mask, positions, and the shared-instruction cache."""
+    def _context(
+        self,
+        prefix: torch.Tensor | None,
+        instruction: str | list[str],
+        tail: str | list[str],
+        use_cache: bool,
+    ):
+        """Per-row embeddings [B, n, H] (left-padded), their mask, positions, and the shared-instruction cache.
+
+        `tail` may differ per row (a list): `--explain` puts each variant's facts there, after the prefix,
+        so the instruction before the prefix stays shared and cached.
+        """
         from transformers import DynamicCache
 
         if isinstance(instruction, list):
@@ -200,16 +210,23 @@ class FrozenLLM:
                 raise ValueError(f"{B} instructions for a prefix batch of {prefix.shape[0]}")
         else:
             B = 1 if prefix is None else prefix.shape[0]
+        if isinstance(tail, list) and len(tail) != B:
+            raise ValueError(f"{len(tail)} tails for a batch of {B}")
         # the shared cache needs at least one per-row token after it (a prefix or a tail)
-        shared = isinstance(instruction, str) and use_cache and (prefix is not None or bool(tail))
+        shared = (
+            isinstance(instruction, str) and use_cache and (prefix is not None or any(self._per_row(tail, B)))
+        )
         heads = [[] if shared else self.tokens(s, special=True) for s in self._per_row(instruction, B)]
-        tail_emb = self._embed(self.tokens(tail)) if tail else self._embed([])[:0]
+        if isinstance(tail, list):
+            tails = [self._embed(self.tokens(t)) if t else self._embed([])[:0] for t in tail]
+        else:
+            tails = [self._embed(self.tokens(tail)) if tail else self._embed([])[:0]] * B
         rows = []
         for b, head in enumerate(heads):
             parts = [self._embed(head)] if head else []
             if prefix is not None:
                 parts.append(prefix[b].to(self.dtype))
-            parts.append(tail_emb)
+            parts.append(tails[b])
             rows.append(torch.cat(parts))
         n = max(r.shape[0] for r in rows)
         if n == 0:
@@ -310,7 +327,7 @@ class FrozenLLM:
         prefix: torch.Tensor | None,
         instruction: str | list[str],
         max_new_tokens: int = 48,
-        tail: str = DEFAULT_TAIL,
+        tail: str | list[str] = DEFAULT_TAIL,
         min_new_tokens: int = 1,
     ) -> list[str]:
         """Greedy decoding, batched, with the KV cache; stops a row at EOS (not before `min_new_tokens`:

@@ -48,11 +48,12 @@ def describe_prompt() -> Prompt:
 
 
 def grounded_describe_prompt(facts: str) -> Prompt:
-    """The describe instruction with the variant's known facts in words: the LLM continues from them
-    (tasks/explain.py), so it adds to the facts instead of guessing them."""
+    """The describe instruction (shared, cached) and, after the soft prefix, the variant's known facts in
+    words (tasks/explain.py): the LLM continues from them, so it adds to the facts instead of guessing."""
     return Prompt(
-        f"{_CONTEXT} Known facts: {facts} In one more sentence, say what the gene does and what the "
-        "change may do to the protein."
+        TRAINING_INSTRUCTIONS["describe"],
+        tail=f"\nKnown facts: {facts}\nIn one more sentence, say what the gene does and what the change may do "
+        f"to the protein.{TAIL}",
     )
 
 

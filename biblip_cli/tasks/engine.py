@@ -25,6 +25,8 @@ from biblip_cli.tasks.explain import facts_text, first_sentence
 
 log = logging.getLogger(__name__)
 
+EXPLAIN_BATCH = 32  # rows per generation batch
+
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
@@ -243,14 +245,18 @@ class Engine:
             probs = self.pathogenicity(variants) if probabilities is None else probabilities
             knowledge = self.builder.bundle.knowledge
             facts = [facts_text(v, float(p), knowledge) for v, p in zip(variants, probs, strict=True)]
-        instructions = [prompts.grounded_describe_prompt(f).instruction for f in facts]
-        tail = prompts.describe_prompt().tail
+        asked = [prompts.grounded_describe_prompt(f) for f in facts]
+        instruction = prompts.describe_prompt().instruction  # shared by every row: its cache is reused
+        tails = [p.tail for p in asked]
         generated: list[str] = []
-        for part in self._batches(len(variants)):
+        # generation keeps a growing cache per row: smaller batches bound the memory (RSS < 4 GiB)
+        step = min(self.batch_size, EXPLAIN_BATCH)
+        for start in range(0, len(variants), step):
+            part = slice(start, start + step)
             with torch.inference_mode():
                 prefix = self.model.prefix(self._z(self._variant_view(self.inputs(variants[part]))))
                 generated.extend(
-                    llm.generate(prefix, instructions[part], max_new_tokens=max_new_tokens, tail=tail)
+                    llm.generate(prefix, instruction, max_new_tokens=max_new_tokens, tail=tails[part])
                 )
         return [(f, first_sentence(g)) for f, g in zip(facts, generated, strict=True)]
 
