@@ -111,6 +111,17 @@ def test_per_row_tails_keep_the_shared_instruction(llm):
         llm.score(prefix, "Describe the variant.", [" yes"], tail=tails[:1])
 
 
+def test_sentence_stops_and_attention_switch(llm):
+    stops = set(llm._sentence_end_ids().tolist())
+    assert llm.tokens(".")[0] in stops and llm.tokens(" a")[0] not in stops
+    before = llm.model.config._attn_implementation
+    prefix = torch.randn(2, 4, HIDDEN)
+    full = llm.generate(prefix, "Describe the variant.", max_new_tokens=6)
+    short = llm.generate(prefix, "Describe the variant.", max_new_tokens=6, one_sentence=True)
+    assert [len(s) <= len(f) for s, f in zip(short, full)] == [True, True]
+    assert llm.model.config._attn_implementation == before  # scoring keeps its attention
+
+
 def test_score_per_row_instructions_are_padding_invariant(llm):
     instructions = [
         "Describe the variant:",

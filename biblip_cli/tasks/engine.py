@@ -244,8 +244,13 @@ class Engine:
         if facts is None:
             probs = self.pathogenicity(variants) if probabilities is None else probabilities
             knowledge = self.builder.bundle.knowledge
-            facts = [facts_text(v, float(p), knowledge) for v, p in zip(variants, probs, strict=True)]
-        asked = [prompts.grounded_describe_prompt(f) for f in facts]
+            pairs = list(zip(variants, probs, strict=True))
+            facts = [facts_text(v, float(p), knowledge) for v, p in pairs]
+            # the LLM reads the facts without the phenotype list: ~20 fewer tokens per row to run
+            told = [facts_text(v, float(p), knowledge, phenotypes=False) for v, p in pairs]
+        else:
+            told = list(facts)
+        asked = [prompts.grounded_describe_prompt(f) for f in told]
         instruction = prompts.describe_prompt().instruction  # shared by every row: its cache is reused
         tails = [p.tail for p in asked]
         generated: list[str] = []
@@ -256,7 +261,13 @@ class Engine:
             with torch.inference_mode():
                 prefix = self.model.prefix(self._z(self._variant_view(self.inputs(variants[part]))))
                 generated.extend(
-                    llm.generate(prefix, instruction, max_new_tokens=max_new_tokens, tail=tails[part])
+                    llm.generate(
+                        prefix,
+                        instruction,
+                        max_new_tokens=max_new_tokens,
+                        tail=tails[part],
+                        one_sentence=True,
+                    )
                 )
         return [(f, first_sentence(g)) for f, g in zip(facts, generated, strict=True)]
 

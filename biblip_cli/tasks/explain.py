@@ -54,7 +54,10 @@ def _call(probability: float) -> str:
 
 
 def facts_text(
-    variant: AlleleAnnotation | ProteinVariant, probability: float, knowledge: dict[str, Any]
+    variant: AlleleAnnotation | ProteinVariant,
+    probability: float,
+    knowledge: dict[str, Any],
+    phenotypes: bool = True,
 ) -> str:
     """'Missense variant p.Arg264Trp in PANK2 (pantothenate kinase 2). Likely pathogenic (model
     probability 0.91). Gene-linked phenotypes: dystonia, ...'"""
@@ -75,7 +78,7 @@ def facts_text(
     name = short_name(know)
     head = " ".join(part for part in (_consequence_words(term), change, "in", gene) if part)
     text = head + (f" ({name})" if name else "") + ". " + _call(probability)
-    terms = gene_phenotypes(know)[:MAX_PHENOTYPES]
+    terms = gene_phenotypes(know)[:MAX_PHENOTYPES] if phenotypes else []
     if terms:
         text += " Gene-linked phenotypes: " + ", ".join(t[:1].lower() + t[1:] for t in terms) + "."
     return text
