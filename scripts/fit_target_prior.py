@@ -5,8 +5,8 @@ so `biblip evaluate --tasks target` on Fulco 2019 stays held out. Step 1 (distan
 pair; step 2 (prior scale, model weight, bias) only pairs of val/test-split genes (`examples.gene_split`,
 the split used in training), scored by the checkpoint.
 
-Usage (as run for the shipped checkpoint; ~3 min on the 2-core CPU):
-    OMP_NUM_THREADS=1 python scripts/fit_target_prior.py --bundle train_bundle --model resources/model
+Usage (as run for the shipped checkpoint; ~3 min on the 2-core CPU with 2 threads):
+    OMP_NUM_THREADS=2 python scripts/fit_target_prior.py --bundle train_bundle --model resources/model
 """
 
 from __future__ import annotations
