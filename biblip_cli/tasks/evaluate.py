@@ -253,7 +253,7 @@ class ModelMethods:
         if parts_fn is None:
             fn = getattr(self.engine, "explain_protein", None) or self.engine.explain
             return [str(t) for t in self._batched(fn, variants)], None
-        parts = [pair for pair in self._batched(parts_fn, variants)]
+        parts = self._batched(parts_fn, variants)
         return [f"{f} {g}".strip() for f, g in parts], [g for _, g in parts]
 
     def llm_alone_describe(self, variants: Sequence[ProteinVariant]) -> list[str] | None:

@@ -37,6 +37,7 @@ from typing import Any
 
 from biblip_cli.errors import BiblipError
 from biblip_cli.records import Allele, ProteinVariant
+from biblip_cli.tasks.explain import consequence_words
 
 log = logging.getLogger(__name__)
 
@@ -297,14 +298,6 @@ def read_enhancer_pairs(path: Path, valid_only: bool = True) -> list[EnhancerPai
 
 # --- texts -----------------------------------------------------------------------------------------
 
-_CONSEQUENCE_WORDS = {
-    "missense_variant": "Missense variant",
-    "stop_gained": "Stop-gained variant",
-    "stop_lost": "Stop-lost variant",
-    "start_lost": "Start-lost variant",
-    "synonymous_variant": "Synonymous variant",
-}
-
 
 def instruction_templates() -> dict[str, str]:
     """Instruction templates by kind: model/prompts.py's `TRAINING_INSTRUCTIONS` when it defines them."""
@@ -343,7 +336,7 @@ def describe_text(pv: ProteinVariant, label: str, knowledge: Any, phenotypes: li
     from biblip_cli.features.protein import protein_consequence
 
     consequence = protein_consequence(pv.ref_aa, pv.alt_aa, pv.position)
-    head = _CONSEQUENCE_WORDS.get(consequence, "Variant")
+    head = consequence_words(consequence)
     name = short_name(knowledge)
     text = f"{head} {pv.hgvsp} in {pv.gene}" + (f" ({name})" if name else "") + f". {LABEL_WORDS[label]}"
     terms = (phenotypes if phenotypes is not None else gene_phenotypes(knowledge))[:MAX_PHENOTYPES]

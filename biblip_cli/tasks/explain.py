@@ -42,7 +42,8 @@ def first_sentence(text: str) -> str:
     return " ".join(words)
 
 
-def _consequence_words(term: str) -> str:
+def consequence_words(term: str) -> str:
+    """'Missense variant' for `missense_variant`: the words of describe answers (training) and facts."""
     return _WORDS.get(term) or (term.replace("_", " ").capitalize() if term else "Variant")
 
 
@@ -76,7 +77,7 @@ def facts_text(
         return f"Intergenic variant {a.chrom}:{a.pos} {a.ref}>{a.alt}. {_call(probability)}"
     know = knowledge.get(gene)
     name = short_name(know)
-    head = " ".join(part for part in (_consequence_words(term), change, "in", gene) if part)
+    head = " ".join(part for part in (consequence_words(term), change, "in", gene) if part)
     text = head + (f" ({name})" if name else "") + ". " + _call(probability)
     terms = gene_phenotypes(know)[:MAX_PHENOTYPES] if phenotypes else []
     if terms:
