@@ -22,7 +22,7 @@ import numpy as np
 from biblip_cli.bundle import Bundle
 from biblip_cli.tasks import metrics
 from biblip_cli.tasks.engine import Engine
-from biblip_cli.tasks.examples import _overlaps, gene_split, read_enhancer_pairs
+from biblip_cli.tasks.examples import HeldOutPairs, gene_split, read_enhancer_pairs
 from biblip_cli.tasks.target import element_annotation, score_pairs, transcript_contig
 from biblip_cli.tasks.target_prior import closer_gene_counts, fit_target_prior
 
@@ -42,14 +42,8 @@ def main() -> None:
     args = ap.parse_args()
 
     bundle = Bundle.open(args.bundle)
-    excluded = read_enhancer_pairs(Path(args.exclude), valid_only=False)
-    genes = {p.gene for p in excluded}
-    loci: dict[str, list[tuple[int, int]]] = {}
-    for p in excluded:
-        loci.setdefault(p.chrom, []).append((p.start0, p.end0))
-    pairs = [
-        p for p in read_enhancer_pairs(Path(args.pairs)) if p.gene not in genes and not _overlaps(p, loci)
-    ]
+    held_out = HeldOutPairs.read(Path(args.exclude))  # the same exclusion as training
+    pairs = [p for p in read_enhancer_pairs(Path(args.pairs)) if held_out.reason(p) is None]
     pairs = [p for p in pairs if p.tss0 is not None]
     distance, closer = [], []
     transcripts = bundle.transcripts

@@ -374,8 +374,28 @@ def _gene_chrom(bundle: Any, knowledge: dict[str, Any], gene: str) -> str:
     return normalise_chrom(getattr(know, "chromosome", "") or "") if know is not None else ""
 
 
-def _overlaps(pair: EnhancerPair, loci: dict[str, list[tuple[int, int]]]) -> bool:
-    return any(s < pair.end0 and pair.start0 < e for s, e in loci.get(pair.chrom, ()))
+@dataclass(frozen=True)
+class HeldOutPairs:
+    """Genes and loci of an evaluation pairs file (Fulco 2019): pairs touching them never train anything."""
+
+    genes: frozenset[str]
+    loci: dict[str, list[tuple[int, int]]]
+
+    @classmethod
+    def read(cls, path: Path) -> HeldOutPairs:
+        loci: dict[str, list[tuple[int, int]]] = {}
+        pairs = read_enhancer_pairs(Path(path), valid_only=False)
+        for p in pairs:
+            loci.setdefault(p.chrom, []).append((p.start0, p.end0))
+        return cls(frozenset(p.gene for p in pairs), loci)
+
+    def reason(self, pair: EnhancerPair) -> str | None:
+        """Why `pair` must be excluded ("crispr_fulco_gene" / "crispr_fulco_locus"), or None."""
+        if pair.gene in self.genes:
+            return "crispr_fulco_gene"
+        if any(s < pair.end0 and pair.start0 < e for s, e in self.loci.get(pair.chrom, ())):
+            return "crispr_fulco_locus"
+        return None
 
 
 def _genomic_allele(bundle: Any, pv: ProteinVariant) -> Allele | None:
@@ -498,19 +518,14 @@ def build_examples(
 
     if crispr_path is not None:
         sources["crispr"] = {"path": str(crispr_path), "sha256": sha256_path(Path(crispr_path))}
-        fulco_genes: set[str] = set()
-        fulco_loci: dict[str, list[tuple[int, int]]] = {}
+        held_out = HeldOutPairs(frozenset(), {})
         if fulco_path is not None:
             sources["fulco_excluded"] = {"path": str(fulco_path), "sha256": sha256_path(Path(fulco_path))}
-            for p in read_enhancer_pairs(Path(fulco_path), valid_only=False):
-                fulco_genes.add(p.gene)
-                fulco_loci.setdefault(p.chrom, []).append((p.start0, p.end0))
+            held_out = HeldOutPairs.read(Path(fulco_path))
         for pair in read_enhancer_pairs(Path(crispr_path)):
-            if pair.gene in fulco_genes:
-                excluded["crispr_fulco_gene"] += 1
-                continue
-            if _overlaps(pair, fulco_loci):
-                excluded["crispr_fulco_locus"] += 1
+            reason = held_out.reason(pair)
+            if reason is not None:
+                excluded[reason] += 1
                 continue
             split = gene_split(pair.gene, pair.chrom)  # element and gene share the chromosome (cis pairs)
             text = enhancer_text(pair)
