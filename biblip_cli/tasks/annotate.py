@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
+from biblip_cli.tasks.loading import load_engine
 from biblip_cli.vcf import (
     BIOBLIP_COLUMNS,
     INFO_ESCAPES,
@@ -293,31 +294,13 @@ def _default_annotator(bundle: Any) -> Annotator:
 
 
 def _load_engine(opts: AnnotateOptions, bundle: Any) -> Any:
-    try:
-        from biblip_cli.tasks.engine import Engine
-    except ImportError as err:
-        raise BiblipError(
-            "the model engine is not available in this installation",
-            hint="run with --no-model for consequence annotation only",
-        ) from err
-    if opts.model_dir is None or not Path(opts.model_dir).is_dir():
-        raise BiblipError(
-            "no model checkpoint folder here",
-            where=str(opts.model_dir),
-            hint="pass --model DIR (a Bio-BLIP checkpoint), or --no-model for consequences only",
-        )
     if opts.explain and opts.no_llm:
         raise BiblipError("--explain needs the LLM", hint="drop --no-llm to generate explanations")
-    return Engine.load(
-        bundle,
-        opts.model_dir,
-        opts.llm_dir,
-        opts.text_encoder_dir,
-        opts.device,
-        batch_size=min(opts.batch_size, 256),
-        use_llm=not opts.no_llm,
-        threads=opts.threads,
-    )
+    return load_engine(
+        bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
+        without_model="run with --no-model for consequence annotation only",
+        batch_size=min(opts.batch_size, 256), use_llm=not opts.no_llm, threads=opts.threads,
+    )  # fmt: skip
 
 
 def _records(

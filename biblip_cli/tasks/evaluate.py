@@ -40,6 +40,7 @@ from biblip_cli.tasks.cases import (
     read_pairs,
     read_recessive_genes,
 )
+from biblip_cli.tasks.loading import load_engine
 
 log = logging.getLogger(__name__)
 
@@ -959,14 +960,10 @@ def print_table(table: TaskTable) -> None:
 
 # --- the run ---------------------------------------------------------------------------------------
 def _load_engine(opts: EvaluateOptions, bundle: Any) -> Any:
-    try:
-        from biblip_cli.tasks.engine import Engine
-    except ImportError as err:
-        raise BiblipError(
-            "the model engine is not available in this installation",
-            hint="run with --no-model for the baselines",
-        ) from err
-    return Engine.load(bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device)
+    return load_engine(
+        bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
+        without_model="run with --no-model for the baselines",
+    )  # fmt: skip
 
 
 def _phenotypes_lookup(

@@ -37,6 +37,7 @@ import numpy as np
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.features import genotype as gt
 from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
+from biblip_cli.tasks.loading import load_engine
 from biblip_cli.tasks.report import (
     GENE_COLUMNS,
     TSV_COLUMNS,
@@ -280,25 +281,11 @@ def _default_annotator(bundle: Any) -> Any:
 
 
 def _load_engine(opts: RankOptions, bundle: Any) -> Any:
-    try:
-        from biblip_cli.tasks.engine import Engine
-    except ImportError as err:
-        raise BiblipError(
-            "the model engine is not available in this installation",
-            hint="run with --no-model to rank with the phenotype-similarity x deleteriousness score only",
-        ) from err
-    try:
-        return Engine.load(
-            bundle,
-            opts.model_dir,
-            opts.llm_dir,
-            opts.text_encoder_dir,
-            opts.device,
-            batch_size=opts.batch_size,
-        )
-    except BiblipError as err:  # no checkpoint / LLM here: say how to rank without one
-        hint = "; ".join(h for h in (err.hint, "or rank without the model: --no-model") if h)
-        raise BiblipError(err.message, where=err.where, hint=hint) from err
+    return load_engine(
+        bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
+        without_model="rank without the model (phenotype similarity x deleteriousness): --no-model",
+        batch_size=opts.batch_size,
+    )  # fmt: skip
 
 
 def _collect(

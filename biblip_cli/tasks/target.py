@@ -26,6 +26,7 @@ import numpy as np
 
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.records import Allele, AlleleAnnotation
+from biblip_cli.tasks.loading import load_engine
 
 log = logging.getLogger(__name__)
 
@@ -207,13 +208,10 @@ def read_bed(path: Path) -> Iterator[Element]:
 
 # --- the run ---------------------------------------------------------------------------------------
 def _load_engine(opts: TargetOptions, bundle: Any) -> Any:
-    try:
-        from biblip_cli.tasks.engine import Engine
-    except ImportError as err:
-        raise BiblipError(
-            "the model engine is not available in this installation", hint="run with --no-model"
-        ) from err
-    return Engine.load(bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device)
+    return load_engine(
+        bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
+        without_model="run with --no-model (inverse distance to the TSS)",
+    )  # fmt: skip
 
 
 class _Scorer:
