@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from biblip_cli.errors import BiblipError
+from biblip_cli.features.textfile import read_user_text
 
 # GRCh38 pseudo-autosomal regions (1-based, inclusive)
 PAR = {
@@ -59,14 +60,7 @@ def read_ped(path: Path) -> Pedigree:
     """A PLINK/PED pedigree: 6 whitespace-separated columns (family, individual, father, mother,
     sex 1/2/0, phenotype 2 affected / 1 unaffected / 0 or -9 unknown); `#` lines are comments."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as err:
-        raise BiblipError("PED file not found", where=str(path), hint="check the path") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise BiblipError(
-            f"cannot read PED file ({err})", where=str(path), hint="use a text PED file"
-        ) from err
+    text = read_user_text(path, "PED file", hint="use a text PED file")
     ped = Pedigree()
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from biblip_cli.errors import BiblipError
+from biblip_cli.features.textfile import read_user_text
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +89,7 @@ def split_phenotype_option(values: Iterable[str]) -> list[str]:
 
 def read_phenotype_file(path: Path) -> list[str]:
     """One term per line (HP id or name), `#` starts a comment; blank lines ignored."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as err:
-        raise BiblipError("phenotype file not found", where=str(path), hint="check the path") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise BiblipError(
-            f"cannot read phenotype file ({err})", where=str(path), hint="use a UTF-8 text file"
-        ) from err
+    text = read_user_text(Path(path), "phenotype file", hint="use a UTF-8 text file")
     items = []
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
