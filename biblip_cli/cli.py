@@ -151,25 +151,31 @@ def bundle_info(
     sys.exit(run_info(bundle_dir or default_bundle_dir()))
 
 
+# Options shared by the commands that load the model (annotate, rank, target, evaluate; train: device).
+BundleOption = Annotated[
+    Path | None, typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle).")
+]
+ModelOption = Annotated[
+    Path | None, typer.Option(help="Bio-BLIP checkpoint directory (default: the shipped resources/model).")
+]
+LlmOption = Annotated[
+    Path | None, typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")
+]
+TextEncoderOption = Annotated[
+    Path | None, typer.Option(help="Sentence encoder directory (default: prepared all-MiniLM-L6-v2).")
+]
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+
+
 @app.command("annotate")
 def annotate(
     ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="VCF, VCF.gz or BCF to annotate; '-' reads stdin.")],
     output: Annotated[str, typer.Option("-o", "--output", help="Output VCF path; '-' = stdout.")] = "-",
-    bundle: Annotated[
-        Path | None,
-        typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle)."),
-    ] = None,
-    model: Annotated[
-        Path | None,
-        typer.Option(help="Bio-BLIP checkpoint directory (default: the shipped resources/model)."),
-    ] = None,
-    llm: Annotated[
-        Path | None, typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")
-    ] = None,
-    text_encoder: Annotated[
-        Path | None, typer.Option(help="Sentence encoder directory (default: prepared all-MiniLM-L6-v2).")
-    ] = None,
+    bundle: BundleOption = None,
+    model: ModelOption = None,
+    llm: LlmOption = None,
+    text_encoder: TextEncoderOption = None,
     explain: Annotated[
         bool, typer.Option(help="Add a generated summary per allele (BIOBLIP_EXPLAIN; slow).")
     ] = False,
@@ -201,7 +207,7 @@ def annotate(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Alleles per batch.")] = 256,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOption = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads for decompression and the model.")] = None,
     resume: Annotated[
         bool,
@@ -326,18 +332,11 @@ def rank(
         Path | None, typer.Option(help="Gene-level TSV: best allele per gene, compound hets joined.")
     ] = None,
     html: Annotated[Path | None, typer.Option(help="Self-contained HTML report.")] = None,
-    bundle: Annotated[
-        Path | None,
-        typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle)."),
-    ] = None,
-    model: Annotated[
-        Path | None, typer.Option(help="Bio-BLIP checkpoint directory (default: resources/model).")
-    ] = None,
-    llm: Annotated[
-        Path | None, typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")
-    ] = None,
-    text_encoder: Annotated[Path | None, typer.Option(help="Sentence encoder directory.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    bundle: BundleOption = None,
+    model: ModelOption = None,
+    llm: LlmOption = None,
+    text_encoder: TextEncoderOption = None,
+    device: DeviceOption = "auto",
     batch_size: Annotated[int, typer.Option(help="Alleles per model batch.")] = 64,
     threads: Annotated[
         int | None, typer.Option(help="CPU threads for the model (default: torch's choice).")
@@ -411,18 +410,11 @@ def target(
     include_coding: Annotated[
         bool, typer.Option(help="Also score coding/splice alleles (default: noncoding alleles only).")
     ] = False,
-    bundle: Annotated[
-        Path | None,
-        typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle)."),
-    ] = None,
-    model: Annotated[
-        Path | None, typer.Option(help="Bio-BLIP checkpoint directory (default: resources/model).")
-    ] = None,
-    llm: Annotated[
-        Path | None, typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")
-    ] = None,
-    text_encoder: Annotated[Path | None, typer.Option(help="Sentence encoder directory.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    bundle: BundleOption = None,
+    model: ModelOption = None,
+    llm: LlmOption = None,
+    text_encoder: TextEncoderOption = None,
+    device: DeviceOption = "auto",
     batch_size: Annotated[int, typer.Option(help="Allele x gene pairs per model batch.")] = 64,
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Score genes by inverse distance to the TSS (no model; fast).")
@@ -521,18 +513,11 @@ def evaluate(
         typer.Option(help="Elements for the target task (sampled, half with a regulated gene); 0 = all."),
     ] = 200,
     seed: Annotated[int, typer.Option(help="Seed for sampling and case simulation.")] = 13,
-    bundle: Annotated[
-        Path | None,
-        typer.Option(help="Reference bundle directory (default: $BIBLIP_BUNDLE or the demo bundle)."),
-    ] = None,
-    model: Annotated[
-        Path | None, typer.Option(help="Bio-BLIP checkpoint directory (default: resources/model).")
-    ] = None,
-    llm: Annotated[
-        Path | None, typer.Option(help="Frozen causal LM directory (default: prepared SmolLM2).")
-    ] = None,
-    text_encoder: Annotated[Path | None, typer.Option(help="Sentence encoder directory.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    bundle: BundleOption = None,
+    model: ModelOption = None,
+    llm: LlmOption = None,
+    text_encoder: TextEncoderOption = None,
+    device: DeviceOption = "auto",
     batch_size: Annotated[int, typer.Option(help="Items per model batch.")] = 32,
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Baselines only (no checkpoint needed).")
@@ -647,7 +632,7 @@ def train(
     batch1: Annotated[int | None, typer.Option(help="Stage-1 batch size.")] = None,
     batch2: Annotated[int | None, typer.Option(help="Stage-2 batch size.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last/ after an interruption.")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOption = "auto",
     threads: Annotated[
         int | None, typer.Option(help="CPU threads for torch (default: torch's choice).")
     ] = None,
