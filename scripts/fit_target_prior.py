@@ -23,8 +23,8 @@ from biblip_cli.bundle import Bundle
 from biblip_cli.tasks import metrics
 from biblip_cli.tasks.engine import Engine
 from biblip_cli.tasks.examples import HeldOutPairs, gene_split, read_enhancer_pairs
-from biblip_cli.tasks.target import element_annotation, score_pairs, transcript_contig
-from biblip_cli.tasks.target_prior import closer_gene_counts, fit_target_prior
+from biblip_cli.tasks.target import closer_gene_counts, element_annotation, score_pairs
+from biblip_cli.tasks.target_prior import fit_target_prior
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
@@ -46,12 +46,10 @@ def main() -> None:
     pairs = [p for p in read_enhancer_pairs(Path(args.pairs)) if held_out.reason(p) is None]
     pairs = [p for p in pairs if p.tss0 is not None]
     distance, closer = [], []
-    transcripts = bundle.transcripts
     for p in pairs:
         centre = (p.start0 + p.end0) // 2
         distance.append(float(centre - p.tss0))
-        contig = transcript_contig(transcripts, bundle.genome, p.chrom) or p.chrom
-        closer.append(closer_gene_counts(transcripts, contig, centre, [p.gene], WINDOW)[0])
+        closer.append(closer_gene_counts(bundle, p.chrom, centre, [p.gene], WINDOW)[0])
     held = np.array([gene_split(p.gene, p.chrom) in ("val", "test") for p in pairs])
     labels = np.array([p.regulated for p in pairs])
     print(

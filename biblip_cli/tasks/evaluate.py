@@ -820,16 +820,12 @@ def evaluate_targets(
         )
         prior = model.target_prior()
         if prior is not None:
-            from biblip_cli.tasks.target import transcript_contig
-            from biblip_cli.tasks.target_prior import closer_gene_counts
+            from biblip_cli.tasks.target import closer_gene_counts
 
             closer = np.zeros(len(pairs))
             for (chrom, start0, end0), idx in elements.items():
-                contig = transcript_contig(bundle.transcripts, bundle.genome, chrom) or chrom
-                counts = closer_gene_counts(
-                    bundle.transcripts, contig, (start0 + end0) // 2, [pairs[i].gene for i in idx], 1_000_000
-                )
-                closer[idx] = counts
+                genes = [pairs[i].gene for i in idx]
+                closer[idx] = closer_gene_counts(bundle, chrom, (start0 + end0) // 2, genes, 1_000_000)
             combined = prior.log_odds(np.nan_to_num(distances, nan=1e6), closer, scores)
             methods["biblip target (model + distance prior)"] = (
                 combined,

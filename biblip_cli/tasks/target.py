@@ -111,6 +111,16 @@ def candidate_genes(
     return out
 
 
+def closer_gene_counts(bundle: Any, chrom: str, centre0: int, genes: Sequence[str], window: int) -> list[int]:
+    """For each gene, how many genes have a closer TSS: its index among `candidate_genes` (the order
+    `biblip target` scores them in, which is what the target prior was fitted on); genes with no TSS in
+    the window get the count of all genes in it."""
+    contig = transcript_contig(bundle.transcripts, bundle.genome, chrom) or chrom
+    nearest_first = candidate_genes(bundle.transcripts, contig, centre0, window, max_genes=sys.maxsize)
+    order = {c.gene: i for i, c in enumerate(nearest_first)}
+    return [order.get(g, len(order)) for g in genes]
+
+
 def inverse_distance_scores(candidates: Sequence[TargetCandidate]) -> np.ndarray:
     from biblip_cli.tasks.baselines import inverse_distance
 

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 FEATURES = ("log10_distance_plus_1kb", "log1p_closer_genes")
 
@@ -38,6 +36,9 @@ def distance_features(distance: Sequence[float], closer: Sequence[float]) -> np.
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[list[float], float]:
     """Weights and bias of an L2-regularised logistic regression (LBFGS; features are few and dense)."""
+    import torch  # fitting only: `biblip target --no-model` reads this module without torch
+    import torch.nn.functional as F
+
     xs = torch.as_tensor(np.asarray(x, dtype=np.float64))
     ys = torch.as_tensor(np.asarray(y, dtype=np.float64))
     w = torch.zeros(xs.shape[1] + 1, dtype=torch.float64, requires_grad=True)
@@ -124,14 +125,3 @@ def fit_target_prior(
     if not all(math.isfinite(v) for v in (scale, weight, c)):
         return first
     return TargetPrior(first.prior_weights, first.prior_bias, scale, weight, c)
-
-
-def closer_gene_counts(
-    transcripts: Any, chrom: str, centre0: int, genes: Sequence[str], window: int
-) -> list[int]:
-    """For each gene, how many other genes have a TSS closer to `centre0` (within `window`); genes with
-    no TSS in the window get the count of all genes in it."""
-    order: dict[str, int] = {}
-    for tx, _ in transcripts.tss_near(chrom, centre0, window):
-        order.setdefault(tx.gene, len(order))
-    return [order.get(g, len(order)) for g in genes]
