@@ -95,7 +95,7 @@ def test_obsolete_id_is_replaced_with_warning(hpo: HpoOntology) -> None:
 
 
 def test_unknown_id_error_suggests_close_ids(hpo: HpoOntology) -> None:
-    missing = next(i for i in range(1251, 1260) if i not in hpo.ontology._map)  # absent from the subset
+    missing = next(i for i in range(1251, 1260) if i not in hpo.ontology)  # absent from the subset
     with pytest.raises(BiblipError) as err:
         hpo.resolve_terms([f"HP:{missing:07d}"])
     line = err.value.one_line()
@@ -149,3 +149,19 @@ def test_phenotype_option_and_file_parsing(tmp_path: Path) -> None:
     assert read_phenotype_file(path) == ["HP:0001250", "Dystonia"]
     with pytest.raises(BiblipError, match="phenotype file not found"):
         read_phenotype_file(tmp_path / "missing.txt")
+
+
+def test_lenient_resolution_lists_unknown_items(hpo: HpoOntology) -> None:
+    """For a phenopacket: what cannot be resolved is skipped and listed, the rest resolved as usual."""
+    missing = next(i for i in range(1251, 1260) if i not in hpo.ontology)
+    resolved = hpo.resolve_terms_lenient(
+        ["HP:0001250", f"HP:{missing:07d}", "HP:0000057", "HP:12ab", "qwxz plorb", "seizures"]
+    )
+    assert resolved.ids == ["HP:0001250", "HP:0008665"]  # seizures -> HP:0001250 again, kept once
+    assert resolved.unknown == [f"HP:{missing:07d}", "HP:12ab", "qwxz plorb"]
+    assert any("obsolete" in w for w in resolved.warnings)
+    assert any(f"unknown HPO id HP:{missing:07d}" in w for w in resolved.warnings)
+    empty = hpo.resolve_terms_lenient([])
+    assert empty.terms == [] and empty.unknown == []
+    with pytest.raises(BiblipError):  # the strict resolver is unchanged
+        hpo.resolve_terms(["HP:0001250", f"HP:{missing:07d}"])

