@@ -68,7 +68,13 @@ def bundle_build(
     ],
     fasta: Annotated[str, typer.Option(help="Genome FASTA (plain, gzip or bgzip): path or http(s) URL.")],
     gtf: Annotated[str, typer.Option(help="GENCODE-style GTF (.gtf or .gtf.gz): path or URL.")],
-    proteins: Annotated[str, typer.Option(help="Protein FASTA (`>SYMBOL ...` or UniProt `GN=` headers).")],
+    proteins: Annotated[
+        str,
+        typer.Option(
+            help="Protein FASTA (`>SYMBOL ...`, RefSeq or UniProt `GN=` headers); several comma-separated: "
+            "the first file wins per gene."
+        ),
+    ],
     knowledge: Annotated[str, typer.Option(help="Gene knowledge TSV(.gz) with a `symbol` column.")],
     hpo_dir: Annotated[
         str | None, typer.Option(help="Folder with hp.obo, genes_to_phenotype.txt, phenotype.hpoa (.gz ok).")
@@ -91,6 +97,10 @@ def bundle_build(
         list[str] | None, typer.Option(help="Expected checksum of an input, ROLE=HEX (repeatable).")
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing output directory.")] = False,
+    paralogs: Annotated[
+        bool, typer.Option("--paralogs/--no-paralogs", help="Align the proteins to their paralogs (evidence).")
+    ] = True,
+    threads: Annotated[int, typer.Option(min=1, help="Processes for the paralog alignments.")] = 1,
 ) -> None:
     """Build a reference bundle from standard files (local paths or http(s) URLs).
 
@@ -115,6 +125,8 @@ def bundle_build(
         out=out,
         sha256=sha256 or [],
         force=force,
+        paralogs=paralogs,
+        threads=threads,
     )
     sys.exit(code)  # not typer.Exit: main() runs standalone_mode=False, which drops Exit codes
 
@@ -645,6 +657,13 @@ def train(
     text_encoder: Annotated[
         Path | None, typer.Option(help="Sentence-encoder folder (default: all-MiniLM-L6-v2).")
     ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="Warm start from this checkpoint (same split; new input columns start at zero)."),
+    ] = None,
+    max_train_genes: Annotated[
+        int | None, typer.Option(help="Train on the items of this many training genes (0 = all).")
+    ] = None,
 ) -> None:
     """Pretrain Bio-BLIP (stage 1: VTC/VTM, stage 2: frozen-LLM LM loss) and write a checkpoint.
 
@@ -660,7 +679,8 @@ def train(
     opts = TrainOptions(
         out=out, bundle=bundle, data=data, preset=preset, seed=seed, epochs=epochs, stage1_steps=stage1_steps,
         stage2_steps=stage2_steps, batch1=batch1, batch2=batch2, resume=resume, device=device,
-        max_minutes=max_minutes, llm_dir=llm, text_encoder_dir=text_encoder,
+        max_minutes=max_minutes, llm_dir=llm, text_encoder_dir=text_encoder, init_from=init_from,
+        max_train_genes=max_train_genes,
     )  # fmt: skip
     result = run_train(opts)
     if result is None:

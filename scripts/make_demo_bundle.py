@@ -56,7 +56,9 @@ def build_bundle(out: Path) -> None:
         sys.executable, "-m", "biblip_cli.cli", "bundle", "build",
         "--fasta", f"{rel}/reference/GRCh38.chr20_chr21_10M.fa.gz",
         "--gtf", f"{rel}/genes/canonical.GRCh38.gtf.gz",
-        "--proteins", f"{rel}/genes/proteins.demo.fa",
+        # demo translations first (they match the bundle's CDS); RefSeq adds the proteins the paralog
+        # search runs against (only the region's genes are written to the bundle)
+        "--proteins", f"{rel}/genes/proteins.demo.fa,{rel}/proteins/proteins.refseq.fa",
         "--knowledge", f"{rel}/knowledge/genes.tsv.gz",
         "--hpo-dir", f"{rel}/hpo",
         "--enhancers", f"{rel}/enhancers/crispr_K562_training.GRCh38.tsv.gz",

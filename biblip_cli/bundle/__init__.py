@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from biblip_cli.bundle.genome import Genome
 from biblip_cli.bundle.knowledge import GeneKnowledge, load_knowledge, load_proteins
 from biblip_cli.bundle.manifest import REQUIRED_ROLES, Manifest, read_manifest, safe_path, sha256_file
+from biblip_cli.bundle.paralogs import Paralog, read_paralogs
 from biblip_cli.errors import BiblipError
 from biblip_cli.paths import resources_dir
 
@@ -134,6 +135,33 @@ class Bundle:
     @cached_property
     def knowledge(self) -> dict[str, GeneKnowledge]:
         return load_knowledge(self.require("knowledge"))
+
+    @cached_property
+    def paralogs(self) -> dict[str, list[Paralog]]:
+        """Gene -> paralogs with aligned residues (`bundle/paralogs.py`); {} for bundles without the table."""
+        path = self.path("paralogs")
+        return read_paralogs(path) if path is not None and path.is_file() else {}
+
+    @cached_property
+    def gene_disease_counts(self) -> dict[str, int]:
+        """Gene -> number of diseases HPO links to it (`genes_to_phenotype`): the gene-level prior."""
+        diseases: dict[str, set[str]] = {}
+        path = self.path("hpo_genes")
+        if path is None or not path.is_file():
+            return {}
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        with (gzip.open if gz else open)(path, "rt", encoding="utf-8") as fh:
+            header = fh.readline().rstrip("\n").split("\t")
+            try:
+                gene_col, disease_col = header.index("gene_symbol"), header.index("disease_id")
+            except ValueError:
+                return {}
+            for line in fh:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) > max(gene_col, disease_col):
+                    diseases.setdefault(parts[gene_col], set()).add(parts[disease_col])
+        return {gene: len(ids) for gene, ids in diseases.items()}
 
     def hpo_data_dir(self) -> Path:
         """A folder pyhpo can load (`Ontology(data_folder=...)`): uncompressed copies of the HPO files.

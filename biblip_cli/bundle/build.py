@@ -34,6 +34,7 @@ from biblip_cli.bundle.manifest import (
     sha256_file,
     write_manifest,
 )
+from biblip_cli.bundle.paralogs import find_paralogs, write_paralogs
 from biblip_cli.errors import BiblipError, UsageError
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ LAYOUT = {
     "hpo_genes": "hpo/genes_to_phenotype.txt.gz",
     "hpo_annotations": "hpo/phenotype.hpoa.gz",
     "enhancers": "enhancers/enhancers.tsv.gz",
+    "paralogs": "genes/paralogs.tsv.gz",
 }
 
 
@@ -426,28 +428,73 @@ def gz_text_writer(path: Path) -> Iterator[io.TextIOWrapper]:
         yield text
 
 
-def write_proteins_subset(src: Path, dest: Path, genes: set[str]) -> int:
-    """Protein FASTA restricted to `genes`, headers normalised to `>SYMBOL key=value ...`.
+PROTEIN_ALPHABET = frozenset("ACDEFGHIKLMNPQRSTVWYUX*")
+MIN_PROTEIN_LENGTH = 1  # an empty record is skipped; paralog search needs >= 20 (bundle/paralogs.py)
 
-    Accepts biblip-style headers (`>PRNP transcript=...`) and UniProt ones (`>sp|P04156|... GN=PRNP ...`);
-    the first sequence per gene wins (UniProt lists reviewed entries first).
+
+def read_protein_sources(srcs: list[Path]) -> dict[str, tuple[str, dict[str, str]]]:
+    """Gene -> (sequence, header attributes) from several protein FASTA files, validated.
+
+    Accepts biblip-style headers (`>PRNP transcript=...`, RefSeq `>AAAS NP_056480.1 tx=NM_...`) and UniProt
+    ones (`>sp|P04156|... GN=PRNP ...`). One sequence per gene: within a file the first wins (UniProt lists
+    reviewed entries first); across files the file given first wins, so list the translations of the
+    bundle's own gene model (they match its CDS and the genome) before an external set such as RefSeq.
+    A sequence with letters outside the amino-acid alphabet or empty is skipped with a
+    warning; a terminal `*` is dropped.
     """
-    seen: set[str] = set()
-    with gz_text_writer(dest) as out:
+    merged: dict[str, tuple[str, dict[str, str]]] = {}
+    for src in srcs:
+        seen: set[str] = set()
+        bad = 0
         for header, seq in iter_fasta(src):
             gene, attrs = parse_protein_header(header)
             m = re.search(r"\bGN=(\S+)", header)
             if m:
                 gene = m.group(1)
                 attrs = {"source": header.split()[0]}
-            if not gene or gene not in genes or gene in seen:
+            if not gene or gene in seen:
                 continue
             seen.add(gene)
+            seq = seq.upper().rstrip("*")
+            if len(seq) < MIN_PROTEIN_LENGTH or not set(seq) <= PROTEIN_ALPHABET:
+                bad += 1
+                continue
+            if gene not in merged:
+                if len(header.split()) > 1 and "=" not in header.split()[1]:
+                    attrs["accession"] = header.split()[1]
+                merged[gene] = (seq, attrs)
+        if bad:
+            log.warning("%s: %d protein sequences skipped (empty or not amino acids)", src, bad)
+    return merged
+
+
+def write_proteins_subset(srcs: Path | list[Path], dest: Path, genes: set[str]) -> int:
+    """Protein FASTA of `genes` from one or several sources (`read_protein_sources`), headers normalised
+    to `>SYMBOL key=value ...`; returns the number of genes written."""
+    merged = read_protein_sources([srcs] if isinstance(srcs, Path) else list(srcs))
+    kept = [g for g in merged if g in genes]  # file order, first file first
+    with gz_text_writer(dest) as out:
+        for gene in kept:
+            seq, attrs = merged[gene]
             extra = " ".join(f"{k}={v}" for k, v in attrs.items())
             out.write(f">{gene}{' ' + extra if extra else ''}\n")
             for i in range(0, len(seq), LINE_WIDTH):
                 out.write(seq[i : i + LINE_WIDTH] + "\n")
-    return len(seen)
+    return len(kept)
+
+
+def write_paralog_table(srcs: list[Path], dest: Path, genes: set[str], threads: int = 1) -> int:
+    """Paralogs of the bundle's proteins searched among *all* input proteins (`bundle/paralogs.py`)."""
+    proteins = {g: seq for g, (seq, _attrs) in read_protein_sources(srcs).items()}
+    queries = [g for g in proteins if g in genes]
+    step = max(len(queries) // 10, 1)
+
+    def progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            log.info("paralogs: %d/%d proteins aligned", done, total)
+
+    table = find_paralogs(proteins, queries, threads=threads, progress=progress)
+    return write_paralogs(table, dest)
 
 
 def write_table_subset(src: Path, dest: Path, column: str, keep: set[str] | None, comment: str = "#") -> int:
@@ -548,8 +595,13 @@ def build_bundle(
     build: str = "GRCh38",
     filter_hpo: bool | None = None,
     force: bool = False,
+    paralogs: bool = True,
+    threads: int = 1,
 ) -> Manifest:
-    """Make a bundle directory from `inputs`; return its manifest. See the module docstring."""
+    """Make a bundle directory from `inputs`; return its manifest. See the module docstring.
+
+    `inputs.proteins` may list several FASTA sources separated by commas (first wins per gene);
+    `paralogs` aligns the bundle's proteins against all of them (`genes/paralogs.tsv.gz`)."""
     from biblip_cli import __version__
 
     out_dir = Path(out_dir)
@@ -578,7 +630,15 @@ def build_bundle(
             "enhancers",
         ):
             value = getattr(inputs, role)
-            if value:
+            if value and role == "proteins":
+                protein_srcs = [
+                    fetch_input(v.strip(), downloads, f"proteins{i}", inputs.sha256.get("proteins"))
+                    for i, v in enumerate(value.split(","))
+                    if v.strip()
+                ]
+                src[role] = protein_srcs[0]
+                sources[role] = value
+            elif value:
                 src[role] = fetch_input(value, downloads, role, inputs.sha256.get(role))
                 sources[role] = value
         for rel in LAYOUT.values():
@@ -592,7 +652,11 @@ def build_bundle(
         genes, gtf_contigs, indexed = write_gtf_subset(
             src["gtf"], work / LAYOUT["gtf"], region, list(lengths)
         )
-        n_prot = write_proteins_subset(src["proteins"], work / LAYOUT["proteins"], genes)
+        n_prot = write_proteins_subset(protein_srcs, work / LAYOUT["proteins"], genes)
+        n_par = 0
+        if paralogs:
+            n_par = write_paralog_table(protein_srcs, work / LAYOUT["paralogs"], genes, threads=threads)
+            log.info("%d paralog pairs", n_par)
         n_know = write_table_subset(src["knowledge"], work / LAYOUT["knowledge"], "symbol", genes)
         copy_gzipped(src["hpo_obo"], work / LAYOUT["hpo_obo"])
         n_g2p = write_table_subset(
@@ -633,13 +697,19 @@ def build_bundle(
             origin = (
                 role
                 if role in sources
-                else {"fai": "fasta", "gzi": "fasta", "gtf_index": "gtf"}.get(role, role)
+                else {"fai": "fasta", "gzi": "fasta", "gtf_index": "gtf", "paralogs": "proteins"}.get(role, role)
             )
             note = f" ({region})" if region and origin in ("fasta", "gtf", "enhancers") else ""
             files[role] = FileEntry(
                 path=rel,
                 sha256=sha256_file(path),
-                source=(sources.get(origin, "") + note) if role == origin else f"index of {layout[origin]}",
+                source=(
+                    (sources.get(origin, "") + note)
+                    if role == origin
+                    else f"aligned from {sources.get(origin, '')}"
+                    if role == "paralogs"
+                    else f"index of {layout[origin]}"
+                ),
                 version=versions.get(role, ""),
                 size=path.stat().st_size,
             )
@@ -655,6 +725,7 @@ def build_bundle(
             biblip_version=__version__,
             description=(
                 f"{len(genes)} genes, {n_prot} proteins, {n_know} knowledge rows"
+                + (f", {n_par} paralog pairs" if n_par else "")
                 + (f", {n_enh} enhancer-gene pairs" if n_enh else "")
             ),
         )

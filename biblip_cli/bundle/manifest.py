@@ -20,7 +20,7 @@ SCHEMA_VERSION = 1
 
 #: File roles a bundle may hold. Required ones must be present for `Bundle.open` to succeed.
 REQUIRED_ROLES = ("fasta", "fai", "gtf", "proteins", "knowledge", "hpo_obo", "hpo_genes", "hpo_annotations")
-OPTIONAL_ROLES = ("gzi", "gtf_index", "enhancers", "text_embeddings")
+OPTIONAL_ROLES = ("gzi", "gtf_index", "enhancers", "text_embeddings", "paralogs")
 ALL_ROLES = REQUIRED_ROLES + OPTIONAL_ROLES
 
 

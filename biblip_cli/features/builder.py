@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from biblip_cli.features.dna import dna_windows
+from biblip_cli.features.evidence import COL_EVIDENCE, variant_evidence
 from biblip_cli.features.gene import (
     COL_IMPACT,
     COL_INSIDE,
@@ -92,6 +93,12 @@ class FeatureBuilder:
 
     def _proteins(self) -> dict:
         return self._part("proteins") or {}
+
+    def evidence_context(self, gene: str) -> tuple[list, int]:
+        """(paralogs, number of HPO diseases) of a gene, for `evidence.variant_evidence`."""
+        paralogs = self._part("paralogs") or {}
+        counts = self._part("gene_disease_counts") or {}
+        return paralogs.get(gene, []), counts.get(gene, 0)
 
     # -- text ----------------------------------------------------------------------------------
     def precompute_genes(self, genes: Iterable[str]) -> int:
@@ -187,7 +194,7 @@ class FeatureBuilder:
                 text[i], text_mask[i] = self.gene_text(query)
                 effect = next((e for e in annotation.effects if e.gene == query), None)
                 if effect is not None:
-                    prot.fill_effect(i, effect, proteins.get(query))
+                    prot.fill_effect(i, effect, proteins.get(query), self.evidence_context(query))
         return _to_inputs(
             dna.ref, dna.alt, dna.mask, gene_features, gene_text, gene_mask, prot, text, text_mask
         )
@@ -257,7 +264,10 @@ class FeatureBuilder:
                     row[COL_INSIDE] = 1.0
                 gene_text[i, 0] = info.text[0]
                 gene_mask[i, 0] = True
-            prot.fill(i, pv.ref_aa, pv.alt_aa, pv.position, info.length, [term], info.sequence)
+            prot.fill(
+                i, pv.ref_aa, pv.alt_aa, pv.position, info.length, [term], info.sequence,
+                self.evidence_context(pv.gene),
+            )  # fmt: skip
         text = (
             np.stack([info.text for info in per_gene])
             if n
@@ -300,14 +310,17 @@ class _ProteinBlock:
         self.features = np.zeros((n, PROTEIN_FEATURE_DIM), np.float32)
         self.mask = np.zeros(n, bool)
 
-    def fill_effect(self, i: int, effect: GeneEffect, sequence: str | None) -> None:
+    def fill_effect(
+        self, i: int, effect: GeneEffect, sequence: str | None, evidence: tuple[list, int] = ([], 0)
+    ) -> None:
         """Row i from a coding effect of the query gene; non-coding effects leave the row masked."""
         if not (set(effect.consequences) & CODING_TERMS) or not effect.protein_position:
             return
         ref_aas, alt_aas = _residues(effect)
         self.fill(
-            i, ref_aas, alt_aas, effect.protein_position, effect.protein_length, effect.consequences, sequence
-        )
+            i, ref_aas, alt_aas, effect.protein_position, effect.protein_length, effect.consequences, sequence,
+            evidence,
+        )  # fmt: skip
 
     def fill(
         self,
@@ -318,6 +331,7 @@ class _ProteinBlock:
         length: int | None,
         terms: list[str],
         sequence: str | None,
+        evidence: tuple[list, int] = ([], 0),
     ) -> None:
         length = length or (len(sequence) if sequence else None)
         known = (
@@ -334,6 +348,11 @@ class _ProteinBlock:
         self.features[i] = protein_feature_row(
             ref_aas, alt_aas, position, length, flags, known, splice=bool(_SPLICE.intersection(terms))
         )
+        paralogs, n_diseases = evidence
+        self.features[i, COL_EVIDENCE:] = variant_evidence(
+            sequence if known else None, position, ref_aas, alt_aas[:1] if "missense" in flags else "",
+            paralogs, n_diseases,
+        )  # fmt: skip
         self.mask[i] = True
 
 

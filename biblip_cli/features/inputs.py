@@ -17,7 +17,8 @@ DNA_VOCAB = "ACGTN"  # ids 0..4; id 5 = padding
 DNA_PAD = 5
 AA_VOCAB = "ACDEFGHIKLMNPQRSTVWY*X"  # ids 1..22 (index+1); id 0 = padding / unknown residue
 GENE_FEATURE_DIM = 48
-PROTEIN_FEATURE_DIM = 64
+PROTEIN_FEATURE_DIM = 96  # 64 substitution/position columns + EVIDENCE_DIM (features/evidence.py)
+EVIDENCE_DIM = 32
 TEXT_DIM = 384  # all-MiniLM-L6-v2 sentence embedding width
 MAX_GENES = 8  # K
 MAX_SNIPPETS = 4  # T: function summary, GO terms, phenotypes, diseases of the asked-about gene

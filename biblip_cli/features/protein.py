@@ -1,6 +1,6 @@
 """The protein modality: residue windows and substitution features of a coding change.
 
-`protein_features` layout (PROTEIN_FEATURE_DIM = 64 floats; the checkpoint depends on it, keep it):
+`protein_features` layout (PROTEIN_FEATURE_DIM = 96 floats; the checkpoint depends on it, keep it):
 
 | cols  | feature                                                                           |
 |-------|-----------------------------------------------------------------------------------|
@@ -19,6 +19,7 @@
 | 57    | log10(residues to the C-terminus + 1) / 4                                         |
 | 58    | splice-region flag (the coding change also touches a splice site/region)          |
 | 59-63 | reserved (0)                                                                      |
+| 64-95 | variant-level evidence: residue window, paralogs, gene prior (`evidence.py`)      |
 
 Residue windows: W = 2 * PROTEIN_FLANK + 1 residues centred on the changed residue, ids
 AA_VOCAB.index(aa) + 1 (0 = pad/unknown). ALT window: the ref window with the ref residue(s) replaced

@@ -198,9 +198,18 @@ class BioBlip(nn.Module):
                 hint="checkpoint from a newer biblip?",
             )
         config = BioBlipConfig(**raw)
+        narrow = config.protein_feature_dim < I.PROTEIN_FEATURE_DIM
+        if narrow:  # an older checkpoint, before the evidence columns: they get zero weights (ignored)
+            config.protein_feature_dim = I.PROTEIN_FEATURE_DIM
         config.check_dims(where=str(config_path))
         model = cls(config)
         state = load_file(str(weights_path))
+        if narrow:
+            key = "encoders.protein_features.0.weight"
+            old = state[key]
+            state[key] = torch.cat(
+                [old, old.new_zeros(old.shape[0], I.PROTEIN_FEATURE_DIM - old.shape[1])], 1
+            )
         expected = model.state_dict()
         missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
         bad_shape = [k for k in expected if k in state and state[k].shape != expected[k].shape]
@@ -213,6 +222,37 @@ class BioBlip(nn.Module):
             )
         model.load_state_dict({k: v.float() for k, v in state.items()})
         return model.to(device).eval()
+
+
+def warm_start(model: BioBlip, directory: str | Path) -> dict[str, str]:
+    """Initialise `model` from an earlier checkpoint whose inputs were narrower (training only).
+
+    Same-shape tensors are copied; a weight that grew along its input axis (a feature row that gained
+    columns, e.g. PROTEIN_FEATURE_DIM 64 -> 96) gets the old columns and zeros for the new ones, so the
+    warm-started model computes exactly what the old one did until training moves the new weights.
+    Returns what happened to each tensor that was not copied as is.
+    """
+    state = load_file(str(Path(directory) / WEIGHTS_FILE))
+    target = model.state_dict()
+    report: dict[str, str] = {}
+    with torch.no_grad():
+        for key, value in target.items():
+            old = state.get(key)
+            if old is None:
+                report[key] = "new (kept its initialisation)"
+            elif old.shape == value.shape:
+                value.copy_(old.float())
+            elif (
+                old.dim() == value.dim() == 2
+                and old.shape[0] == value.shape[0]
+                and old.shape[1] < value.shape[1]
+            ):
+                value.zero_()
+                value[:, : old.shape[1]] = old.float()
+                report[key] = f"input columns {old.shape[1]} -> {value.shape[1]} (new columns zero)"
+            else:
+                report[key] = f"shape {tuple(old.shape)} -> {tuple(value.shape)}: kept its initialisation"
+    return report
 
 
 def read_metadata(directory: str | Path) -> dict:

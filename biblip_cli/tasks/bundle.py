@@ -57,6 +57,8 @@ def run_build(
     sha256: list[str],
     force: bool = False,
     console: Console | None = None,
+    paralogs: bool = True,
+    threads: int = 1,
 ) -> int:
     inputs = BuildInputs.with_hpo_dir(
         hpo_dir,
@@ -71,7 +73,14 @@ def run_build(
     )
     inputs.sha256 = parse_sha256_options(sha256)
     manifest = build_bundle(
-        inputs, out, region=Region.parse(region) if region else None, name=name, build=build, force=force
+        inputs,
+        out,
+        region=Region.parse(region) if region else None,
+        name=name,
+        build=build,
+        force=force,
+        paralogs=paralogs,
+        threads=threads,
     )
     total = sum(e.size for e in manifest.files.values())
     (console or Console(stderr=True)).print(

@@ -93,6 +93,7 @@ class TrainOptions:
     stop_after_steps: int | None = None  # total steps this call runs (tests: interrupt and resume)
     progress: bool = True
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    init_from: Path | None = None  # warm start from an earlier checkpoint (`model.biblip.warm_start`)
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -159,13 +160,18 @@ def lr_at(step: int, total: int, base: float, warmup_frac: float = 0.05) -> floa
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
-def training_genes(examples: ExampleSet, max_genes: int | None) -> set[str]:
-    """The train-split genes used: all, or the first `max_genes` in sha1 order (a fixed random subset)."""
+def training_genes(examples: ExampleSet, max_genes: int | None, prefer: set[str] | None = None) -> set[str]:
+    """The train-split genes used: all (`max_genes` None or 0), or `max_genes` of them: the `prefer`red
+    genes first (those with a protein sequence: only they carry the residue-level evidence), then the
+    others in sha1 order (a fixed random subset)."""
     import hashlib
 
     genes = examples.genes("train")
-    if max_genes is not None and len(genes) > max_genes:
-        genes = sorted(genes, key=lambda g: hashlib.sha1(f"subset|{g}".encode()).digest())[:max_genes]
+    if max_genes and len(genes) > max_genes:
+        preferred = prefer or set()
+        genes = sorted(
+            genes, key=lambda g: (g not in preferred, hashlib.sha1(f"subset|{g}".encode()).digest())
+        )[:max_genes]
     return set(genes)
 
 
@@ -283,11 +289,16 @@ class Trainer:
         except (ImportError, OSError):
             pass
         self.model = BioBlip(config).to(self.device)
+        if opts.init_from is not None:
+            from biblip_cli.model.biblip import warm_start
+
+            for key, what in warm_start(self.model, opts.init_from).items():
+                log.info("warm start from %s: %s %s", opts.init_from, key, what)
         r = self.recipe
         self.batch1 = opts.batch1 or r.batch1
         self.batch2 = opts.batch2 or r.batch2
         max_genes = opts.max_train_genes if opts.max_train_genes is not None else r.max_train_genes
-        self.train_genes = training_genes(examples, max_genes)
+        self.train_genes = training_genes(examples, max_genes, prefer=set(self.bundle.proteins))
         self.train_items = [it for it in examples.items_of("train") if it.gene in self.train_genes]
         if not self.train_items:
             raise BiblipError("no training items", where=str(opts.bundle), hint="check --data and the bundle")
