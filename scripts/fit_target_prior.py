@@ -1,4 +1,4 @@
-"""Fit the target-gene score of a checkpoint (`tasks/target_prior.py`) and write it to its metadata.json.
+"""Fit the target-gene score of a checkpoint (`engine/target_prior.py`) and write it to its metadata.json.
 
 Pairs: the CRISPRi K562 training set, Fulco 2019 genes and loci excluded exactly as `biblip train` does,
 so `biblip evaluate --tasks target` on Fulco 2019 stays held out. Step 1 (distance prior) uses every
@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from biblip_cli.bundle import Bundle
-from biblip_cli.tasks import metrics
-from biblip_cli.tasks.engine import Engine
-from biblip_cli.tasks.examples import HeldOutPairs, gene_split, read_enhancer_pairs
-from biblip_cli.tasks.target import closer_gene_counts, element_annotation, score_pairs
-from biblip_cli.tasks.target_prior import fit_target_prior
+from biblip_cli.commands.target import closer_gene_counts, element_annotation, score_pairs
+from biblip_cli.engine.engine import Engine
+from biblip_cli.engine.target_prior import fit_target_prior
+from biblip_cli.evaluation import metrics
+from biblip_cli.training.examples import HeldOutPairs, gene_split, read_enhancer_pairs
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"

@@ -8,11 +8,11 @@ import torch
 from test_llm import HIDDEN, build_tiny_llm
 from test_model import random_inputs
 
+from biblip_cli.engine.engine import Engine
 from biblip_cli.errors import BiblipError
 from biblip_cli.features.inputs import VariantInputs
 from biblip_cli.model.biblip import BioBlip, BioBlipConfig
 from biblip_cli.model.llm import FrozenLLM
-from biblip_cli.tasks.engine import Engine
 
 
 class FakeBuilder:

@@ -10,16 +10,16 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from biblip_cli.records import ProteinVariant
-from biblip_cli.tasks import baselines
-from biblip_cli.tasks.cases import build_cases, read_cases, read_labels, read_pairs
-from biblip_cli.tasks.evaluate import (
+from biblip_cli.evaluation import baselines
+from biblip_cli.evaluation.cases import build_cases, read_cases, read_labels, read_pairs
+from biblip_cli.evaluation.evaluate import (
     EvaluateOptions,
     field_hits,
     generation_accuracy,
     run_evaluate,
     stated_label,
 )
+from biblip_cli.records import ProteinVariant
 
 LABELS = """gene_symbol\tuniprot_acc\tvariant_id\thgvs_p\tref_aa\tposition\talt_aa\tlabel\trsid\tdisease_ids\tdisease_names\tomim_ids
 GENEA\tP1\tV1\tp.Arg10Ter\tR\t10\t*\tpathogenic\t\tDI-1\tx\t1
@@ -159,7 +159,7 @@ def test_evaluate_no_model_has_baselines_only(files, tmp_path: Path) -> None:
 
 
 def test_generated_fields_are_parsed() -> None:
-    from biblip_cli.tasks.cases import LabeledVariant
+    from biblip_cli.evaluation.cases import LabeledVariant
 
     lv = LabeledVariant(ProteinVariant("PANK2", "p.Arg264Trp", "R", 264, "W"), "pathogenic")
     text = "Missense variant R264W in PANK2 (pantothenate kinase 2). Likely pathogenic. Linked to dystonia."
@@ -180,8 +180,8 @@ def demo_bundle():
 
 
 def _case_inputs(bundle, tmp_path: Path):
+    from biblip_cli.evaluation.cases import LabeledVariant
     from biblip_cli.features.consequence import protein_variant_to_alleles
-    from biblip_cli.tasks.cases import LabeledVariant
 
     labels = []
     for gene in ("PANK2", "AVP", "PRNP"):

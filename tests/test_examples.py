@@ -10,7 +10,7 @@ import pytest
 
 from biblip_cli.bundle.knowledge import GeneKnowledge
 from biblip_cli.records import ProteinVariant
-from biblip_cli.tasks import examples as ex
+from biblip_cli.training import examples as ex
 
 LABEL_HEADER = "gene_symbol uniprot_acc variant_id hgvs_p ref_aa position alt_aa label rsid disease_ids disease_names omim_ids"
 CRISPR_HEADER = "chrom chromStart chromEnd name measuredGeneSymbol startTSS ValidConnection Regulated"

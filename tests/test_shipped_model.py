@@ -48,7 +48,7 @@ def test_frozen_llm_is_referenced_not_copied():
 def test_annotate_demo_vcf_with_the_shipped_model(tmp_path, resources):
     out = tmp_path / "demo.vcf.gz"
     tsv = tmp_path / "demo.tsv"
-    run = subprocess.run(
+    run = subprocess.run(  # noqa: PLW1510 - the test checks returncode
         BIBLIP + ["annotate", str(resources / "demo.vcf.gz"), "-o", str(out), "--tsv", str(tsv)],
         capture_output=True,
         text=True,

@@ -24,7 +24,7 @@ def load_engine(
 ) -> Any:
     """`Engine.load`, with `without_model` (how to run this command without the model) added to every error."""
     try:
-        from biblip_cli.tasks.engine import Engine
+        from biblip_cli.engine.engine import Engine
     except ImportError as err:
         raise BiblipError(
             "the model engine is not available in this installation", hint=without_model

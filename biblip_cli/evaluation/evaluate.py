@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from biblip_cli.engine.loading import load_engine
 from biblip_cli.errors import BiblipError, UsageError
-from biblip_cli.records import Allele, AlleleAnnotation, ProteinVariant
-from biblip_cli.tasks import baselines, metrics
-from biblip_cli.tasks.cases import (
+from biblip_cli.evaluation import baselines, metrics
+from biblip_cli.evaluation.cases import (
     EnhancerGenePair,
     LabeledVariant,
     SimulatedCase,
@@ -40,7 +40,7 @@ from biblip_cli.tasks.cases import (
     read_pairs,
     read_recessive_genes,
 )
-from biblip_cli.tasks.loading import load_engine
+from biblip_cli.records import Allele, AlleleAnnotation, ProteinVariant
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class GeneSplits:
     def __init__(self, bundle: Any, metadata: dict[str, Any] | None = None) -> None:
         self.bundle = bundle
         self.listed: dict[str, str] = {}
-        source = "split rule of tasks/examples.py"
+        source = "split rule of training/examples.py"
         splits_meta = (metadata or {}).get("splits") or (metadata or {})
         for split in ("val", "test"):
             for gene in splits_meta.get(f"{split}_genes", []) or []:
@@ -154,7 +154,7 @@ class GeneSplits:
             return self.listed[gene]
         key = f"{gene}|{chrom}"
         if key not in self._cache:
-            from biblip_cli.tasks.examples import gene_split
+            from biblip_cli.training.examples import gene_split
 
             self._cache[key] = gene_split(gene, chrom or self._chrom(gene))
         return self._cache[key]
@@ -276,12 +276,12 @@ class ModelMethods:
         return [str(t) for t in self._batched(batch, variants)]
 
     def target_prior(self) -> Any:
-        from biblip_cli.tasks.target_prior import TargetPrior
+        from biblip_cli.engine.target_prior import TargetPrior
 
         return TargetPrior.from_metadata(self.metadata)
 
     def regulates(self, annotations: Sequence[AlleleAnnotation], genes: Sequence[str]) -> np.ndarray:
-        from biblip_cli.tasks.target import score_pairs
+        from biblip_cli.commands.target import score_pairs
 
         return score_pairs(self.engine, annotations, genes, max(self.batch_size, 512))  # engine re-batches
 
@@ -293,8 +293,8 @@ class ModelMethods:
         out_dir: Path,
         shortlist: int,
     ) -> tuple[float, float]:
-        """(allele rank, gene rank) of the causal allele by `biblip rank` itself (`tasks/rank.run_rank`)."""
-        from biblip_cli.tasks.rank import RankOptions, run_rank
+        """(allele rank, gene rank) of the causal allele by `biblip rank` itself (`commands/rank.run_rank`)."""
+        from biblip_cli.commands.rank import RankOptions, run_rank
 
         if self._rank_engine is None:
             self._rank_engine = AlleleScoreCache(self.engine)
@@ -596,7 +596,7 @@ def evaluate_generation(
 # --- task: Mendelian ranking -----------------------------------------------------------------------
 def read_case_alleles(case: SimulatedCase) -> tuple[list[Allele], list[str]]:
     """ALT alleles of a case VCF and the proband's genotype of each (e.g. '0/1')."""
-    from biblip_cli.vcf import alleles, open_vcf, precheck
+    from biblip_cli.io.vcf_read import alleles, open_vcf, precheck
 
     reader = open_vcf(case.vcf)
     out: list[Allele] = []
@@ -808,7 +808,7 @@ def evaluate_targets(
         elements.setdefault((p.chrom, p.start0, p.end0), []).append(i)
     methods: dict[str, tuple[np.ndarray, str]] = {}
     if model is not None:
-        from biblip_cli.tasks.target import element_annotation
+        from biblip_cli.commands.target import element_annotation
 
         annotations = {key: element_annotation(bundle, *key) for key in elements}
         scores = model.regulates(
@@ -820,7 +820,7 @@ def evaluate_targets(
         )
         prior = model.target_prior()
         if prior is not None:
-            from biblip_cli.tasks.target import closer_gene_counts
+            from biblip_cli.commands.target import closer_gene_counts
 
             closer = np.zeros(len(pairs))
             for (chrom, start0, end0), idx in elements.items():

@@ -20,8 +20,8 @@ from biblip_cli.features.inputs import VariantInputs
 from biblip_cli.model import prompts
 from biblip_cli.model.biblip import BioBlip, read_metadata
 from biblip_cli.model.llm import FrozenLLM, resolve_device
+from biblip_cli.model.texts import facts_text, first_sentence
 from biblip_cli.records import AlleleAnnotation, ProteinVariant
-from biblip_cli.tasks.explain import facts_text, first_sentence
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ class Engine:
         max_new_tokens: int = 48,
         probabilities: Sequence[float] | None = None,
     ) -> list[str]:
-        """Grounded descriptions: the facts sentence, then the generated continuation (tasks/explain.py)."""
+        """Grounded descriptions: the facts sentence, then the generated continuation (model/texts.py)."""
         parts = self.explain_parts(variants, max_new_tokens, probabilities)
         return [f"{facts} {generated}".strip() for facts, generated in parts]
 

@@ -9,8 +9,7 @@ import cyvcf2
 import pytest
 
 from biblip_cli.errors import BiblipError
-from biblip_cli.records import Allele
-from biblip_cli.vcf import (
+from biblip_cli.io.vcf_read import (
     BgzfWriter,
     VcfOutput,
     add_rank_header,
@@ -22,6 +21,7 @@ from biblip_cli.vcf import (
     open_vcf,
     precheck,
 )
+from biblip_cli.records import Allele
 
 HEADER = "##fileformat=VCFv4.2\n##contig=<ID=chr20,length=64444167>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
 

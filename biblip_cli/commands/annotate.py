@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from biblip_cli.engine.loading import load_engine
 from biblip_cli.errors import BiblipError, UsageError
-from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
-from biblip_cli.tasks.loading import load_engine
-from biblip_cli.vcf import (
+from biblip_cli.io.vcf_read import (
     BIOBLIP_COLUMNS,
     INFO_ESCAPES,
     BgzfWriter,
@@ -36,6 +35,7 @@ from biblip_cli.vcf import (
     open_vcf,
     precheck,
 )
+from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,7 @@ def run_annotate(
     """Annotate `opts.input`; `annotator`/`engine`/`bundle` may be injected (tests).
 
     `progress(records_written, alleles)` is called after every batch (the CLI draws a bar)."""
-    from biblip_cli.tasks.runio import ResumableOutput, input_fingerprint
+    from biblip_cli.io.resumable import ResumableOutput, input_fingerprint
 
     started = time.perf_counter()
     if opts.output_type not in ("v", "z"):

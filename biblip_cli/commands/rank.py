@@ -34,11 +34,10 @@ from typing import Any
 
 import numpy as np
 
+from biblip_cli.engine.loading import load_engine
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.features import genotype as gt
-from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
-from biblip_cli.tasks.loading import load_engine
-from biblip_cli.tasks.report import (
+from biblip_cli.ranking.report import (
     GENE_COLUMNS,
     TSV_COLUMNS,
     atomic_write,
@@ -49,6 +48,7 @@ from biblip_cli.tasks.report import (
     tsv_text,
     write_ranked_vcf,
 )
+from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
 
 __all__ = [
     "GENE_COLUMNS",
@@ -207,7 +207,7 @@ def run_rank(
     """Rank, write the outputs named in `opts`, return the result (for tests and the report)."""
     from biblip_cli.bundle import Bundle
     from biblip_cli.features.phenotype import HpoOntology
-    from biblip_cli.vcf import open_vcf
+    from biblip_cli.io.vcf_read import open_vcf
 
     start = time.monotonic()
     if opts.top < 1 or opts.shortlist < 0 or opts.batch_size < 1:
@@ -292,7 +292,7 @@ def _collect(
     reader: Any, proband: str | None, ped: gt.Pedigree | None, annotate: Any, result: RankResult
 ) -> None:
     """One pass over the VCF: proband calls, relatives' calls, annotations of carried alleles."""
-    from biblip_cli.vcf import alleles, precheck
+    from biblip_cli.io.vcf_read import alleles, precheck
 
     samples = reader.samples
     index = {s: i for i, s in enumerate(samples)}
@@ -375,7 +375,7 @@ def _score(
     proband: str | None,
     opts: RankOptions,
 ) -> None:
-    from biblip_cli.tasks.baselines import allele_deleteriousness
+    from biblip_cli.evaluation.baselines import allele_deleteriousness
 
     terms = result.terms
     ids = terms.ids

@@ -63,7 +63,7 @@ def facts_text(
     """'Missense variant p.Arg264Trp in PANK2 (pantothenate kinase 2). Likely pathogenic (model
     probability 0.91). Gene-linked phenotypes: dystonia, ...'"""
     from biblip_cli.features.protein import protein_consequence
-    from biblip_cli.tasks.examples import gene_phenotypes, short_name
+    from biblip_cli.training.examples import gene_phenotypes, short_name
 
     if isinstance(variant, ProteinVariant):
         gene, change = variant.gene, variant.hgvsp

@@ -4,7 +4,7 @@ For each noncoding ALT allele (or each BED interval with `--elements`), the cand
 with a TSS within `window` bp, nearest first, at most `max_genes`. Each (allele, gene) pair is
 scored by the model's "does this variant/element regulate gene G?" answer (`Engine.regulates`),
 with the candidate marked as the asked-about gene; when the checkpoint carries a `target_prior`
-(`tasks/target_prior.py`) that answer is combined with the distance to the TSS and the number of
+(`engine/target_prior.py`) that answer is combined with the distance to the TSS and the number of
 closer genes, and the score is the combined probability. Only the gene model is needed: where the
 bundle has no sequence the DNA modality is masked. `no_model` scores by inverse distance instead.
 
@@ -24,9 +24,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from biblip_cli.engine.loading import load_engine
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.records import Allele, AlleleAnnotation
-from biblip_cli.tasks.loading import load_engine
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def closer_gene_counts(bundle: Any, chrom: str, centre0: int, genes: Sequence[st
 
 
 def inverse_distance_scores(candidates: Sequence[TargetCandidate]) -> np.ndarray:
-    from biblip_cli.tasks.baselines import inverse_distance
+    from biblip_cli.evaluation.baselines import inverse_distance
 
     return np.array([inverse_distance(c.distance) for c in candidates], dtype=float)
 
@@ -192,7 +192,7 @@ class Element:
 
 def read_bed(path: Path) -> Iterator[Element]:
     """BED3+ (0-based half-open); `track`/`browser`/`#` lines are skipped."""
-    from biblip_cli.tasks.cases import open_text
+    from biblip_cli.evaluation.cases import open_text
 
     with open_text(Path(path)) as fh:
         for line_number, line in enumerate(fh, start=1):
@@ -228,7 +228,7 @@ class _Scorer:
     """Scores a list of (annotation, candidates) jobs with the engine or by inverse distance."""
 
     def __init__(self, engine: Any, batch_size: int) -> None:
-        from biblip_cli.tasks.target_prior import TargetPrior
+        from biblip_cli.engine.target_prior import TargetPrior
 
         self.engine = engine
         self.batch_size = batch_size
@@ -357,7 +357,7 @@ def _run_elements(opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: Ta
 def _run_vcf(
     opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: TargetSummary, annotator: Annotator | None
 ) -> None:
-    from biblip_cli.vcf import (
+    from biblip_cli.io.vcf_read import (
         VcfOutput,
         add_command_header,
         add_target_header,

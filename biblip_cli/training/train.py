@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.features.inputs import MAX_GENES
-from biblip_cli.tasks.examples import ANSWERS, DATA_FILES, Example, ExampleSet, VariantItem, build_examples
+from biblip_cli.training.examples import ANSWERS, DATA_FILES, Example, ExampleSet, VariantItem, build_examples
 
 log = logging.getLogger(__name__)
 
@@ -499,7 +499,7 @@ class Trainer:
     @torch.no_grad()
     def llm_log_odds(self, items: list[VariantItem], batch: int = 32) -> np.ndarray:
         """log P(' pathogenic') - log P(' benign') from the frozen LLM given the prefix."""
-        from biblip_cli.tasks.examples import instruction
+        from biblip_cli.training.examples import instruction
 
         self.model.eval()
         out = []
@@ -513,7 +513,7 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        from biblip_cli.tasks.metrics import auroc
+        from biblip_cli.evaluation.metrics import auroc
 
         self.model.eval()
         items = self.val_items
@@ -647,7 +647,7 @@ def _bundle_sources(bundle: Any) -> dict[str, dict[str, str]]:
 
 
 def _templates() -> dict[str, str]:
-    from biblip_cli.tasks.examples import instruction_templates
+    from biblip_cli.training.examples import instruction_templates
 
     return instruction_templates()
 

@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from biblip_cli.errors import BiblipError
+from biblip_cli.model.texts import consequence_words
 from biblip_cli.records import Allele, ProteinVariant
-from biblip_cli.tasks.explain import consequence_words
 
 log = logging.getLogger(__name__)
 
