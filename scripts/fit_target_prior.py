@@ -2,7 +2,7 @@
 
 Pairs: the CRISPRi K562 training set, Fulco 2019 genes and loci excluded exactly as `biblip train` does,
 so `biblip evaluate --tasks target` on Fulco 2019 stays held out. Step 1 (distance prior) uses every
-pair; step 2 (prior scale, model weight, bias) only pairs of val/test-split genes (`examples.gene_split`,
+pair; step 2 (prior scale, model weight, bias) only pairs of val/test-split genes (`splits.gene_split`,
 the split used in training), scored by the checkpoint.
 
 Usage (as run for the shipped checkpoint; ~3 min on the 2-core CPU with 2 threads):
@@ -24,7 +24,9 @@ from biblip_cli.commands.target import closer_gene_counts, element_annotation, s
 from biblip_cli.engine.engine import Engine
 from biblip_cli.engine.target_prior import fit_target_prior
 from biblip_cli.evaluation import metrics
-from biblip_cli.training.examples import HeldOutPairs, gene_split, read_enhancer_pairs
+from biblip_cli.io.datasets import read_pairs
+from biblip_cli.training.examples import HeldOutPairs
+from biblip_cli.training.splits import gene_split
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
@@ -43,7 +45,7 @@ def main() -> None:
 
     bundle = Bundle.open(args.bundle)
     held_out = HeldOutPairs.read(Path(args.exclude))  # the same exclusion as training
-    pairs = [p for p in read_enhancer_pairs(Path(args.pairs)) if held_out.reason(p) is None]
+    pairs = [p for p in read_pairs(Path(args.pairs)) if held_out.reason(p) is None]
     pairs = [p for p in pairs if p.tss0 is not None]
     distance, closer = [], []
     for p in pairs:

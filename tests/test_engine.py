@@ -11,7 +11,8 @@ from test_model import random_inputs
 from biblip_cli.engine.engine import Engine
 from biblip_cli.errors import BiblipError
 from biblip_cli.features.inputs import VariantInputs
-from biblip_cli.model.biblip import BioBlip, BioBlipConfig
+from biblip_cli.model.biblip import BioBlip
+from biblip_cli.model.config import BioBlipConfig
 from biblip_cli.model.llm import FrozenLLM
 
 

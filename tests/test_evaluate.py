@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from biblip_cli.evaluation import baselines
-from biblip_cli.evaluation.cases import build_cases, read_cases, read_labels, read_pairs
+from biblip_cli.evaluation.cases import build_cases, read_cases
 from biblip_cli.evaluation.evaluate import (
     EvaluateOptions,
     field_hits,
@@ -19,6 +19,7 @@ from biblip_cli.evaluation.evaluate import (
     run_evaluate,
     stated_label,
 )
+from biblip_cli.io.datasets import read_labels, read_pairs
 from biblip_cli.records import ProteinVariant
 
 LABELS = """gene_symbol\tuniprot_acc\tvariant_id\thgvs_p\tref_aa\tposition\talt_aa\tlabel\trsid\tdisease_ids\tdisease_names\tomim_ids
@@ -159,7 +160,7 @@ def test_evaluate_no_model_has_baselines_only(files, tmp_path: Path) -> None:
 
 
 def test_generated_fields_are_parsed() -> None:
-    from biblip_cli.evaluation.cases import LabeledVariant
+    from biblip_cli.io.datasets import LabeledVariant
 
     lv = LabeledVariant(ProteinVariant("PANK2", "p.Arg264Trp", "R", 264, "W"), "pathogenic")
     text = "Missense variant R264W in PANK2 (pantothenate kinase 2). Likely pathogenic. Linked to dystonia."
@@ -180,8 +181,8 @@ def demo_bundle():
 
 
 def _case_inputs(bundle, tmp_path: Path):
-    from biblip_cli.evaluation.cases import LabeledVariant
     from biblip_cli.features.consequence import protein_variant_to_alleles
+    from biblip_cli.io.datasets import LabeledVariant
 
     labels = []
     for gene in ("PANK2", "AVP", "PRNP"):

@@ -231,7 +231,8 @@ def test_real_engine_with_tiny_weights(env: dict, tmp_path: Path) -> None:
 
     from biblip_cli.engine.engine import Engine
     from biblip_cli.features.inputs import VariantInputs
-    from biblip_cli.model.biblip import BioBlip, BioBlipConfig
+    from biblip_cli.model.biblip import BioBlip
+    from biblip_cli.model.config import BioBlipConfig
     from biblip_cli.model.llm import FrozenLLM
 
     class Builder:

@@ -20,7 +20,8 @@ BIBLIP = [sys.executable, "-m", "biblip_cli.cli"]
 
 
 def test_checkpoint_loads_and_matches_the_code():
-    from biblip_cli.model.biblip import BioBlip, BioBlipConfig, read_metadata
+    from biblip_cli.model.biblip import BioBlip, read_metadata
+    from biblip_cli.model.config import BioBlipConfig
 
     assert (MODEL / "model.safetensors").stat().st_size < 20 * 1024 * 1024
     model = BioBlip.from_pretrained(MODEL)

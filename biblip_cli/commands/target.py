@@ -192,7 +192,7 @@ class Element:
 
 def read_bed(path: Path) -> Iterator[Element]:
     """BED3+ (0-based half-open); `track`/`browser`/`#` lines are skipped."""
-    from biblip_cli.evaluation.cases import open_text
+    from biblip_cli.io.textfiles import open_existing_text as open_text
 
     with open_text(Path(path)) as fh:
         for line_number, line in enumerate(fh, start=1):

@@ -30,16 +30,13 @@ from biblip_cli.engine.loading import load_engine
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.evaluation import baselines, metrics
 from biblip_cli.evaluation.cases import (
-    EnhancerGenePair,
-    LabeledVariant,
     SimulatedCase,
     build_cases,
     read_cases,
     read_gene_phenotypes,
-    read_labels,
-    read_pairs,
     read_recessive_genes,
 )
+from biblip_cli.io.datasets import EnhancerPair, LabeledVariant, read_labels, read_pairs
 from biblip_cli.records import Allele, AlleleAnnotation, ProteinVariant
 
 log = logging.getLogger(__name__)
@@ -154,7 +151,7 @@ class GeneSplits:
             return self.listed[gene]
         key = f"{gene}|{chrom}"
         if key not in self._cache:
-            from biblip_cli.training.examples import gene_split
+            from biblip_cli.training.splits import gene_split
 
             self._cache[key] = gene_split(gene, chrom or self._chrom(gene))
         return self._cache[key]
@@ -791,7 +788,7 @@ def prepare_case_sets(
 
 # --- task: target genes ----------------------------------------------------------------------------
 def evaluate_targets(
-    pairs: Sequence[EnhancerGenePair],
+    pairs: Sequence[EnhancerPair],
     model: ModelMethods | None,
     bundle: Any,
     abc: baselines.AbcScores | None,
@@ -860,7 +857,7 @@ def evaluate_targets(
     return table
 
 
-def _pair_distance(pair: EnhancerGenePair, bundle: Any) -> float:
+def _pair_distance(pair: EnhancerPair, bundle: Any) -> float:
     centre = (pair.start0 + pair.end0) // 2
     if pair.tss0 is not None:
         return float(centre - pair.tss0)
@@ -880,8 +877,8 @@ def _has_sequence(bundle: Any, chrom: str) -> bool:
 
 
 def select_pairs(
-    pairs: Sequence[EnhancerGenePair], splits: GeneSplits, split: str, limit: int | None, seed: int
-) -> list[EnhancerGenePair]:
+    pairs: Sequence[EnhancerPair], splits: GeneSplits, split: str, limit: int | None, seed: int
+) -> list[EnhancerPair]:
     """Pairs of genes in `split`; with `limit`, that many whole elements (seeded), half of them (when
     there are enough) elements with a regulated gene so top-1 accuracy stays measurable."""
     kept = [p for p in pairs if splits.keep(p.gene, split, p.chrom)]

@@ -240,7 +240,8 @@ class Trainer:
     def setup(self, examples: ExampleSet | None = None, text_embedder: Any = None, llm: Any = None) -> None:
         from biblip_cli.bundle import Bundle
         from biblip_cli.features.builder import FeatureBuilder
-        from biblip_cli.model.biblip import BioBlip, BioBlipConfig
+        from biblip_cli.model.biblip import BioBlip
+        from biblip_cli.model.config import BioBlipConfig
         from biblip_cli.model.llm import FrozenLLM, resolve_device
 
         opts = self.opts
