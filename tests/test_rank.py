@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from test_phenotype import DEMO_HPO, hpo_subset_dir
 
-from biblip_cli.commands.rank import GENE_COLUMNS, TSV_COLUMNS, RankOptions, combine, run_rank
+from biblip_cli.commands.rank import RankOptions, run_rank
+from biblip_cli.ranking.report import GENE_COLUMNS, TSV_COLUMNS
+from biblip_cli.ranking.scoring import combine
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_VCF = REPO / "resources" / "demo.vcf.gz"

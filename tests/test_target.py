@@ -10,14 +10,9 @@ import numpy as np
 import pytest
 
 from biblip_cli.bundle.genes import Transcript, TranscriptIndex
-from biblip_cli.commands.target import (
-    TargetOptions,
-    candidate_genes,
-    element_annotation,
-    rank_candidates,
-    run_target,
-)
+from biblip_cli.commands.target import TargetOptions, run_target
 from biblip_cli.errors import UsageError
+from biblip_cli.features.elements import candidate_genes, element_annotation, rank_candidates
 from biblip_cli.records import AlleleAnnotation
 
 VCF = """##fileformat=VCFv4.2
@@ -71,7 +66,7 @@ def test_candidates_nearest_first_unique_and_capped(bundle) -> None:
 
 
 def test_rank_candidates_sorts_by_score_then_distance() -> None:
-    from biblip_cli.commands.target import TargetCandidate
+    from biblip_cli.features.elements import TargetCandidate
 
     cands = [TargetCandidate("A", 10), TargetCandidate("B", -5), TargetCandidate("C", 1)]
     ranked = rank_candidates(cands, [0.2, 0.9, 0.2])

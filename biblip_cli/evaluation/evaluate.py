@@ -41,6 +41,8 @@ from biblip_cli.records import Allele, AlleleAnnotation, ProteinVariant
 
 log = logging.getLogger(__name__)
 
+RANK_TOP = 1_000_000  # every candidate in the per-case ranked TSV
+
 TASKS = ("patho", "generate", "rank", "target")
 TOP_K = (1, 5, 10)
 GENERATE_FIELDS = ("gene", "consequence", "protein_change", "label", "phenotype")
@@ -278,7 +280,7 @@ class ModelMethods:
         return TargetPrior.from_metadata(self.metadata)
 
     def regulates(self, annotations: Sequence[AlleleAnnotation], genes: Sequence[str]) -> np.ndarray:
-        from biblip_cli.commands.target import score_pairs
+        from biblip_cli.features.elements import score_pairs
 
         return score_pairs(self.engine, annotations, genes, max(self.batch_size, 512))  # engine re-batches
 
@@ -290,19 +292,24 @@ class ModelMethods:
         out_dir: Path,
         shortlist: int,
     ) -> tuple[float, float]:
-        """(allele rank, gene rank) of the causal allele by `biblip rank` itself (`commands/rank.run_rank`)."""
-        from biblip_cli.commands.rank import RankOptions, run_rank
+        """(allele rank, gene rank) of the causal allele, ranked as `biblip rank` ranks (`ranking.scoring.
+        rank_reader`, the same call `commands/rank.run_rank` makes); the ranked TSV is kept in `out_dir`."""
+        from biblip_cli.features import genotype as gt
+        from biblip_cli.features.phenotype import split_phenotype_option
+        from biblip_cli.io.vcf_read import open_vcf
+        from biblip_cli.ranking.report import TSV_COLUMNS, atomic_write, ranked_rows, tsv_text
+        from biblip_cli.ranking.scoring import rank_reader
 
         if self._rank_engine is None:
             self._rank_engine = AlleleScoreCache(self.engine)
         out_dir.mkdir(parents=True, exist_ok=True)
-        opts = RankOptions(
-            input=str(case.vcf), phenotypes=list(case.terms), tsv=out_dir / f"{case.case_id}.tsv",
-            top=1_000_000, shortlist=shortlist, batch_size=self.batch_size,
-        )  # fmt: skip
-        result = run_rank(
-            opts, bundle=self.bundle, ontology=ontology, engine=self._rank_engine, annotate=annotate
+        reader = open_vcf(str(case.vcf))
+        proband = gt.choose_proband(reader.samples, None, None, reader.name)
+        terms = ontology.resolve_terms(split_phenotype_option(list(case.terms)))
+        result = rank_reader(
+            reader, terms, proband, None, ontology, self._rank_engine, annotate, shortlist, self.batch_size
         )
+        atomic_write(out_dir / f"{case.case_id}.tsv", tsv_text(TSV_COLUMNS, ranked_rows(result, RANK_TOP)))
         return ranks_from_result(result.candidates, case)
 
 
@@ -805,7 +812,7 @@ def evaluate_targets(
         elements.setdefault((p.chrom, p.start0, p.end0), []).append(i)
     methods: dict[str, tuple[np.ndarray, str]] = {}
     if model is not None:
-        from biblip_cli.commands.target import element_annotation
+        from biblip_cli.features.elements import element_annotation
 
         annotations = {key: element_annotation(bundle, *key) for key in elements}
         scores = model.regulates(
@@ -817,7 +824,7 @@ def evaluate_targets(
         )
         prior = model.target_prior()
         if prior is not None:
-            from biblip_cli.commands.target import closer_gene_counts
+            from biblip_cli.features.elements import closer_gene_counts
 
             closer = np.zeros(len(pairs))
             for (chrom, start0, end0), idx in elements.items():

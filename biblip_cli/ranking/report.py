@@ -20,7 +20,7 @@ from biblip_cli.errors import BiblipError
 from biblip_cli.records import GeneEffect
 
 if TYPE_CHECKING:
-    from biblip_cli.commands.rank import Candidate, RankResult
+    from biblip_cli.ranking.candidates import Candidate, RankResult
 
 TSV_COLUMNS = (
     "rank", "gene", "chrom", "pos", "ref", "alt", "consequence", "hgvsp", "zygosity", "inheritance",

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from biblip_cli.errors import BiblipError
+from biblip_cli.features.elements import element_allele
 from biblip_cli.io.datasets import EnhancerPair, normalise_chrom, read_labels, read_pairs
 from biblip_cli.io.textfiles import sha256_file
 from biblip_cli.model.texts import consequence_words, gene_phenotypes, short_name
@@ -287,20 +288,6 @@ def _genomic_allele(bundle: Any, pv: ProteinVariant) -> Allele | None:
     return alleles[0] if alleles else None
 
 
-def _element_allele(bundle: Any, pair: EnhancerPair) -> Allele:
-    """An allele-like marker at the element midpoint, ALT = REF (no change); 'N' where no sequence."""
-    mid0 = (pair.start0 + pair.end0) // 2
-    base = "N"
-    if bundle is not None:
-        try:
-            contig = bundle.genome.resolve(pair.chrom)
-            if contig is not None:
-                base = bundle.genome.fetch(contig, mid0, mid0 + 1) or "N"
-        except (BiblipError, KeyError, ValueError, OSError):
-            base = "N"
-    return Allele(chrom=pair.chrom, pos=mid0 + 1, ref=base, alt=base)
-
-
 def build_examples(
     bundle: Any,
     labels_path: Path | None,
@@ -403,7 +390,7 @@ def build_examples(
                 continue
             split = gene_split(pair.gene, pair.chrom)  # element and gene share the chromosome (cis pairs)
             text = enhancer_text(pair)
-            allele = _element_allele(bundle, pair)
+            allele = element_allele(bundle, pair.chrom, pair.start0, pair.end0)
             key = f"{pair.gene}|{pair.chrom}:{pair.start0}-{pair.end0}"
             item = VariantItem(
                 key, pair.gene, split, allele=allele, regulates=int(pair.regulated), description=text
