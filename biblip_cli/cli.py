@@ -281,7 +281,7 @@ def merge(
     Example: biblip merge part1.vcf part2.vcf part3.vcf -o whole.vcf.gz
     """
     from biblip_cli.commands.annotate import infer_output_type
-    from biblip_cli.io.vcf_read import concat_vcfs
+    from biblip_cli.io.vcf_write import concat_vcfs
 
     output_type = infer_output_type(output, output_type)
 

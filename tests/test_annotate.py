@@ -22,7 +22,7 @@ from biblip_cli.commands.annotate import (
     run_annotate,
 )
 from biblip_cli.errors import UsageError
-from biblip_cli.io.vcf_read import BIOBLIP_COLUMNS, concat_vcfs
+from biblip_cli.io.vcf_write import BIOBLIP_COLUMNS, concat_vcfs
 
 
 @pytest.fixture(scope="module")

@@ -20,20 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from Bio import bgzf
+
 from biblip_cli.engine.loading import load_engine
 from biblip_cli.errors import BiblipError, UsageError
-from biblip_cli.io.vcf_read import (
+from biblip_cli.io.vcf_read import VcfReader, alleles, open_vcf, precheck
+from biblip_cli.io.vcf_write import (
     BIOBLIP_COLUMNS,
     INFO_ESCAPES,
-    BgzfWriter,
-    VcfReader,
     add_bioblip_header,
     add_command_header,
-    alleles,
+    bgzf_writer,
     escape_info,
     header_text,
-    open_vcf,
-    precheck,
 )
 from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
 
@@ -389,11 +388,11 @@ def run_annotate(
     summary = AnnotateSummary(output=opts.output, tsv=str(opts.tsv) if opts.tsv else None)
 
     out: ResumableOutput | None = None
-    stream: BinaryIO | BgzfWriter | None = None
+    stream: BinaryIO | bgzf.BgzfWriter | None = None
     tsv_stream: BinaryIO | None = None
     tsv_temp: Path | None = None
     if opts.output == "-":
-        stream = BgzfWriter(sys.stdout.buffer) if opts.output_type == "z" else sys.stdout.buffer
+        stream = bgzf_writer(sys.stdout.buffer) if opts.output_type == "z" else sys.stdout.buffer
         if opts.tsv is not None:
             tsv_temp = Path(opts.tsv).with_name(Path(opts.tsv).name + ".partial")  # renamed at the end
             tsv_stream = open(tsv_temp, "wb")  # noqa: SIM115 - closed below
@@ -476,7 +475,7 @@ def run_annotate(
     if out is not None:
         out.finish(opts.output_type)
     else:
-        if isinstance(stream, BgzfWriter):
+        if isinstance(stream, bgzf.BgzfWriter):
             stream.close()
         else:
             assert stream is not None
@@ -493,7 +492,7 @@ def _flush(
     engine: Any,
     opts: AnnotateOptions,
     summary: AnnotateSummary,
-    vcf_sink: BinaryIO | BgzfWriter,
+    vcf_sink: BinaryIO | bgzf.BgzfWriter,
     tsv_sink: BinaryIO | None,
 ) -> None:
     """Score one batch with the model and write its records and TSV rows."""

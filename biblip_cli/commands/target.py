@@ -256,15 +256,8 @@ def _run_elements(opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: Ta
 def _run_vcf(
     opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: TargetSummary, annotator: Annotator | None
 ) -> None:
-    from biblip_cli.io.vcf_read import (
-        VcfOutput,
-        add_command_header,
-        add_target_header,
-        alleles,
-        escape_info,
-        open_vcf,
-        precheck,
-    )
+    from biblip_cli.io.vcf_read import alleles, open_vcf, precheck
+    from biblip_cli.io.vcf_write import VcfOutput, add_command_header, add_target_header, escape_info
 
     assert opts.input is not None
     if annotator is None:

@@ -1,13 +1,8 @@
-"""Streaming VCF/BCF input and output (cyvcf2 + a small BGZF writer).
+"""Streaming VCF/BCF input (cyvcf2); output is in vcf_write.py.
 
 Reading: `open_vcf(path | "-")` sniffs plain-text input with Python first (htslib's own messages are
 generic and go straight to stderr), then iterates `(record_number, cyvcf2.Variant)`. Any htslib
 failure becomes a `BiblipError` naming the file, the record (and line, for text input) and a hint.
-
-Writing: records are written as text (`str(variant)`, htslib's own formatting) so byte offsets are
-known (resume) and unannotated records come out exactly as htslib read them. bgzip output uses a
-BGZF writer here; the tabix index is built with htslib's `bcf_index_build` (through cyvcf2's
-shared library) or the `tabix` binary.
 """
 
 from __future__ import annotations
@@ -18,13 +13,10 @@ import gzip
 import logging
 import os
 import shutil
-import struct
 import subprocess
-import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import cyvcf2
 
@@ -33,52 +25,16 @@ from biblip_cli.records import Allele
 
 log = logging.getLogger(__name__)
 
-# The CSQ-style field: order is the contract (DESIGN.md); columns after Pathogenicity may be added.
-BIOBLIP_COLUMNS: tuple[str, ...] = (
-    "Allele",
-    "Gene",
-    "Feature",
-    "Consequence",
-    "HGVSp",
-    "Protein_position",
-    "Amino_acids",
-    "Pathogenicity",
-    "Impact",
-    "HGVSc",
-    "Codons",
-    "Exon",
-    "Intron",
-    "Distance",
-    "Flags",
-)
 FIXED_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 STDIN_NAME = "<stdin>"
 SNIFF_BYTES = 1 << 16
 SNIFF_DATA_LINES = 200
 
-INFO_ESCAPES: dict[str, str] = {
-    ",": "%2C",
-    ";": "%3B",
-    "=": "%3D",
-    "|": "%7C",
-    " ": "_",
-    "\t": "_",
-    "\n": "_",
-    "\r": "_",
-}
-_INFO_ESCAPES = str.maketrans(INFO_ESCAPES)
-
-
-def escape_info(value: str) -> str:
-    """Make a value safe inside an INFO string (VEP's convention: percent-codes, spaces to `_`)."""
-    return value.translate(_INFO_ESCAPES)
-
-
 # --- htslib access -----------------------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=1)
-def _htslib() -> ctypes.CDLL | None:
+def htslib() -> ctypes.CDLL | None:
     """htslib as linked into cyvcf2 (its symbols are exported); None if that ever stops working."""
     try:
         lib = ctypes.CDLL(cyvcf2.cyvcf2.__file__)
@@ -92,7 +48,7 @@ def _htslib() -> ctypes.CDLL | None:
 
 def quiet_htslib() -> None:
     """Silence htslib's own stderr lines; we report problems ourselves (kept with BIBLIP_DEBUG)."""
-    lib = _htslib()
+    lib = htslib()
     if lib is not None and not os.environ.get("BIBLIP_DEBUG"):
         lib.hts_set_log_level(0)
 
@@ -520,236 +476,3 @@ def precheck(allele: Allele) -> str | None:
     return None
 
 
-# --- header ----------------------------------------------------------------------------------------
-
-
-def bioblip_header_line(columns: Iterable[str] = BIOBLIP_COLUMNS) -> dict[str, str]:
-    return {
-        "ID": "BIOBLIP",
-        "Number": ".",
-        "Type": "String",
-        "Description": "Bio-BLIP annotation per ALT allele and gene (values percent-encoded). Format: "
-        + "|".join(columns),
-    }
-
-
-def add_bioblip_header(reader: VcfReader, *, explain: bool = False) -> None:
-    reader.vcf.add_info_to_header(bioblip_header_line())
-    if explain:
-        reader.vcf.add_info_to_header(
-            {
-                "ID": "BIOBLIP_EXPLAIN",
-                "Number": "A",
-                "Type": "String",
-                "Description": "Bio-BLIP generated summary per ALT allele (percent-encoded, spaces as _)",
-            }
-        )
-
-
-def add_rank_header(reader: VcfReader) -> None:
-    reader.vcf.add_info_to_header(
-        {"ID": "BIOBLIP_RANK", "Number": "A", "Type": "Integer", "Description": "Bio-BLIP rank (1 = best)"}
-    )
-    reader.vcf.add_info_to_header(
-        {"ID": "BIOBLIP_SCORE", "Number": "A", "Type": "Float", "Description": "Bio-BLIP ranking score"}
-    )
-
-
-def add_target_header(reader: VcfReader) -> None:
-    reader.vcf.add_info_to_header(
-        {
-            "ID": "BIOBLIP_TARGET",
-            "Number": ".",
-            "Type": "String",
-            "Description": "Bio-BLIP target-gene scores. Format: Allele|Gene|score",
-        }
-    )
-
-
-def add_command_header(reader: VcfReader, command: str) -> None:
-    from biblip_cli import __version__
-
-    reader.vcf.add_to_header(f"##biblip_version={__version__}")
-    reader.vcf.add_to_header(f"##biblip_command={command.replace(chr(10), ' ')}")
-
-
-def header_text(reader: VcfReader) -> str:
-    return reader.vcf.raw_header
-
-
-# --- output ----------------------------------------------------------------------------------------
-
-_BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
-_BGZF_BLOCK = 0xFF00
-
-
-class BgzfWriter:
-    """Minimal BGZF (blocked gzip) writer: what bgzip writes, readable and indexable by htslib."""
-
-    def __init__(self, raw: BinaryIO, level: int = 6) -> None:
-        self.raw = raw
-        self.level = level
-        self.buffer = bytearray()
-
-    def write(self, data: bytes) -> None:
-        self.buffer += data
-        while len(self.buffer) >= _BGZF_BLOCK:
-            self._block(bytes(self.buffer[:_BGZF_BLOCK]))
-            del self.buffer[:_BGZF_BLOCK]
-
-    def _block(self, data: bytes) -> None:
-        compressor = zlib.compressobj(self.level, zlib.DEFLATED, -15)
-        cdata = compressor.compress(data) + compressor.flush()
-        header = struct.pack("<4BI2BH2BHH", 0x1F, 0x8B, 8, 4, 0, 0, 0xFF, 6, 66, 67, 2, len(cdata) + 25)
-        self.raw.write(header + cdata + struct.pack("<2I", zlib.crc32(data), len(data)))
-
-    def flush(self) -> None:
-        if self.buffer:
-            self._block(bytes(self.buffer))
-            self.buffer.clear()
-        self.raw.flush()
-
-    def close(self) -> None:
-        self.flush()
-        self.raw.write(_BGZF_EOF)
-        self.raw.flush()
-
-
-def bgzip_file(src: Path, dst: Path) -> None:
-    with open(src, "rb") as plain, open(dst, "wb") as raw:
-        writer = BgzfWriter(raw)
-        while chunk := plain.read(1 << 20):
-            writer.write(chunk)
-        writer.close()
-        raw.flush()
-        os.fsync(raw.fileno())
-
-
-def index_vcf_gz(path: Path) -> Path | None:
-    """Write `<path>.tbi`; returns it, or None (with a warning) when no indexer works."""
-    tbi = Path(str(path) + ".tbi")
-    lib = _htslib()
-    if lib is not None:
-        quiet_htslib()
-        if lib.bcf_index_build(str(path).encode(), 0) == 0 and tbi.exists():
-            return tbi
-    if shutil.which("tabix"):
-        done = subprocess.run(["tabix", "-f", "-p", "vcf", str(path)], check=False, capture_output=True)
-        if done.returncode == 0:
-            return tbi
-    tbi.unlink(missing_ok=True)
-    log.warning(
-        "%s: no tabix index written (the records are not sorted by position, or no indexer is available); "
-        "sort with `bcftools sort` and index with `tabix -p vcf` if you need one",
-        path,
-    )
-    return None
-
-
-class VcfOutput:
-    """Write a VCF to a temp file beside `target` and rename it there on `close()`.
-
-    `target` "-" streams to stdout. output_type "z" = bgzip (+ tabix index for files)."""
-
-    def __init__(
-        self,
-        target: str | os.PathLike,
-        reader: VcfReader,
-        output_type: str = "v",
-        extra_header_lines: Iterable[str] = (),
-    ) -> None:
-        if output_type not in ("v", "z"):
-            raise BiblipError(f"unknown output type {output_type!r}", hint="use v (plain) or z (bgzip)")
-        self.target = str(target)
-        self.output_type = output_type
-        self.to_stdout = self.target == "-"
-        for line in extra_header_lines:
-            reader.vcf.add_to_header(line)
-        if self.to_stdout:
-            self.temp = None
-            raw: BinaryIO = sys.stdout.buffer
-        else:
-            final = Path(self.target)
-            if not final.parent.exists():
-                raise BiblipError(
-                    "output directory does not exist", where=str(final.parent), hint="create it"
-                )
-            self.temp = final.with_name(f".{final.name}.tmp{os.getpid()}")
-            raw = open(self.temp, "wb")  # noqa: SIM115
-        self.raw = raw
-        self.sink: BinaryIO | BgzfWriter = BgzfWriter(raw) if output_type == "z" else raw
-        self.sink.write(header_text(reader).encode())
-
-    def write(self, variant: cyvcf2.Variant) -> None:
-        self.sink.write(str(variant).encode())
-
-    def write_text(self, text: str) -> None:
-        self.sink.write(text.encode())
-
-    def close(self) -> Path | None:
-        """Finish, rename into place, index; returns the final path (None for stdout)."""
-        if isinstance(self.sink, BgzfWriter):
-            self.sink.close()
-        self.raw.flush()
-        if self.temp is None:
-            return None
-        os.fsync(self.raw.fileno())
-        self.raw.close()
-        final = Path(self.target)
-        os.replace(self.temp, final)
-        if self.output_type == "z":
-            Path(str(final) + ".tbi").unlink(missing_ok=True)
-            index_vcf_gz(final)
-        return final
-
-    def abort(self) -> None:
-        if self.temp is not None:
-            self.raw.close()
-            self.temp.unlink(missing_ok=True)
-
-
-def _header_key(reader: VcfReader) -> tuple[list[str], list[str]]:
-    """What must agree between shards: samples and the INFO/FORMAT definitions."""
-    defs = [
-        line
-        for line in header_text(reader).splitlines()
-        if line.startswith(("##INFO=", "##FORMAT=")) and "biblip_command" not in line
-    ]
-    return reader.samples, sorted(defs)
-
-
-def concat_vcfs(inputs: list[str], target: str, output_type: str = "v") -> int:
-    """Concatenate VCFs with compatible headers (e.g. the shards of one run); returns records written.
-
-    The header comes from the first input; records are copied in input order."""
-    if not inputs:
-        raise BiblipError("nothing to merge", hint="pass the shard outputs in order")
-    readers = [open_vcf(path) for path in inputs]
-    first_key = _header_key(readers[0])
-    for reader in readers[1:]:
-        key = _header_key(reader)
-        if key[0] != first_key[0]:
-            raise BiblipError(
-                "samples differ from the first file's",
-                where=reader.name,
-                hint="merge only the shards of one run (same input, same options)",
-            )
-        if key[1] != first_key[1]:
-            raise BiblipError(
-                "INFO/FORMAT header lines differ from the first file's",
-                where=reader.name,
-                hint="merge only the shards of one run (same input, same options)",
-            )
-    output = VcfOutput(target, readers[0], output_type)
-    written = 0
-    try:
-        for reader in readers:
-            for _number, variant in reader.records():
-                output.write(variant)
-                written += 1
-            reader.close()
-    except BaseException:
-        output.abort()
-        raise
-    output.close()
-    return written

@@ -298,7 +298,8 @@ def write_ranked_vcf(
     result: RankResult, source: str, target: str, output_type: str | None, command: str
 ) -> None:
     """The input again with BIOBLIP_RANK/BIOBLIP_SCORE per ALT (`.` for non-candidates)."""
-    from biblip_cli.io.vcf_read import VcfOutput, add_command_header, add_rank_header, open_vcf
+    from biblip_cli.io.vcf_read import open_vcf
+    from biblip_cli.io.vcf_write import VcfOutput, add_command_header, add_rank_header
 
     by_record: dict[int, dict[int, Candidate]] = {}
     for c in result.candidates:

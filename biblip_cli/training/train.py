@@ -12,6 +12,7 @@ uninterrupted run. The LLM is loaded frozen (eval, no grad) and never stepped.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -549,7 +550,7 @@ class Trainer:
             (self.out / LOG_FILE).unlink()
         stage, step = (int(state["stage"]), int(state["step"])) if state else (1, 0)
         progress = _progress() if self.opts.progress else None
-        with progress or _null():
+        with progress or contextlib.nullcontext():
             for s, total, lr in (
                 (1, self.stage1_steps, self.recipe.lr1),
                 (2, self.stage2_steps, self.recipe.lr2),
@@ -676,14 +677,6 @@ def _progress():
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TimeRemainingColumn(), console=Console(stderr=True), transient=False)  # fmt: skip
-
-
-class _null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def train(opts: TrainOptions) -> Path | None:
