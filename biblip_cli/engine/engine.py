@@ -33,6 +33,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class Engine:
+    """The model behind the commands (satisfies `engine.protocol.VariantEngine`)."""
+
     def __init__(
         self,
         builder: Any,
@@ -270,6 +272,28 @@ class Engine:
                     )
                 )
         return [(f, first_sentence(g)) for f, g in zip(facts, generated, strict=True)]
+
+    @property
+    def has_llm(self) -> bool:
+        return self.llm is not None
+
+    def llm_alone_pathogenicity(self, variants: Sequence[ProteinVariant]) -> np.ndarray | None:
+        """Baseline: the same frozen LLM, no prefix, the variant described in words: log-odds pathogenic
+        vs benign (None without an LLM)."""
+        if self.llm is None:
+            return None
+        question = prompts.pathogenicity_prompt()
+        asked = [prompts.plain_text_prompt(question, v) for v in variants]
+        scores = self.llm.score(None, [p.instruction for p in asked], list(question.answers), tail=question.tail)
+        return (scores[:, 0] - scores[:, 1]).numpy()
+
+    def llm_alone_describe(self, variants: Sequence[ProteinVariant]) -> list[str] | None:
+        """Baseline: the describe instruction answered by the frozen LLM from the variant in words."""
+        if self.llm is None:
+            return None
+        question = prompts.describe_prompt()
+        asked = [prompts.plain_text_prompt(question, v) for v in variants]
+        return self.llm.generate(None, [p.instruction for p in asked], max_new_tokens=48, tail=question.tail)
 
     def phenotype_match(self, variants: Sequence[AlleleAnnotation], phenotypes: list[str]) -> np.ndarray:
         """Log-odds that each variant explains the patient's phenotypes (names, e.g. "Seizure")."""

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from biblip_cli.engine.loading import load_engine
+from biblip_cli.engine.protocol import VariantEngine
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.evaluation import baselines, metrics
 from biblip_cli.evaluation.cases import (
@@ -196,7 +197,7 @@ class AlleleScoreCache:
 class ModelMethods:
     """Bio-BLIP and the frozen-LLM-alone baseline, through the engine (the only engine-aware code here)."""
 
-    def __init__(self, engine: Any, bundle: Any, batch_size: int = 32) -> None:
+    def __init__(self, engine: VariantEngine, bundle: Any, batch_size: int = 32) -> None:
         self.engine = engine
         self.bundle = bundle
         self.batch_size = batch_size
@@ -210,69 +211,33 @@ class ModelMethods:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        meta = getattr(self.engine, "metadata", None)
-        return meta if isinstance(meta, dict) else {}
+        return self.engine.metadata
 
     def pathogenicity(self, variants: Sequence[ProteinVariant]) -> np.ndarray:
-        fn = getattr(self.engine, "pathogenicity_protein", None) or self.engine.pathogenicity
-        return np.asarray(self._batched(fn, variants), dtype=float)
+        return np.asarray(self._batched(self.engine.pathogenicity, variants), dtype=float)
 
-    def cheap_pathogenicity(self, variants: Sequence[ProteinVariant]) -> np.ndarray | None:
-        fn = getattr(self.engine, "cheap_pathogenicity_protein", None) or getattr(
-            self.engine, "cheap_pathogenicity", None
-        )
-        return None if fn is None else np.asarray(self._batched(fn, variants), dtype=float)
+    def cheap_pathogenicity(self, variants: Sequence[ProteinVariant]) -> np.ndarray:
+        return np.asarray(self._batched(self.engine.cheap_pathogenicity, variants), dtype=float)
 
     def pathogenicity_alleles(self, annotations: Sequence[AlleleAnnotation]) -> np.ndarray:
         return np.asarray(self._batched(self.engine.pathogenicity, annotations), dtype=float)
 
     def llm_alone_pathogenicity(self, variants: Sequence[ProteinVariant]) -> np.ndarray | None:
         """The same frozen LLM, no prefix, the variant described in words: log-odds pathogenic vs benign."""
-        fn = getattr(self.engine, "llm_alone_pathogenicity", None)
-        if fn is not None:
-            return np.asarray(self._batched(fn, variants), dtype=float)
-        llm = getattr(self.engine, "llm", None)
-        if llm is None:
+        if not self.engine.has_llm:
             return None
-        from biblip_cli.model import prompts
+        return np.asarray(self._batched(self.engine.llm_alone_pathogenicity, variants), dtype=float)
 
-        question = prompts.pathogenicity_prompt()
-
-        def batch(items: list[ProteinVariant]) -> np.ndarray:
-            asked = [prompts.plain_text_prompt(question, v) for v in items]
-            scores = llm.score(
-                None, [p.instruction for p in asked], list(question.answers), tail=question.tail
-            )
-            return (scores[:, 0] - scores[:, 1]).numpy()
-
-        return np.asarray(self._batched(batch, variants), dtype=float)
-
-    def describe(self, variants: Sequence[ProteinVariant]) -> tuple[list[str], list[str] | None]:
-        """(full `--explain` texts, their generated part alone or None when the engine has no parts)."""
-        parts_fn = getattr(self.engine, "explain_parts", None)
-        if parts_fn is None:
-            fn = getattr(self.engine, "explain_protein", None) or self.engine.explain
-            return [str(t) for t in self._batched(fn, variants)], None
-        parts = self._batched(parts_fn, variants)
+    def describe(self, variants: Sequence[ProteinVariant]) -> tuple[list[str], list[str]]:
+        """(full `--explain` texts, their generated part alone)."""
+        parts = self._batched(self.engine.explain_parts, variants)
         return [f"{f} {g}".strip() for f, g in parts], [g for _, g in parts]
 
     def llm_alone_describe(self, variants: Sequence[ProteinVariant]) -> list[str] | None:
         """The describe instruction answered by the frozen LLM from the variant in words (no prefix)."""
-        fn = getattr(self.engine, "llm_alone_describe", None)
-        if fn is not None:
-            return [str(t) for t in self._batched(fn, variants)]
-        llm = getattr(self.engine, "llm", None)
-        if llm is None:
+        if not self.engine.has_llm:
             return None
-        from biblip_cli.model import prompts
-
-        question = prompts.describe_prompt()
-
-        def batch(items: list[ProteinVariant]) -> list[str]:
-            asked = [prompts.plain_text_prompt(question, v) for v in items]
-            return llm.generate(None, [p.instruction for p in asked], max_new_tokens=48, tail=question.tail)
-
-        return [str(t) for t in self._batched(batch, variants)]
+        return [str(t) for t in self._batched(self.engine.llm_alone_describe, variants)]
 
     def target_prior(self) -> Any:
         from biblip_cli.engine.target_prior import TargetPrior
