@@ -354,11 +354,9 @@ def rank(
     --tsv ranked.tsv --gene-tsv genes.tsv -o ranked.vcf.gz --html report.html
     """
     from biblip_cli.commands.rank import RankOptions, print_summary, run_rank
+    from biblip_cli.engine.loading import set_threads
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     default_model = default_model_dir()
     opts = RankOptions(
@@ -650,13 +648,11 @@ def train(
 
     Example: biblip train --bundle train_bundle --out runs/default --preset default
     """
+    from biblip_cli.engine.loading import set_threads
     from biblip_cli.training.train import TrainOptions
     from biblip_cli.training.train import train as run_train
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     opts = TrainOptions(
         out=out, bundle=bundle, data=data, preset=preset, seed=seed, epochs=epochs, stage1_steps=stage1_steps,
         stage2_steps=stage2_steps, batch1=batch1, batch2=batch2, resume=resume, device=device,

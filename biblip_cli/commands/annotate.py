@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from Bio import bgzf
 
-from biblip_cli.engine.loading import load_engine
+from biblip_cli.engine.loading import EngineSpec, load_engine, set_threads
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.io.vcf_read import VcfReader, alleles, open_vcf, precheck
 from biblip_cli.io.vcf_write import (
@@ -295,11 +295,11 @@ def _default_annotator(bundle: Any) -> Annotator:
 def _load_engine(opts: AnnotateOptions, bundle: Any) -> Any:
     if opts.explain and opts.no_llm:
         raise BiblipError("--explain needs the LLM", hint="drop --no-llm to generate explanations")
-    return load_engine(
-        bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
-        without_model="run with --no-model for consequence annotation only",
+    spec = EngineSpec(
+        opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
         batch_size=min(opts.batch_size, 256), use_llm=not opts.no_llm, threads=opts.threads,
     )  # fmt: skip
+    return load_engine(bundle, spec, without_model="run with --no-model for consequence annotation only")
 
 
 def _records(
@@ -362,13 +362,7 @@ def run_annotate(
         parse_region(opts.region)
     if opts.shard:
         parse_shard(opts.shard)
-    if opts.threads:
-        try:
-            import torch
-
-            torch.set_num_threads(opts.threads)
-        except ImportError:  # pragma: no cover
-            pass
+    set_threads(opts.threads)
 
     reader = open_vcf(opts.input, threads=opts.threads)
     if bundle is None and annotator is None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from biblip_cli.engine.loading import load_engine
+from biblip_cli.engine.loading import EngineSpec, load_engine
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.features import genotype as gt
 from biblip_cli.ranking.candidates import RankResult
@@ -159,11 +159,10 @@ def _default_annotator(bundle: Any) -> Any:
 
 
 def _load_engine(opts: RankOptions, bundle: Any) -> Any:
+    spec = EngineSpec(opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device, batch_size=opts.batch_size)
     return load_engine(
-        bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
-        without_model="rank without the model (phenotype similarity x deleteriousness): --no-model",
-        batch_size=opts.batch_size,
-    )  # fmt: skip
+        bundle, spec, without_model="rank without the model (phenotype similarity x deleteriousness): --no-model"
+    )
 
 
 def _params(opts: RankOptions, bundle: Any, proband: str | None) -> dict[str, str]:

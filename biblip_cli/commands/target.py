@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from biblip_cli.engine.loading import load_engine
+from biblip_cli.engine.loading import EngineSpec, load_engine
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.features.elements import (
     TargetCandidate,
@@ -117,10 +117,8 @@ def read_bed(path: Path) -> Iterator[Element]:
 
 # --- the run ---------------------------------------------------------------------------------------
 def _load_engine(opts: TargetOptions, bundle: Any) -> Any:
-    return load_engine(
-        bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
-        without_model="run with --no-model (inverse distance to the TSS)",
-    )  # fmt: skip
+    spec = EngineSpec(opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device)
+    return load_engine(bundle, spec, without_model="run with --no-model (inverse distance to the TSS)")
 
 
 class _Scorer:

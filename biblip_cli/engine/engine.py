@@ -61,9 +61,9 @@ class Engine:
         device: str = "auto",
         batch_size: int = 64,
         use_llm: bool = True,
-        threads: int | None = None,
     ) -> Engine:
-        """`bundle`: a `Bundle` or its folder. The LLM and text encoder default to the prepared ones."""
+        """`bundle`: a `Bundle` or its folder. The LLM and text encoder default to the prepared ones.
+        Threads are set by the caller (`engine.loading.set_threads`)."""
         from biblip_cli.bundle import Bundle
         from biblip_cli.features.builder import FeatureBuilder
         from biblip_cli.features.text import TextEmbedder
@@ -74,8 +74,6 @@ class Engine:
             llm_sha256,
         )
 
-        if threads:
-            torch.set_num_threads(threads)
         if batch_size < 1:
             raise BiblipError(f"--batch-size must be >= 1, got {batch_size}")
         torch_device = resolve_device(device)

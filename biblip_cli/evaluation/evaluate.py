@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from biblip_cli.engine.loading import load_engine
+from biblip_cli.engine.loading import EngineSpec, load_engine
 from biblip_cli.engine.protocol import VariantEngine
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.evaluation import baselines, metrics
@@ -925,10 +925,8 @@ def print_table(table: TaskTable) -> None:
 
 # --- the run ---------------------------------------------------------------------------------------
 def _load_engine(opts: EvaluateOptions, bundle: Any) -> Any:
-    return load_engine(
-        bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
-        without_model="run with --no-model for the baselines",
-    )  # fmt: skip
+    spec = EngineSpec(opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device)
+    return load_engine(bundle, spec, without_model="run with --no-model for the baselines")
 
 
 def _phenotypes_lookup(
