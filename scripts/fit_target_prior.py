@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from biblip_cli import metrics
 from biblip_cli.bundle import Bundle
 from biblip_cli.engine.engine import Engine
 from biblip_cli.engine.target_prior import fit_target_prior
-from biblip_cli.evaluation import metrics
 from biblip_cli.features.elements import closer_gene_counts, element_annotation, score_pairs
 from biblip_cli.io.datasets import read_pairs
 from biblip_cli.training.examples import HeldOutPairs

@@ -26,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from biblip_cli import metrics
 from biblip_cli.engine.loading import EngineSpec, load_engine
 from biblip_cli.engine.protocol import VariantEngine
 from biblip_cli.errors import BiblipError, UsageError
-from biblip_cli.evaluation import baselines, metrics
+from biblip_cli.evaluation import baselines
 from biblip_cli.evaluation.cases import (
     SimulatedCase,
     build_cases,

@@ -515,7 +515,7 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        from biblip_cli.evaluation.metrics import auroc
+        from biblip_cli.metrics import auroc
 
         self.model.eval()
         items = self.val_items
