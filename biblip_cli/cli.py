@@ -58,7 +58,7 @@ def _root(
 
 
 # --- commands are added below, one function per command -------------------------------------------
-# (each parses options and calls a function in biblip_cli.tasks)
+# (each parses options and calls a function in biblip_cli.commands)
 
 
 @bundle_app.command("build")
@@ -107,7 +107,7 @@ def bundle_build(
     Example: biblip bundle build --fasta GRCh38.fa.gz --gtf gencode.gtf.gz --proteins proteins.fa
     --knowledge genes.tsv.gz --hpo-dir hpo/ --region chr20:1-10000000 -o my_bundle
     """
-    from biblip_cli.tasks.bundle import run_build
+    from biblip_cli.commands.bundle import run_build
 
     code = run_build(
         fasta=fasta,
@@ -142,7 +142,7 @@ def bundle_validate(
     Example: biblip bundle validate resources/demo_bundle
     """
     from biblip_cli.bundle import default_bundle_dir
-    from biblip_cli.tasks.bundle import run_validate
+    from biblip_cli.commands.bundle import run_validate
 
     sys.exit(run_validate(bundle_dir or default_bundle_dir()))
 
@@ -158,7 +158,7 @@ def bundle_info(
     Example: biblip bundle info resources/demo_bundle
     """
     from biblip_cli.bundle import default_bundle_dir
-    from biblip_cli.tasks.bundle import run_info
+    from biblip_cli.commands.bundle import run_info
 
     sys.exit(run_info(bundle_dir or default_bundle_dir()))
 
@@ -230,7 +230,7 @@ def annotate(
 
     Example: biblip annotate resources/demo.vcf.gz -o annotated.vcf.gz -O z --tsv annotated.tsv
     """
-    from biblip_cli.tasks.annotate import AnnotateOptions, infer_output_type, print_summary, run_annotate
+    from biblip_cli.commands.annotate import AnnotateOptions, infer_output_type, print_summary, run_annotate
 
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     default_model = default_model_dir()
@@ -292,8 +292,8 @@ def merge(
 
     Example: biblip merge part1.vcf part2.vcf part3.vcf -o whole.vcf.gz
     """
-    from biblip_cli.tasks.annotate import infer_output_type
-    from biblip_cli.vcf import concat_vcfs
+    from biblip_cli.commands.annotate import infer_output_type
+    from biblip_cli.io.vcf_write import concat_vcfs
 
     output_type = infer_output_type(output, output_type)
 
@@ -365,12 +365,10 @@ def rank(
     Example: biblip rank resources/demo.vcf.gz --phenotype HP:0001332,HP:0001260,seizures
     --tsv ranked.tsv --gene-tsv genes.tsv -o ranked.vcf.gz --html report.html
     """
-    from biblip_cli.tasks.rank import RankOptions, print_summary, run_rank
+    from biblip_cli.commands.rank import RankOptions, print_summary, run_rank
+    from biblip_cli.engine.loading import set_threads
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     default_model = default_model_dir()
     opts = RankOptions(
@@ -439,7 +437,7 @@ def target(
 
     Example: biblip target resources/demo.vcf.gz --top 5 -o targets.vcf --tsv targets.tsv
     """
-    from biblip_cli.tasks.target import TargetOptions, print_target_summary, run_target
+    from biblip_cli.commands.target import TargetOptions, print_target_summary, run_target
 
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     default_model = default_model_dir()
@@ -539,7 +537,7 @@ def evaluate(
 
     Example: biblip evaluate --tasks patho,generate,rank,target --seed 13 --out evaluation/
     """
-    from biblip_cli.tasks.evaluate import EvaluateOptions, run_evaluate
+    from biblip_cli.evaluation.evaluate import EvaluateOptions, run_evaluate
 
     default_model = default_model_dir()
     opts = EvaluateOptions(
@@ -669,13 +667,11 @@ def train(
 
     Example: biblip train --bundle train_bundle --out runs/default --preset default
     """
-    from biblip_cli.tasks.train import TrainOptions
-    from biblip_cli.tasks.train import train as run_train
+    from biblip_cli.engine.loading import set_threads
+    from biblip_cli.training.train import TrainOptions
+    from biblip_cli.training.train import train as run_train
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     opts = TrainOptions(
         out=out, bundle=bundle, data=data, preset=preset, seed=seed, epochs=epochs, stage1_steps=stage1_steps,
         stage2_steps=stage2_steps, batch1=batch1, batch2=batch2, resume=resume, device=device,

@@ -1,4 +1,4 @@
-"""Plain records passed between layers (vcf/bundle -> features -> model -> tasks).
+"""Plain records passed between layers (io/bundle -> features -> model -> engine -> commands).
 
 Coordinates: VCF positions are 1-based (`Allele.pos`); every slice into the genome uses 0-based
 half-open intervals, converted in exactly one place (`Allele.start0`, `Allele.end0`).

@@ -14,8 +14,9 @@ import argparse
 from pathlib import Path
 
 from biblip_cli.bundle import Bundle
-from biblip_cli.bundle.manifest import FileEntry, read_manifest, sha256_file, write_manifest
+from biblip_cli.bundle.manifest import FileEntry, read_manifest, write_manifest
 from biblip_cli.features.text import TextEmbedder, gene_snippets
+from biblip_cli.io.textfiles import sha256_file
 from biblip_cli.model.weights import biblip_home, default_text_encoder_dir
 
 REL = "knowledge/text_embeddings.safetensors"

@@ -1,8 +1,8 @@
-"""Fit the target-gene score of a checkpoint (`tasks/target_prior.py`) and write it to its metadata.json.
+"""Fit the target-gene score of a checkpoint (`engine/target_prior.py`) and write it to its metadata.json.
 
 Pairs: the CRISPRi K562 training set, Fulco 2019 genes and loci excluded exactly as `biblip train` does,
 so `biblip evaluate --tasks target` on Fulco 2019 stays held out. Step 1 (distance prior) uses every
-pair; step 2 (prior scale, model weight, bias) only pairs of val/test-split genes (`examples.gene_split`,
+pair; step 2 (prior scale, model weight, bias) only pairs of val/test-split genes (`splits.gene_split`,
 the split used in training), scored by the checkpoint.
 
 Usage (as run for the shipped checkpoint; ~3 min on the 2-core CPU with 2 threads):
@@ -19,12 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
+from biblip_cli import metrics
 from biblip_cli.bundle import Bundle
-from biblip_cli.tasks import metrics
-from biblip_cli.tasks.engine import Engine
-from biblip_cli.tasks.examples import HeldOutPairs, gene_split, read_enhancer_pairs
-from biblip_cli.tasks.target import closer_gene_counts, element_annotation, score_pairs
-from biblip_cli.tasks.target_prior import fit_target_prior
+from biblip_cli.engine.engine import Engine
+from biblip_cli.engine.target_prior import fit_target_prior
+from biblip_cli.features.elements import closer_gene_counts, element_annotation, score_pairs
+from biblip_cli.io.datasets import read_pairs
+from biblip_cli.training.examples import HeldOutPairs
+from biblip_cli.training.splits import gene_split
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
@@ -43,7 +45,7 @@ def main() -> None:
 
     bundle = Bundle.open(args.bundle)
     held_out = HeldOutPairs.read(Path(args.exclude))  # the same exclusion as training
-    pairs = [p for p in read_enhancer_pairs(Path(args.pairs)) if held_out.reason(p) is None]
+    pairs = [p for p in read_pairs(Path(args.pairs)) if held_out.reason(p) is None]
     pairs = [p for p in pairs if p.tss0 is not None]
     distance, closer = [], []
     for p in pairs:

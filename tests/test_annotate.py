@@ -13,8 +13,7 @@ import cyvcf2
 import numpy as np
 import pytest
 
-from biblip_cli.errors import UsageError
-from biblip_cli.tasks.annotate import (
+from biblip_cli.commands.annotate import (
     TSV_COLUMNS,
     AnnotateOptions,
     ShardPlan,
@@ -22,7 +21,8 @@ from biblip_cli.tasks.annotate import (
     parse_shard,
     run_annotate,
 )
-from biblip_cli.vcf import BIOBLIP_COLUMNS, concat_vcfs
+from biblip_cli.errors import UsageError
+from biblip_cli.io.vcf_write import BIOBLIP_COLUMNS, concat_vcfs
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +201,7 @@ def test_split_input_gives_identical_records(bundle, demo: Path, tmp_path: Path,
 
 
 class FakeEngine:
-    """Stands in for tasks.engine.Engine: fixed scores, a text with characters INFO must escape."""
+    """Stands in for engine.engine.Engine: fixed scores, a text with characters INFO must escape."""
 
     def __init__(self) -> None:
         self.seen = 0

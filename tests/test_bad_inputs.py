@@ -18,8 +18,8 @@ from pathlib import Path
 import cyvcf2
 import pytest
 
+from biblip_cli.commands.annotate import AnnotateOptions, run_annotate
 from biblip_cli.errors import BiblipError
-from biblip_cli.tasks.annotate import AnnotateOptions, run_annotate
 
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 MISSENSE = ("C", "T", "missense_variant", "")  # chr20:96130 C>T, DEFB125 p.His62Tyr

@@ -24,12 +24,12 @@ from biblip_cli.bundle.manifest import (
     Manifest,
     read_manifest,
     safe_path,
-    sha256_file,
     write_manifest,
 )
 from biblip_cli.bundle.validate import FAIL, OK, validate_bundle
 from biblip_cli.cli import app
 from biblip_cli.errors import BiblipError
+from biblip_cli.io.textfiles import sha256_file
 
 runner = CliRunner()
 

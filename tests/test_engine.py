@@ -8,11 +8,12 @@ import torch
 from test_llm import HIDDEN, build_tiny_llm
 from test_model import random_inputs
 
+from biblip_cli.engine.engine import Engine
 from biblip_cli.errors import BiblipError
 from biblip_cli.features.inputs import VariantInputs
-from biblip_cli.model.biblip import BioBlip, BioBlipConfig
+from biblip_cli.model.biblip import BioBlip
+from biblip_cli.model.config import BioBlipConfig
 from biblip_cli.model.llm import FrozenLLM
-from biblip_cli.tasks.engine import Engine
 
 
 class FakeBuilder:
@@ -104,3 +105,39 @@ def test_load_from_folders(parts, tmp_path, resources):
     annotation = annotate_allele(engine.builder.bundle, allele)
     probability = engine.pathogenicity([annotation])
     assert probability.shape == (1,) and 0 < probability[0] < 1
+
+
+class ProteinBuilder(FakeBuilder):
+    """FakeBuilder for protein-level variants (the labels file), with an empty knowledge table."""
+
+    bundle = type("NoKnowledge", (), {"knowledge": {}})()
+
+    def build_protein(self, variants: list) -> VariantInputs:
+        return self.build([v.position for v in variants])
+
+
+def test_model_methods_use_the_real_engine(parts):
+    """evaluation.ModelMethods calls the engine's own methods (no probing): same numbers, LLM-alone rows."""
+    from biblip_cli.engine.protocol import VariantEngine
+    from biblip_cli.evaluation.evaluate import ModelMethods
+    from biblip_cli.records import ProteinVariant
+
+    model, llm, _ = parts
+    engine = Engine(ProteinBuilder(), model, llm, {}, torch.device("cpu"), 2)
+    assert isinstance(engine, VariantEngine) and engine.has_llm
+    methods = ModelMethods(engine, bundle=None, batch_size=2)
+    pvs = [
+        ProteinVariant("PANK2", "p.Arg264Trp", "R", 264, "W"),
+        ProteinVariant("PANK2", "p.Gly126Ala", "G", 126, "A"),
+        ProteinVariant("SNAP25", "p.Ile67Asn", "I", 67, "N"),
+    ]
+    assert np.allclose(methods.pathogenicity(pvs), engine.pathogenicity(pvs), atol=1e-5)
+    assert np.allclose(methods.cheap_pathogenicity(pvs), engine.cheap_pathogenicity(pvs), atol=1e-5)
+    alone = methods.llm_alone_pathogenicity(pvs)
+    assert alone.shape == (3,) and np.isfinite(alone).all()
+    assert np.allclose(alone[:2], engine.llm_alone_pathogenicity(pvs[:2]), atol=1e-4)
+    full, generated = methods.describe(pvs[:1])
+    assert full[0].startswith("Missense variant p.Arg264Trp in PANK2.") and full[0].endswith(generated[0])
+    assert len(methods.llm_alone_describe(pvs[:1])) == 1
+    no_llm = ModelMethods(Engine(ProteinBuilder(), model, None, {}, torch.device("cpu"), 2), bundle=None)
+    assert no_llm.llm_alone_pathogenicity(pvs) is None and no_llm.llm_alone_describe(pvs) is None

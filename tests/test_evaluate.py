@@ -10,16 +10,18 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from biblip_cli.records import ProteinVariant
-from biblip_cli.tasks import baselines
-from biblip_cli.tasks.cases import build_cases, read_cases, read_labels, read_pairs
-from biblip_cli.tasks.evaluate import (
+from biblip_cli.engine.protocol import VariantEngine
+from biblip_cli.evaluation import baselines
+from biblip_cli.evaluation.cases import build_cases, read_cases
+from biblip_cli.evaluation.evaluate import (
     EvaluateOptions,
     field_hits,
     generation_accuracy,
     run_evaluate,
     stated_label,
 )
+from biblip_cli.io.datasets import read_labels, read_pairs
+from biblip_cli.records import ProteinVariant
 
 LABELS = """gene_symbol\tuniprot_acc\tvariant_id\thgvs_p\tref_aa\tposition\talt_aa\tlabel\trsid\tdisease_ids\tdisease_names\tomim_ids
 GENEA\tP1\tV1\tp.Arg10Ter\tR\t10\t*\tpathogenic\t\tDI-1\tx\t1
@@ -48,30 +50,41 @@ chr1\t7100\t7150\tx\tgenic\tG1\tNA\t2000\tK562\t0.01\tNA
 
 
 class FakeEngine:
-    """Scores pathogenic-looking changes high; describes variants with a fixed template."""
+    """Scores pathogenic-looking changes high; describes variants with a fixed template (a VariantEngine)."""
 
     metadata: ClassVar[dict] = {
         "splits": {"test_genes": ["GENEA", "GENEB", "G1", "G2", "G3"], "val_genes": []}
     }
+    has_llm = True
 
-    def pathogenicity_protein(self, variants: list[ProteinVariant]) -> np.ndarray:
+    def pathogenicity(self, variants: list[ProteinVariant]) -> np.ndarray:
         return np.array([0.9 if v.alt_aa in "*WC" else 0.2 for v in variants])
 
-    def cheap_pathogenicity_protein(self, variants: list[ProteinVariant]) -> np.ndarray:
+    def cheap_pathogenicity(self, variants: list[ProteinVariant]) -> np.ndarray:
         return np.array([0.6 if v.alt_aa == "*" else 0.4 for v in variants])
 
     def llm_alone_pathogenicity(self, variants: list[ProteinVariant]) -> np.ndarray:
         return np.zeros(len(variants))
 
-    def explain_protein(self, variants: list[ProteinVariant]) -> list[str]:
-        return [f"Missense variant {v.hgvsp} in {v.gene}. Likely pathogenic." for v in variants]
+    def explain_parts(self, variants: list[ProteinVariant]) -> list[tuple[str, str]]:
+        return [(f"Missense variant {v.hgvsp} in {v.gene}.", "Likely pathogenic.") for v in variants]
+
+    def explain(self, variants: list[ProteinVariant]) -> list[str]:
+        return [f"{facts} {generated}" for facts, generated in self.explain_parts(variants)]
 
     def llm_alone_describe(self, variants: list[ProteinVariant]) -> list[str]:
         return ["This variant may be benign." for _ in variants]
 
+    def phenotype_match(self, annotations: list, phenotypes: list[str]) -> np.ndarray:
+        return np.zeros(len(annotations))
+
     def regulates(self, annotations: list, genes: list[str]) -> np.ndarray:
         positives = {("G1", 1251), ("G2", 7101)}  # (gene, element centre as a 1-based position)
         return np.array([0.9 if (g, a.allele.pos) in positives else 0.1 for a, g in zip(annotations, genes)])
+
+
+def test_fake_engine_is_a_variant_engine() -> None:
+    assert isinstance(FakeEngine(), VariantEngine)
 
 
 class FakeBundle:
@@ -159,7 +172,7 @@ def test_evaluate_no_model_has_baselines_only(files, tmp_path: Path) -> None:
 
 
 def test_generated_fields_are_parsed() -> None:
-    from biblip_cli.tasks.cases import LabeledVariant
+    from biblip_cli.io.datasets import LabeledVariant
 
     lv = LabeledVariant(ProteinVariant("PANK2", "p.Arg264Trp", "R", 264, "W"), "pathogenic")
     text = "Missense variant R264W in PANK2 (pantothenate kinase 2). Likely pathogenic. Linked to dystonia."
@@ -181,7 +194,7 @@ def demo_bundle():
 
 def _case_inputs(bundle, tmp_path: Path):
     from biblip_cli.features.consequence import protein_variant_to_alleles
-    from biblip_cli.tasks.cases import LabeledVariant
+    from biblip_cli.io.datasets import LabeledVariant
 
     labels = []
     for gene in ("PANK2", "AVP", "PRNP"):

@@ -10,7 +10,8 @@ import pytest
 
 from biblip_cli.bundle.knowledge import GeneKnowledge
 from biblip_cli.records import ProteinVariant
-from biblip_cli.tasks import examples as ex
+from biblip_cli.training import examples as ex
+from biblip_cli.training import splits
 
 LABEL_HEADER = "gene_symbol uniprot_acc variant_id hgvs_p ref_aa position alt_aa label rsid disease_ids disease_names omim_ids"
 CRISPR_HEADER = "chrom chromStart chromEnd name measuredGeneSymbol startTSS ValidConnection Regulated"
@@ -89,13 +90,20 @@ def example_set(tmp_path: Path) -> ex.ExampleSet:
 
 
 def test_gene_split_is_fixed_and_proportional():
-    assert ex.gene_split("PANK2", "chr20") == ex.gene_split("PANK2", "20")  # chrom naming does not matter
-    assert ex.gene_hash_unit("PANK2") == pytest.approx(0.440591, abs=1e-6)  # sha1 rule, same on every machine
-    assert all(ex.gene_split(f"G{i}", "chr21") == "test" for i in range(50))
-    assert ex.gene_split("X", "chr22") == "test" and ex.gene_split("X", "chr10") == "val"
-    splits = [ex.gene_split(f"GENE{i}", "chr1") for i in range(20000)]
-    assert splits.count("train") / len(splits) == pytest.approx(0.8, abs=0.01)
-    assert splits.count("val") / len(splits) == pytest.approx(0.1, abs=0.01)
+    assert splits.gene_split("PANK2", "chr20") == splits.gene_split("PANK2", "20")  # chrom naming does not matter
+    assert splits.gene_hash_unit("PANK2") == pytest.approx(0.440591, abs=1e-6)  # sha1 rule, same on every machine
+    assert all(splits.gene_split(f"G{i}", "chr21") == "test" for i in range(50))
+    assert splits.gene_split("X", "chr22") == "test" and splits.gene_split("X", "chr10") == "val"
+    drawn = [splits.gene_split(f"GENE{i}", "chr1") for i in range(20000)]
+    assert drawn.count("train") / len(drawn) == pytest.approx(0.8, abs=0.01)
+    assert drawn.count("val") / len(drawn) == pytest.approx(0.1, abs=0.01)
+
+
+def test_leakage_guard_raises_not_asserts(example_set: ex.ExampleSet):
+    item = next(i for i in example_set.items if i.split == "train")
+    leaked = ex.VariantItem(key=item.key + "-copy", gene=item.gene, split="test")
+    with pytest.raises(ex.SplitLeakError, match="test genes also in train"):
+        ex.ExampleSet([*example_set.items, leaked], example_set.examples).check_disjoint()
 
 
 def test_examples_kinds_splits_and_fulco_exclusion(example_set: ex.ExampleSet):
@@ -121,7 +129,7 @@ def test_examples_kinds_splits_and_fulco_exclusion(example_set: ex.ExampleSet):
     no = [e for e in pheno if e.label == 0]
     assert len(no) == 2  # an unrelated gene's terms for the pathogenic one; its own terms for the benign one
     counts = example_set.counts()
-    assert sum(counts[s]["pathogenicity"] for s in ex.SPLITS) == 4
+    assert sum(counts[s]["pathogenicity"] for s in splits.SPLITS) == 4
     assert "| split |" in ex.counts_table(counts)
 
 

@@ -213,7 +213,8 @@ def test_cached_generation_equals_uncached(llm):
 def test_training_step_changes_qformer_not_llm(llm):
     from test_model import random_inputs
 
-    from biblip_cli.model.biblip import BioBlip, BioBlipConfig
+    from biblip_cli.model.biblip import BioBlip
+    from biblip_cli.model.config import BioBlipConfig
 
     torch.manual_seed(0)
     model = BioBlip(BioBlipConfig.preset("tiny", llm_hidden_size=HIDDEN, dropout=0.0)).train()

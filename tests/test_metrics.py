@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from biblip_cli.tasks.metrics import auroc, average_precision, rank_of, top1_accuracy, top_k_recall
+from biblip_cli.metrics import auroc, average_precision, rank_of, top1_accuracy, top_k_recall
 
 
 def test_auroc_perfect_and_reversed() -> None:

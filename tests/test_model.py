@@ -17,7 +17,8 @@ from biblip_cli.features.inputs import (
     TEXT_DIM,
     VariantInputs,
 )
-from biblip_cli.model.biblip import BioBlip, BioBlipConfig, read_metadata, size_bytes
+from biblip_cli.model.biblip import BioBlip, read_metadata, size_bytes
+from biblip_cli.model.config import BioBlipConfig
 
 
 def random_inputs(B: int = 3, L: int = 64, W: int = 31, seed: int = 0) -> VariantInputs:

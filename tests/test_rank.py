@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from test_phenotype import DEMO_HPO, hpo_subset_dir
 
-from biblip_cli.tasks.rank import GENE_COLUMNS, TSV_COLUMNS, RankOptions, combine, run_rank
+from biblip_cli.commands.rank import RankOptions, run_rank
+from biblip_cli.ranking.report import GENE_COLUMNS, TSV_COLUMNS
+from biblip_cli.ranking.scoring import combine
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_VCF = REPO / "resources" / "demo.vcf.gz"
@@ -114,7 +116,7 @@ def test_spiked_avp_stop_ranks_first_without_model(env: dict, tmp_path: Path) ->
 
 
 class FakeEngine:
-    """Stands in for tasks.engine.Engine: pathogenicity from the consequence, a fixed phenotype match."""
+    """Stands in for engine.engine.Engine: pathogenicity from the consequence, a fixed phenotype match."""
 
     def __init__(self) -> None:
         self.llm_calls = 0
@@ -229,10 +231,11 @@ def test_real_engine_with_tiny_weights(env: dict, tmp_path: Path) -> None:
     from test_llm import HIDDEN, build_tiny_llm
     from test_model import random_inputs
 
+    from biblip_cli.engine.engine import Engine
     from biblip_cli.features.inputs import VariantInputs
-    from biblip_cli.model.biblip import BioBlip, BioBlipConfig
+    from biblip_cli.model.biblip import BioBlip
+    from biblip_cli.model.config import BioBlipConfig
     from biblip_cli.model.llm import FrozenLLM
-    from biblip_cli.tasks.engine import Engine
 
     class Builder:
         def build(self, annotations: list, query_genes: list | None = None) -> VariantInputs:

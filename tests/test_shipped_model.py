@@ -20,7 +20,8 @@ BIBLIP = [sys.executable, "-m", "biblip_cli.cli"]
 
 
 def test_checkpoint_loads_and_matches_the_code():
-    from biblip_cli.model.biblip import BioBlip, BioBlipConfig, read_metadata
+    from biblip_cli.model.biblip import BioBlip, read_metadata
+    from biblip_cli.model.config import BioBlipConfig
 
     assert (MODEL / "model.safetensors").stat().st_size < 20 * 1024 * 1024
     model = BioBlip.from_pretrained(MODEL)
@@ -48,7 +49,7 @@ def test_frozen_llm_is_referenced_not_copied():
 def test_annotate_demo_vcf_with_the_shipped_model(tmp_path, resources):
     out = tmp_path / "demo.vcf.gz"
     tsv = tmp_path / "demo.tsv"
-    run = subprocess.run(
+    run = subprocess.run(  # noqa: PLW1510 - the test checks returncode
         BIBLIP + ["annotate", str(resources / "demo.vcf.gz"), "-o", str(out), "--tsv", str(tsv)],
         capture_output=True,
         text=True,

@@ -10,15 +10,10 @@ import numpy as np
 import pytest
 
 from biblip_cli.bundle.genes import Transcript, TranscriptIndex
+from biblip_cli.commands.target import TargetOptions, run_target
 from biblip_cli.errors import UsageError
+from biblip_cli.features.elements import candidate_genes, element_annotation, rank_candidates
 from biblip_cli.records import AlleleAnnotation
-from biblip_cli.tasks.target import (
-    TargetOptions,
-    candidate_genes,
-    element_annotation,
-    rank_candidates,
-    run_target,
-)
 
 VCF = """##fileformat=VCFv4.2
 ##contig=<ID=chr20,length=64444167>
@@ -71,7 +66,7 @@ def test_candidates_nearest_first_unique_and_capped(bundle) -> None:
 
 
 def test_rank_candidates_sorts_by_score_then_distance() -> None:
-    from biblip_cli.tasks.target import TargetCandidate
+    from biblip_cli.features.elements import TargetCandidate
 
     cands = [TargetCandidate("A", 10), TargetCandidate("B", -5), TargetCandidate("C", 1)]
     ranked = rank_candidates(cands, [0.2, 0.9, 0.2])
@@ -108,7 +103,7 @@ def test_target_writes_entries_sorted_by_score(bundle, vcf: Path, tmp_path: Path
 
 
 def test_checkpoint_target_prior_combines_distance_and_model(bundle, vcf: Path, tmp_path: Path) -> None:
-    from biblip_cli.tasks.target_prior import TargetPrior
+    from biblip_cli.engine.target_prior import TargetPrior
 
     engine = FakeEngine()
     prior = TargetPrior((-1.3, -0.9), 5.0, 1.0, 0.5, 0.0)

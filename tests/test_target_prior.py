@@ -1,11 +1,11 @@
-"""The target-gene score: distance prior + model log-odds (tasks/target_prior.py)."""
+"""The target-gene score: distance prior + model log-odds (engine/target_prior.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from biblip_cli.tasks.target_prior import TargetPrior, fit_target_prior
+from biblip_cli.engine.target_prior import TargetPrior, fit_target_prior
 
 
 def _pairs(seed: int = 0, n: int = 2000):

@@ -122,7 +122,7 @@ def tiny_llm(tmp_path_factory):
 
 def _examples(bundle_dir: Path, data: Path):
     from biblip_cli.bundle import Bundle
-    from biblip_cli.tasks.examples import DATA_FILES, build_examples
+    from biblip_cli.training.examples import DATA_FILES, build_examples
 
     bundle = Bundle.open(bundle_dir)
     return build_examples(bundle, *(data / DATA_FILES[k] for k in ("labels", "crispr", "fulco")))
@@ -130,7 +130,7 @@ def _examples(bundle_dir: Path, data: Path):
 
 def _trainer(tmp: Path, setup, llm_dir: Path, examples, **kw):
     from biblip_cli.model.llm import FrozenLLM
-    from biblip_cli.tasks.train import Trainer, TrainOptions
+    from biblip_cli.training.train import Trainer, TrainOptions
 
     bundle_dir, data = setup
     opts = TrainOptions(out=tmp, bundle=bundle_dir, data=data, preset="tiny", device="cpu", llm_dir=llm_dir,
@@ -176,7 +176,7 @@ def test_train_end_to_end_and_resume(tmp_path, tiny_setup, tiny_llm):
 
 
 def test_loss_decreases_on_fixed_batch(tmp_path, tiny_setup, tiny_llm):
-    from biblip_cli.tasks.train import stage1_losses
+    from biblip_cli.training.train import stage1_losses
 
     examples = _examples(*tiny_setup)
     trainer = _trainer(tmp_path / "run", tiny_setup, tiny_llm, examples)

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 
 from biblip_cli.bundle.genome import Genome
 from biblip_cli.bundle.knowledge import GeneKnowledge, load_knowledge, load_proteins
-from biblip_cli.bundle.manifest import REQUIRED_ROLES, Manifest, read_manifest, safe_path, sha256_file
+from biblip_cli.bundle.manifest import REQUIRED_ROLES, Manifest, read_manifest, safe_path
 from biblip_cli.bundle.paralogs import Paralog, read_paralogs
 from biblip_cli.errors import BiblipError
+from biblip_cli.io.textfiles import sha256_file
 from biblip_cli.paths import resources_dir
 
 if TYPE_CHECKING:

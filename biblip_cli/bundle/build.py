@@ -25,17 +25,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from biblip_cli.bundle.knowledge import _open_text, iter_fasta, parse_protein_header
+from biblip_cli.bundle.knowledge import iter_fasta, parse_protein_header
 from biblip_cli.bundle.manifest import (
     FileEntry,
     Manifest,
     alternate_names,
     contig_aliases,
-    sha256_file,
     write_manifest,
 )
 from biblip_cli.bundle.paralogs import find_paralogs, write_paralogs
 from biblip_cli.errors import BiblipError, UsageError
+from biblip_cli.io.textfiles import open_text, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,7 @@ def write_fasta_subset(src: Path, dest: Path, region: Region | None) -> dict[str
 
     written = [0]
     try:
-        with _open_text(src) as fh:
+        with open_text(src) as fh:
             for raw in fh:
                 if raw.startswith(">"):
                     finish()
@@ -338,7 +338,7 @@ def write_gtf_subset(
     canonical_tags = False
     rename = contig_aliases(fasta_contigs or [])
     try:
-        with _open_text(src) as fh:
+        with open_text(src) as fh:
             for lineno, raw in enumerate(fh, start=1):
                 if raw.startswith("#"):
                     header.append(raw.rstrip("\r\n"))
@@ -500,7 +500,7 @@ def write_paralog_table(srcs: list[Path], dest: Path, genes: set[str], threads: 
 def write_table_subset(src: Path, dest: Path, column: str, keep: set[str] | None, comment: str = "#") -> int:
     """Copy a TSV (header line, optional `#` comment lines before it) keeping rows whose `column` is in `keep`."""
     count = 0
-    with _open_text(src) as fh, gz_text_writer(dest) as out:
+    with open_text(src) as fh, gz_text_writer(dest) as out:
         header: list[str] | None = None
         idx = -1
         for lineno, line in enumerate(fh, start=1):
@@ -526,7 +526,7 @@ def write_table_subset(src: Path, dest: Path, column: str, keep: set[str] | None
 def write_enhancers_subset(src: Path, dest: Path, region: Region | None) -> int:
     """CRISPR enhancer-gene pairs (chrom, chromStart, chromEnd, ... measuredGeneSymbol ...) with elements in the region."""
     count = 0
-    with _open_text(src) as fh, gz_text_writer(dest) as out:
+    with open_text(src) as fh, gz_text_writer(dest) as out:
         head = fh.readline()
         cols = head.rstrip("\r\n").split("\t")
         if cols[:3] != ["chrom", "chromStart", "chromEnd"]:
@@ -562,7 +562,7 @@ def copy_gzipped(src: Path, dest: Path) -> None:
 
 def _first_match(path: Path, pattern: str, max_lines: int = 50) -> str:
     rx = re.compile(pattern)
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for i, line in enumerate(fh):
             if i >= max_lines:
                 break

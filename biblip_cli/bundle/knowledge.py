@@ -8,12 +8,11 @@ columns are kept in `GeneKnowledge.extra` so newer tables still load.
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from biblip_cli.errors import BiblipError
+from biblip_cli.io.textfiles import open_text
 
 LIST_COLUMNS = ("go_terms", "go_ids", "diseases", "disease_ids", "hpo_terms", "omim_ids")
 TEXT_COLUMNS = (
@@ -56,16 +55,8 @@ def _split(value: str) -> list[str]:
     return [item.strip() for item in value.split(";") if item.strip()]
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")  # type: ignore[return-value]
-    return open(path, encoding="utf-8", newline="")
-
-
 def read_knowledge_header(path: Path) -> list[str]:
-    with _open_text(Path(path)) as fh:
+    with open_text(Path(path)) as fh:
         return fh.readline().rstrip("\r\n").split("\t")
 
 
@@ -74,7 +65,7 @@ def load_knowledge(path: Path) -> dict[str, GeneKnowledge]:
     path = Path(path)
     result: dict[str, GeneKnowledge] = {}
     try:
-        with _open_text(path) as fh:
+        with open_text(path) as fh:
             reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
             if not reader.fieldnames or "symbol" not in reader.fieldnames:
                 raise BiblipError(
@@ -125,7 +116,7 @@ def iter_fasta(path: Path):
     path = Path(path)
     header: str | None = None
     chunks: list[str] = []
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for raw in fh:
             line = raw.strip()
             if not line:

@@ -7,7 +7,6 @@ or a symlink pointing out of the directory are all rejected).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -76,15 +75,6 @@ class Manifest:
                 where=where,
                 hint="rebuild the bundle with `biblip bundle build`",
             ) from err
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def safe_path(bundle_dir: Path, rel: str) -> Path:

@@ -19,9 +19,9 @@ from biblip_cli.bundle.manifest import (
     Manifest,
     read_manifest,
     safe_path,
-    sha256_file,
 )
 from biblip_cli.errors import BiblipError
+from biblip_cli.io.textfiles import open_text, sha256_file
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -65,10 +65,9 @@ _ATTR = re.compile(r'(\S+)\s+"([^"]*)"')
 
 def summarize_gtf(path: Path) -> GtfSummary:
     """One pass over a (gzipped) GTF: gene spans, types, which genes have a CDS."""
-    from biblip_cli.bundle.knowledge import _open_text
 
     summary = GtfSummary()
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             if line.startswith("#") or not line.strip():
                 continue
@@ -93,10 +92,9 @@ def summarize_gtf(path: Path) -> GtfSummary:
 
 def hpo_release(obo: Path) -> tuple[str, int]:
     """(data-version, number of [Term] stanzas) of an hp.obo[.gz]."""
-    from biblip_cli.bundle.knowledge import _open_text
 
     version, terms = "", 0
-    with _open_text(obo) as fh:
+    with open_text(obo) as fh:
         for line in fh:
             if line.startswith("data-version:") and not version:
                 version = line.split(":", 1)[1].strip()
@@ -107,9 +105,8 @@ def hpo_release(obo: Path) -> tuple[str, int]:
 
 def count_rows(path: Path) -> int:
     """Data rows of a gzipped TSV (lines not starting with '#', minus the header)."""
-    from biblip_cli.bundle.knowledge import _open_text
 
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         rows = sum(1 for line in fh if line.strip() and not line.startswith("#"))
     return max(rows - 1, 0)
 
@@ -313,9 +310,8 @@ def _check_cross_refs(present: dict[str, Path], gtf: GtfSummary | None, checks: 
             checks.append(Check("knowledge vs GTF", FAIL, err.one_line()))
     if "enhancers" in present:
         try:
-            from biblip_cli.bundle.knowledge import _open_text
 
-            with _open_text(present["enhancers"]) as fh:
+            with open_text(present["enhancers"]) as fh:
                 header = fh.readline().rstrip("\r\n").split("\t")
                 col = header.index("measuredGeneSymbol") if "measuredGeneSymbol" in header else -1
                 rows = [line.rstrip("\r\n").split("\t") for line in fh if line.strip()]
@@ -350,9 +346,8 @@ def _check_hpo(present: dict[str, Path], checks: list[Check]) -> None:
         detail = f"release {version or '?'}, {terms:,} terms"
         for role, col in (("hpo_genes", "gene_symbol"), ("hpo_annotations", "hpo_id")):
             if role in present:
-                from biblip_cli.bundle.knowledge import _open_text
 
-                with _open_text(present[role]) as fh:
+                with open_text(present[role]) as fh:
                     head = next((line for line in fh if not line.startswith("#") or col in line), "")
                 if col not in head:
                     status = FAIL

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from biblip_cli.errors import BiblipError
-from biblip_cli.features.textfile import read_user_text
+from biblip_cli.io.textfiles import read_user_text
 
 # GRCh38 pseudo-autosomal regions (1-based, inclusive)
 PAR = {

@@ -29,7 +29,7 @@ from typing import Any
 from biblip_cli.errors import BiblipError
 from biblip_cli.features import hpo_cache
 from biblip_cli.features.hpo_cache import HpoData, HpoTerm
-from biblip_cli.features.textfile import read_user_text
+from biblip_cli.io.textfiles import read_user_text
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,6 @@ cross-attention something to attend to (a fully masked softmax row would be NaN)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,9 +22,7 @@ from biblip_cli.features.inputs import (
     TEXT_DIM,
     VariantInputs,
 )
-
-if TYPE_CHECKING:
-    from biblip_cli.model.biblip import BioBlipConfig
+from biblip_cli.model.config import BioBlipConfig
 
 # modality-type ids (index into ModalityEncoders.type_embedding)
 NULL, DNA, GENE, PROTEIN, TEXT = range(5)

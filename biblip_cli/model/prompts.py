@@ -21,7 +21,7 @@ _CONTEXT = (
     "(its DNA, the genes around it, the protein change and what is known about the gene)."
 )
 
-# The single source of instruction texts: tasks/examples.py (training) reads this dict, and the
+# The single source of instruction texts: training/examples.py (training) reads this dict, and the
 # prompt builders below (inference) fill the same templates.
 TRAINING_INSTRUCTIONS = {
     "pathogenicity": f"{_CONTEXT} Is this variant pathogenic or benign?",
@@ -49,7 +49,7 @@ def describe_prompt() -> Prompt:
 
 def grounded_describe_prompt(facts: str) -> Prompt:
     """The describe instruction (shared, cached) and, after the soft prefix, the variant's known facts in
-    words (tasks/explain.py): the LLM continues from them, so it adds to the facts instead of guessing."""
+    words (model/texts.py): the LLM continues from them, so it adds to the facts instead of guessing."""
     return Prompt(
         TRAINING_INSTRUCTIONS["describe"],
         tail=f"\nKnown facts: {facts}\nIn one more sentence, say what the gene does and what the change may do "

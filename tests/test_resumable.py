@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from biblip_cli.commands.annotate import AnnotateOptions, run_annotate
 from biblip_cli.errors import UsageError
-from biblip_cli.tasks.annotate import AnnotateOptions, run_annotate
 
 
 def make_snv_vcf(path: Path, n: int, seed: int = 7) -> None:
@@ -96,7 +96,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path: Path, output_type: s
 
 def test_resume_refuses_other_options(tmp_path: Path):
     from biblip_cli.bundle import Bundle
-    from biblip_cli.tasks.runio import ResumableOutput, input_fingerprint
+    from biblip_cli.io.resumable import ResumableOutput, input_fingerprint
 
     source = tmp_path / "in.vcf"
     make_snv_vcf(source, 50)

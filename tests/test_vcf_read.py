@@ -9,19 +9,17 @@ import cyvcf2
 import pytest
 
 from biblip_cli.errors import BiblipError
-from biblip_cli.records import Allele
-from biblip_cli.vcf import (
-    BgzfWriter,
+from biblip_cli.io.vcf_read import alleles, open_vcf, precheck
+from biblip_cli.io.vcf_write import (
     VcfOutput,
     add_rank_header,
     add_target_header,
-    alleles,
+    bgzf_writer,
     concat_vcfs,
     escape_info,
     index_vcf_gz,
-    open_vcf,
-    precheck,
 )
+from biblip_cli.records import Allele
 
 HEADER = "##fileformat=VCFv4.2\n##contig=<ID=chr20,length=64444167>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
 
@@ -73,7 +71,7 @@ def test_bgzf_writer_and_index(tmp_path: Path):
     text = HEADER + "".join(f"chr20\t{p}\t.\tA\tG\t.\t.\t.\n" for p in range(1, 30_000))
     path = tmp_path / "x.vcf.gz"
     with open(path, "wb") as raw:
-        writer = BgzfWriter(raw)
+        writer = bgzf_writer(raw)
         writer.write(text.encode())
         writer.close()
     assert gzip.decompress(path.read_bytes()).decode() == text

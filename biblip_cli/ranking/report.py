@@ -20,7 +20,7 @@ from biblip_cli.errors import BiblipError
 from biblip_cli.records import GeneEffect
 
 if TYPE_CHECKING:
-    from biblip_cli.tasks.rank import Candidate, RankResult
+    from biblip_cli.ranking.candidates import Candidate, RankResult
 
 TSV_COLUMNS = (
     "rank", "gene", "chrom", "pos", "ref", "alt", "consequence", "hgvsp", "zygosity", "inheritance",
@@ -111,7 +111,7 @@ def _table(columns: tuple[str, ...], rows: list[list[str]], numeric: set[str]) -
 
 
 def render_report(result: RankResult, top: int = 50) -> str:
-    """The whole report as one HTML string (`result` is a tasks.rank.RankResult)."""
+    """The whole report as one HTML string (`result` is a ranking.candidates.RankResult)."""
     from biblip_cli import __version__
 
     cands = result.candidates
@@ -298,7 +298,8 @@ def write_ranked_vcf(
     result: RankResult, source: str, target: str, output_type: str | None, command: str
 ) -> None:
     """The input again with BIOBLIP_RANK/BIOBLIP_SCORE per ALT (`.` for non-candidates)."""
-    from biblip_cli.vcf import VcfOutput, add_command_header, add_rank_header, open_vcf
+    from biblip_cli.io.vcf_read import open_vcf
+    from biblip_cli.io.vcf_write import VcfOutput, add_command_header, add_rank_header
 
     by_record: dict[int, dict[int, Candidate]] = {}
     for c in result.candidates:

@@ -23,10 +23,7 @@ into an item; only answers (targets) contain the clinical label.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
-import io
 import logging
 import random
 from collections import Counter
@@ -36,23 +33,29 @@ from pathlib import Path
 from typing import Any
 
 from biblip_cli.errors import BiblipError
+from biblip_cli.features.elements import element_allele
+from biblip_cli.io.datasets import EnhancerPair, normalise_chrom, read_labels, read_pairs
+from biblip_cli.io.textfiles import sha256_file
+from biblip_cli.model.texts import consequence_words, gene_phenotypes, short_name
 from biblip_cli.records import Allele, ProteinVariant
-from biblip_cli.tasks.explain import consequence_words
+from biblip_cli.training.splits import (
+    SPLIT_RULE,
+    SPLITS,
+    TEST_CHROMS,
+    TRAIN_FRACTION,
+    VAL_CHROMS,
+    VAL_FRACTION,
+    gene_split,
+)
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
+
+class SplitLeakError(BiblipError):
+    """A held-out (val/test) gene also feeds training."""
+
+
 KINDS = ("pathogenicity", "describe", "phenotype", "regulates")
-TRAIN_FRACTION = 0.8
-VAL_FRACTION = 0.1
-#: whole chromosomes held out (genes and enhancer pairs): chr21 (the second demo contig, no coding gene
-#: in its sequenced part) plus chr22 and chr4 for test, chr10 for validation.
-TEST_CHROMS = ("chr21", "chr22", "chr4")
-VAL_CHROMS = ("chr10",)
-SPLIT_RULE = (
-    "gene split: chromosome in TEST_CHROMS -> test, in VAL_CHROMS -> val, else u = int(sha1(symbol)[:8], 16) / 2**32:"
-    " u < 0.8 train, u < 0.9 val, else test"
-)
 #: columns of the labels file that nearly give the label away: never model inputs
 LEAKY_COLUMNS = ("disease_ids", "disease_names", "omim_ids")
 LABEL_WORDS = {
@@ -61,7 +64,6 @@ LABEL_WORDS = {
     "uncertain": "Uncertain significance.",
 }
 MAX_PHENOTYPES = 3  # HPO names per describe answer / phenotype question
-MAX_NAME_WORDS = 6  # gene name words kept in a describe answer (answers stay short: CPU time)
 
 # Default data files, relative to a data folder laid out as ../shared/data (see DATA.md).
 DATA_FILES = {
@@ -85,31 +87,6 @@ ANSWERS = {
 
 
 # --- splits ----------------------------------------------------------------------------------------
-
-
-def gene_hash_unit(symbol: str) -> float:
-    """Stable number in [0, 1) from the gene symbol (sha1, first 32 bits): same on every machine."""
-    return int(hashlib.sha1(symbol.encode("utf-8")).hexdigest()[:8], 16) / 2**32
-
-
-def normalise_chrom(chrom: str) -> str:
-    chrom = (chrom or "").strip()
-    if not chrom:
-        return ""
-    return chrom if chrom.startswith("chr") else f"chr{chrom}"
-
-
-def gene_split(symbol: str, chrom: str = "") -> str:
-    """The split of a gene: held-out chromosomes first, then the symbol's hash."""
-    chrom = normalise_chrom(chrom)
-    if chrom in TEST_CHROMS:
-        return "test"
-    if chrom in VAL_CHROMS:
-        return "val"
-    u = gene_hash_unit(symbol)
-    if u < TRAIN_FRACTION:
-        return "train"
-    return "val" if u < TRAIN_FRACTION + VAL_FRACTION else "test"
 
 
 # --- records ---------------------------------------------------------------------------------------
@@ -177,11 +154,15 @@ class ExampleSet:
         return sorted({i.gene for i in self.items if i.split == split})
 
     def check_disjoint(self) -> None:
-        """Raise AssertionError if a val/test gene appears in train."""
+        """The leakage guard: raise `SplitLeakError` if a val/test gene appears in train (also under `python -O`)."""
         train = set(self.genes("train"))
         for split in ("val", "test"):
             overlap = train & set(self.genes(split))
-            assert not overlap, f"{len(overlap)} {split} genes also in train, e.g. {sorted(overlap)[:3]}"
+            if overlap:
+                raise SplitLeakError(
+                    f"{len(overlap)} {split} genes also in train, e.g. {sorted(overlap)[:3]}",
+                    hint="a bug in the gene split: every gene must belong to exactly one split",
+                )
 
     def metadata(self) -> dict[str, Any]:
         """What the checkpoint stores about its data: rule, held-out chromosomes, counts, gene lists' hashes."""
@@ -204,98 +185,6 @@ class ExampleSet:
 # --- reading ---------------------------------------------------------------------------------------
 
 
-def _open_tsv(path: Path) -> io.TextIOBase:
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    if gz:
-        return gzip.open(path, "rt", encoding="utf-8", newline="")  # type: ignore[return-value]
-    return open(path, encoding="utf-8", newline="")
-
-
-def sha256_path(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class LabelledVariant:
-    variant: ProteinVariant
-    label: str  # pathogenic | benign | uncertain
-
-
-def read_protein_variants(path: Path) -> list[LabelledVariant]:
-    """UniProt variants (gene, p.change, label). The disease/OMIM columns are deliberately not read."""
-    path = Path(path)
-    if not path.is_file():
-        raise BiblipError("labels file not found", where=str(path), hint="pass --data DIR (see DATA.md)")
-    out: list[LabelledVariant] = []
-    with _open_tsv(path) as fh:
-        reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-        need = {"gene_symbol", "hgvs_p", "ref_aa", "position", "alt_aa", "label"}
-        missing = need - set(reader.fieldnames or ())
-        if missing:
-            raise BiblipError(
-                f"labels file lacks columns {sorted(missing)}", where=str(path), hint="see DATA.md"
-            )
-        for line, row in enumerate(reader, start=2):
-            label = (row["label"] or "").strip().lower()
-            if label not in LABEL_WORDS:
-                continue
-            try:
-                position = int(row["position"])
-            except ValueError as err:
-                raise BiblipError(f"bad position {row['position']!r}", where=f"{path}:{line}") from err
-            pv = ProteinVariant(
-                gene=row["gene_symbol"].strip(),
-                hgvsp=row["hgvs_p"].strip(),
-                ref_aa=row["ref_aa"].strip().upper(),
-                position=position,
-                alt_aa=row["alt_aa"].strip().upper(),
-            )
-            out.append(LabelledVariant(pv, label))
-    return out
-
-
-@dataclass(frozen=True)
-class EnhancerPair:
-    chrom: str
-    start0: int
-    end0: int
-    gene: str
-    regulated: bool
-    tss0: int | None = None
-
-
-def read_enhancer_pairs(path: Path, valid_only: bool = True) -> list[EnhancerPair]:
-    """CRISPRi element-gene pairs (ENCODE/Engreitz benchmark format), ValidConnection TRUE only."""
-    path = Path(path)
-    if not path.is_file():
-        raise BiblipError(
-            "enhancer pairs file not found", where=str(path), hint="pass --data DIR (see DATA.md)"
-        )
-    out = []
-    with _open_tsv(path) as fh:
-        reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-        for row in reader:
-            if valid_only and (row.get("ValidConnection") or "TRUE").strip().upper() != "TRUE":
-                continue
-            tss = row.get("startTSS") or ""
-            out.append(
-                EnhancerPair(
-                    chrom=normalise_chrom(row["chrom"]),
-                    start0=int(row["chromStart"]),
-                    end0=int(row["chromEnd"]),
-                    gene=row["measuredGeneSymbol"].strip(),
-                    regulated=(row.get("Regulated") or "").strip().upper() == "TRUE",
-                    tss0=int(tss) if tss.strip().isdigit() else None,
-                )
-            )
-    return out
-
-
 # --- texts -----------------------------------------------------------------------------------------
 
 
@@ -314,20 +203,6 @@ def instruction_templates() -> dict[str, str]:
 def instruction(kind: str, templates: dict[str, str] | None = None, **values: str) -> str:
     """The instruction text of a kind, filled with `values`."""
     return (templates or instruction_templates())[kind].format(**values)
-
-
-def gene_phenotypes(knowledge: Any) -> list[str]:
-    """HPO phenotype names linked to a gene (inheritance modes dropped), in table order."""
-    if knowledge is None:
-        return []
-    terms = getattr(knowledge, "hpo_terms", None) or []
-    return [t for t in terms if t and "inheritance" not in t.lower()]
-
-
-def short_name(knowledge: Any) -> str:
-    name = (getattr(knowledge, "name", "") or "").strip() if knowledge is not None else ""
-    words = name.split()
-    return " ".join(words[:MAX_NAME_WORDS]) + (" ..." if len(words) > MAX_NAME_WORDS else "")
 
 
 def describe_text(pv: ProteinVariant, label: str, knowledge: Any, phenotypes: list[str] | None = None) -> str:
@@ -384,7 +259,7 @@ class HeldOutPairs:
     @classmethod
     def read(cls, path: Path) -> HeldOutPairs:
         loci: dict[str, list[tuple[int, int]]] = {}
-        pairs = read_enhancer_pairs(Path(path), valid_only=False)
+        pairs = read_pairs(Path(path), valid_only=False)
         for p in pairs:
             loci.setdefault(p.chrom, []).append((p.start0, p.end0))
         return cls(frozenset(p.gene for p in pairs), loci)
@@ -413,20 +288,6 @@ def _genomic_allele(bundle: Any, pv: ProteinVariant) -> Allele | None:
     return alleles[0] if alleles else None
 
 
-def _element_allele(bundle: Any, pair: EnhancerPair) -> Allele:
-    """An allele-like marker at the element midpoint, ALT = REF (no change); 'N' where no sequence."""
-    mid0 = (pair.start0 + pair.end0) // 2
-    base = "N"
-    if bundle is not None:
-        try:
-            contig = bundle.genome.resolve(pair.chrom)
-            if contig is not None:
-                base = bundle.genome.fetch(contig, mid0, mid0 + 1) or "N"
-        except (BiblipError, KeyError, ValueError, OSError):
-            base = "N"
-    return Allele(chrom=pair.chrom, pos=mid0 + 1, ref=base, alt=base)
-
-
 def build_examples(
     bundle: Any,
     labels_path: Path | None,
@@ -453,8 +314,8 @@ def build_examples(
     pheno_genes = sorted(g for g, terms in pheno_sets.items() if len(terms) >= MAX_PHENOTYPES)
 
     if labels_path is not None:
-        sources["labels"] = {"path": str(labels_path), "sha256": sha256_path(Path(labels_path))}
-        for lv in read_protein_variants(Path(labels_path)):
+        sources["labels"] = {"path": str(labels_path), "sha256": sha256_file(Path(labels_path))}
+        for lv in read_labels(Path(labels_path), known_only=True):
             pv, label = lv.variant, lv.label
             split = split_of(pv.gene)
             know = knowledge.get(pv.gene)
@@ -517,19 +378,19 @@ def build_examples(
                     )
 
     if crispr_path is not None:
-        sources["crispr"] = {"path": str(crispr_path), "sha256": sha256_path(Path(crispr_path))}
+        sources["crispr"] = {"path": str(crispr_path), "sha256": sha256_file(Path(crispr_path))}
         held_out = HeldOutPairs(frozenset(), {})
         if fulco_path is not None:
-            sources["fulco_excluded"] = {"path": str(fulco_path), "sha256": sha256_path(Path(fulco_path))}
+            sources["fulco_excluded"] = {"path": str(fulco_path), "sha256": sha256_file(Path(fulco_path))}
             held_out = HeldOutPairs.read(Path(fulco_path))
-        for pair in read_enhancer_pairs(Path(crispr_path)):
+        for pair in read_pairs(Path(crispr_path)):
             reason = held_out.reason(pair)
             if reason is not None:
                 excluded[reason] += 1
                 continue
             split = gene_split(pair.gene, pair.chrom)  # element and gene share the chromosome (cis pairs)
             text = enhancer_text(pair)
-            allele = _element_allele(bundle, pair)
+            allele = element_allele(bundle, pair.chrom, pair.start0, pair.end0)
             key = f"{pair.gene}|{pair.chrom}:{pair.start0}-{pair.end0}"
             item = VariantItem(
                 key, pair.gene, split, allele=allele, regulates=int(pair.regulated), description=text

@@ -1,4 +1,4 @@
-"""Evaluation metrics in plain numpy (no scikit-learn dependency).
+"""Metrics in plain numpy (no scikit-learn dependency), shared by evaluation and the validation of training.
 
 Conventions match scikit-learn so numbers are comparable with published tables:
 AUROC counts tied scores as half a win (Mann-Whitney U); AUPRC is average precision,

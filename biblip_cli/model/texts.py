@@ -17,6 +17,7 @@ from typing import Any
 from biblip_cli.records import AlleleAnnotation, ProteinVariant
 
 MAX_PHENOTYPES = 3
+MAX_NAME_WORDS = 6  # gene name words kept in a describe answer (answers stay short: CPU time)
 
 _WORDS = {
     "missense_variant": "Missense variant",
@@ -47,6 +48,20 @@ def consequence_words(term: str) -> str:
     return _WORDS.get(term) or (term.replace("_", " ").capitalize() if term else "Variant")
 
 
+def gene_phenotypes(knowledge: Any) -> list[str]:
+    """HPO phenotype names linked to a gene (inheritance modes dropped), in table order."""
+    if knowledge is None:
+        return []
+    terms = getattr(knowledge, "hpo_terms", None) or []
+    return [t for t in terms if t and "inheritance" not in t.lower()]
+
+
+def short_name(knowledge: Any) -> str:
+    name = (getattr(knowledge, "name", "") or "").strip() if knowledge is not None else ""
+    words = name.split()
+    return " ".join(words[:MAX_NAME_WORDS]) + (" ..." if len(words) > MAX_NAME_WORDS else "")
+
+
 def _call(probability: float) -> str:
     if math.isnan(probability):
         return "No model pathogenicity for this consequence."
@@ -63,7 +78,6 @@ def facts_text(
     """'Missense variant p.Arg264Trp in PANK2 (pantothenate kinase 2). Likely pathogenic (model
     probability 0.91). Gene-linked phenotypes: dystonia, ...'"""
     from biblip_cli.features.protein import protein_consequence
-    from biblip_cli.tasks.examples import gene_phenotypes, short_name
 
     if isinstance(variant, ProteinVariant):
         gene, change = variant.gene, variant.hgvsp

@@ -20,22 +20,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from Bio import bgzf
+
+from biblip_cli.engine.loading import EngineSpec, load_engine, set_threads
 from biblip_cli.errors import BiblipError, UsageError
-from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
-from biblip_cli.tasks.loading import load_engine
-from biblip_cli.vcf import (
+from biblip_cli.io.vcf_read import VcfReader, alleles, open_vcf, precheck
+from biblip_cli.io.vcf_write import (
     BIOBLIP_COLUMNS,
     INFO_ESCAPES,
-    BgzfWriter,
-    VcfReader,
     add_bioblip_header,
     add_command_header,
-    alleles,
+    bgzf_writer,
     escape_info,
     header_text,
-    open_vcf,
-    precheck,
 )
+from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
 
 log = logging.getLogger(__name__)
 
@@ -296,11 +295,11 @@ def _default_annotator(bundle: Any) -> Annotator:
 def _load_engine(opts: AnnotateOptions, bundle: Any) -> Any:
     if opts.explain and opts.no_llm:
         raise BiblipError("--explain needs the LLM", hint="drop --no-llm to generate explanations")
-    return load_engine(
-        bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
-        without_model="run with --no-model for consequence annotation only",
+    spec = EngineSpec(
+        opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
         batch_size=min(opts.batch_size, 256), use_llm=not opts.no_llm, threads=opts.threads,
     )  # fmt: skip
+    return load_engine(bundle, spec, without_model="run with --no-model for consequence annotation only")
 
 
 def _records(
@@ -348,7 +347,7 @@ def run_annotate(
     """Annotate `opts.input`; `annotator`/`engine`/`bundle` may be injected (tests).
 
     `progress(records_written, alleles)` is called after every batch (the CLI draws a bar)."""
-    from biblip_cli.tasks.runio import ResumableOutput, input_fingerprint
+    from biblip_cli.io.resumable import ResumableOutput, input_fingerprint
 
     started = time.perf_counter()
     if opts.output_type not in ("v", "z"):
@@ -363,13 +362,7 @@ def run_annotate(
         parse_region(opts.region)
     if opts.shard:
         parse_shard(opts.shard)
-    if opts.threads:
-        try:
-            import torch
-
-            torch.set_num_threads(opts.threads)
-        except ImportError:  # pragma: no cover
-            pass
+    set_threads(opts.threads)
 
     reader = open_vcf(opts.input, threads=opts.threads)
     if bundle is None and annotator is None:
@@ -389,11 +382,11 @@ def run_annotate(
     summary = AnnotateSummary(output=opts.output, tsv=str(opts.tsv) if opts.tsv else None)
 
     out: ResumableOutput | None = None
-    stream: BinaryIO | BgzfWriter | None = None
+    stream: BinaryIO | bgzf.BgzfWriter | None = None
     tsv_stream: BinaryIO | None = None
     tsv_temp: Path | None = None
     if opts.output == "-":
-        stream = BgzfWriter(sys.stdout.buffer) if opts.output_type == "z" else sys.stdout.buffer
+        stream = bgzf_writer(sys.stdout.buffer) if opts.output_type == "z" else sys.stdout.buffer
         if opts.tsv is not None:
             tsv_temp = Path(opts.tsv).with_name(Path(opts.tsv).name + ".partial")  # renamed at the end
             tsv_stream = open(tsv_temp, "wb")  # noqa: SIM115 - closed below
@@ -476,7 +469,7 @@ def run_annotate(
     if out is not None:
         out.finish(opts.output_type)
     else:
-        if isinstance(stream, BgzfWriter):
+        if isinstance(stream, bgzf.BgzfWriter):
             stream.close()
         else:
             assert stream is not None
@@ -493,7 +486,7 @@ def _flush(
     engine: Any,
     opts: AnnotateOptions,
     summary: AnnotateSummary,
-    vcf_sink: BinaryIO | BgzfWriter,
+    vcf_sink: BinaryIO | bgzf.BgzfWriter,
     tsv_sink: BinaryIO | None,
 ) -> None:
     """Score one batch with the model and write its records and TSV rows."""

@@ -1,4 +1,4 @@
-"""`--explain` facts (tasks/explain.py) and the pathogenicity domain of the shipped checkpoint."""
+"""`--explain` facts (model/texts.py) and the pathogenicity domain of the shipped checkpoint."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 import numpy as np
 
 from biblip_cli.bundle.knowledge import GeneKnowledge
+from biblip_cli.engine.engine import Engine
+from biblip_cli.model.texts import facts_text, first_sentence
 from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect, ProteinVariant
-from biblip_cli.tasks.engine import Engine
-from biblip_cli.tasks.explain import facts_text, first_sentence
 
 KNOWLEDGE = {
     "PANK2": GeneKnowledge(

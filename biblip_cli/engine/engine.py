@@ -20,8 +20,8 @@ from biblip_cli.features.inputs import VariantInputs
 from biblip_cli.model import prompts
 from biblip_cli.model.biblip import BioBlip, read_metadata
 from biblip_cli.model.llm import FrozenLLM, resolve_device
+from biblip_cli.model.texts import facts_text, first_sentence
 from biblip_cli.records import AlleleAnnotation, ProteinVariant
-from biblip_cli.tasks.explain import facts_text, first_sentence
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class Engine:
+    """The model behind the commands (satisfies `engine.protocol.VariantEngine`)."""
+
     def __init__(
         self,
         builder: Any,
@@ -59,9 +61,9 @@ class Engine:
         device: str = "auto",
         batch_size: int = 64,
         use_llm: bool = True,
-        threads: int | None = None,
     ) -> Engine:
-        """`bundle`: a `Bundle` or its folder. The LLM and text encoder default to the prepared ones."""
+        """`bundle`: a `Bundle` or its folder. The LLM and text encoder default to the prepared ones.
+        Threads are set by the caller (`engine.loading.set_threads`)."""
         from biblip_cli.bundle import Bundle
         from biblip_cli.features.builder import FeatureBuilder
         from biblip_cli.features.text import TextEmbedder
@@ -72,8 +74,6 @@ class Engine:
             llm_sha256,
         )
 
-        if threads:
-            torch.set_num_threads(threads)
         if batch_size < 1:
             raise BiblipError(f"--batch-size must be >= 1, got {batch_size}")
         torch_device = resolve_device(device)
@@ -227,7 +227,7 @@ class Engine:
         max_new_tokens: int = 48,
         probabilities: Sequence[float] | None = None,
     ) -> list[str]:
-        """Grounded descriptions: the facts sentence, then the generated continuation (tasks/explain.py)."""
+        """Grounded descriptions: the facts sentence, then the generated continuation (model/texts.py)."""
         parts = self.explain_parts(variants, max_new_tokens, probabilities)
         return [f"{facts} {generated}".strip() for facts, generated in parts]
 
@@ -270,6 +270,28 @@ class Engine:
                     )
                 )
         return [(f, first_sentence(g)) for f, g in zip(facts, generated, strict=True)]
+
+    @property
+    def has_llm(self) -> bool:
+        return self.llm is not None
+
+    def llm_alone_pathogenicity(self, variants: Sequence[ProteinVariant]) -> np.ndarray | None:
+        """Baseline: the same frozen LLM, no prefix, the variant described in words: log-odds pathogenic
+        vs benign (None without an LLM)."""
+        if self.llm is None:
+            return None
+        question = prompts.pathogenicity_prompt()
+        asked = [prompts.plain_text_prompt(question, v) for v in variants]
+        scores = self.llm.score(None, [p.instruction for p in asked], list(question.answers), tail=question.tail)
+        return (scores[:, 0] - scores[:, 1]).numpy()
+
+    def llm_alone_describe(self, variants: Sequence[ProteinVariant]) -> list[str] | None:
+        """Baseline: the describe instruction answered by the frozen LLM from the variant in words."""
+        if self.llm is None:
+            return None
+        question = prompts.describe_prompt()
+        asked = [prompts.plain_text_prompt(question, v) for v in variants]
+        return self.llm.generate(None, [p.instruction for p in asked], max_new_tokens=48, tail=question.tail)
 
     def phenotype_match(self, variants: Sequence[AlleleAnnotation], phenotypes: list[str]) -> np.ndarray:
         """Log-odds that each variant explains the patient's phenotypes (names, e.g. "Seizure")."""

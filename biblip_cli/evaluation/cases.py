@@ -1,11 +1,8 @@
-"""Evaluation inputs: readers for the shared-data formats, and simulated Mendelian cases.
+"""Evaluation inputs: HPO gene links, and simulated Mendelian cases.
 
 `biblip evaluate` takes every case as a file so any new file of the same format (a hold-out set)
-runs without code changes:
-- labels TSV (`labels/protein_variants.tsv.gz`): gene_symbol, hgvs_p, ref_aa, position, alt_aa, label;
-- enhancer-gene pairs TSV (CRISPR benchmark format): chrom, chromStart, chromEnd, name,
-  measuredGeneSymbol, startTSS, ValidConnection, Regulated;
-- cases TSV written by `build_cases` (one VCF per case beside it).
+runs without code changes: the labels and enhancer-gene pairs TSVs are read by `io/datasets.py`
+(the same readers as training); the cases TSV written by `build_cases` (one VCF per case beside it) here.
 
 A simulated case = the real common SNPs of the region with random genotypes (background) plus one
 pathogenic allele of a labelled gene, and 3-8 HPO terms of that gene plus 0-2 unrelated terms.
@@ -14,8 +11,6 @@ pathogenic allele of a labelled gene, and 3-8 HPO terms of that gene plus 0-2 un
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from biblip_cli.errors import BiblipError
+from biblip_cli.io.datasets import LabeledVariant
+from biblip_cli.io.textfiles import open_existing_text
 from biblip_cli.records import Allele, ProteinVariant
 
 log = logging.getLogger(__name__)
@@ -55,21 +52,9 @@ NON_PHENOTYPE_WORDS = (
 )
 
 
-def open_text(path: Path) -> io.TextIOBase:
-    """Plain or gzip text, decided by the magic bytes (not the suffix)."""
-    path = Path(path)
-    if not path.is_file():
-        raise BiblipError("file not found", where=str(path))
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    if gz:
-        return gzip.open(path, "rt", encoding="utf-8", newline="")  # type: ignore[return-value]
-    return open(path, encoding="utf-8", newline="")
-
-
 def _rows(path: Path, required: Sequence[str]) -> Iterable[tuple[int, dict[str, str]]]:
-    with open_text(path) as fh:
-        reader = csv.DictReader(fh, delimiter="\t")
+    with open_existing_text(path) as fh:
+        reader = csv.DictReader(fh, delimiter="\t")  # HPO names may be quoted
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
             raise BiblipError(
@@ -78,91 +63,6 @@ def _rows(path: Path, required: Sequence[str]) -> Iterable[tuple[int, dict[str, 
                 hint=f"expected a tab-separated header with {', '.join(required)}",
             )
         yield from enumerate(reader, start=2)
-
-
-# --- labels (pathogenicity) ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class LabeledVariant:
-    variant: ProteinVariant
-    label: str  # pathogenic | benign | uncertain (lower case)
-    variant_id: str = ""
-
-    @property
-    def is_pathogenic(self) -> bool:
-        return self.label == "pathogenic"
-
-
-LABEL_COLUMNS = ("gene_symbol", "hgvs_p", "ref_aa", "position", "alt_aa", "label")
-
-
-def read_labels(path: Path) -> list[LabeledVariant]:
-    """Read a labels TSV; `disease_*`/`omim_ids` columns are ignored on purpose (they leak the label)."""
-    out: list[LabeledVariant] = []
-    for line_number, row in _rows(Path(path), LABEL_COLUMNS):
-        try:
-            position = int(row["position"])
-        except ValueError as err:
-            raise BiblipError(
-                f"position {row['position']!r} is not an integer", where=f"{path}:{line_number}"
-            ) from err
-        pv = ProteinVariant(
-            gene=row["gene_symbol"],
-            hgvsp=row["hgvs_p"],
-            ref_aa=row["ref_aa"].upper(),
-            position=position,
-            alt_aa=row["alt_aa"].upper(),
-        )
-        out.append(LabeledVariant(pv, row["label"].strip().lower(), row.get("variant_id", "") or ""))
-    return out
-
-
-# --- enhancer-gene pairs (target genes) ----------------------------------------------------------
-@dataclass(frozen=True)
-class EnhancerGenePair:
-    chrom: str
-    start0: int
-    end0: int
-    name: str
-    gene: str
-    tss0: int | None
-    regulated: bool
-
-    @property
-    def element(self) -> str:
-        return f"{self.chrom}:{self.start0}-{self.end0}"
-
-
-PAIR_COLUMNS = ("chrom", "chromStart", "chromEnd", "measuredGeneSymbol", "Regulated")
-
-
-def _true(value: str) -> bool:
-    return value.strip().upper() in ("TRUE", "1", "T", "YES")
-
-
-def read_pairs(path: Path, valid_only: bool = True) -> list[EnhancerGenePair]:
-    """CRISPR benchmark pairs; with `valid_only` keep rows whose ValidConnection is TRUE (when the column exists)."""
-    out: list[EnhancerGenePair] = []
-    for line_number, row in _rows(Path(path), PAIR_COLUMNS):
-        if valid_only and "ValidConnection" in row and not _true(row["ValidConnection"] or ""):
-            continue
-        try:
-            start0, end0 = int(row["chromStart"]), int(row["chromEnd"])
-            tss = row.get("startTSS") or ""
-            tss0 = int(float(tss)) if tss not in ("", "NA") else None
-        except ValueError as err:
-            raise BiblipError(f"bad coordinate ({err})", where=f"{path}:{line_number}") from err
-        out.append(
-            EnhancerGenePair(
-                row["chrom"],
-                start0,
-                end0,
-                row.get("name", "") or "",
-                row["measuredGeneSymbol"],
-                tss0,
-                _true(row["Regulated"]),
-            )
-        )
-    return out
 
 
 # --- HPO annotations -----------------------------------------------------------------------------

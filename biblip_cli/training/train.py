@@ -12,6 +12,7 @@ uninterrupted run. The LLM is loaded frozen (eval, no grad) and never stepped.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -32,7 +33,7 @@ import torch.nn.functional as F
 
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.features.inputs import MAX_GENES
-from biblip_cli.tasks.examples import ANSWERS, DATA_FILES, Example, ExampleSet, VariantItem, build_examples
+from biblip_cli.training.examples import ANSWERS, DATA_FILES, Example, ExampleSet, VariantItem, build_examples
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +247,8 @@ class Trainer:
     def setup(self, examples: ExampleSet | None = None, text_embedder: Any = None, llm: Any = None) -> None:
         from biblip_cli.bundle import Bundle
         from biblip_cli.features.builder import FeatureBuilder
-        from biblip_cli.model.biblip import BioBlip, BioBlipConfig
+        from biblip_cli.model.biblip import BioBlip
+        from biblip_cli.model.config import BioBlipConfig
         from biblip_cli.model.llm import FrozenLLM, resolve_device
 
         opts = self.opts
@@ -510,7 +512,7 @@ class Trainer:
     @torch.no_grad()
     def llm_log_odds(self, items: list[VariantItem], batch: int = 32) -> np.ndarray:
         """log P(' pathogenic') - log P(' benign') from the frozen LLM given the prefix."""
-        from biblip_cli.tasks.examples import instruction
+        from biblip_cli.training.examples import instruction
 
         self.model.eval()
         out = []
@@ -524,7 +526,7 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        from biblip_cli.tasks.metrics import auroc
+        from biblip_cli.metrics import auroc
 
         self.model.eval()
         items = self.val_items
@@ -559,7 +561,7 @@ class Trainer:
             (self.out / LOG_FILE).unlink()
         stage, step = (int(state["stage"]), int(state["step"])) if state else (1, 0)
         progress = _progress() if self.opts.progress else None
-        with progress or _null():
+        with progress or contextlib.nullcontext():
             for s, total, lr in (
                 (1, self.stage1_steps, self.recipe.lr1),
                 (2, self.stage2_steps, self.recipe.lr2),
@@ -658,7 +660,7 @@ def _bundle_sources(bundle: Any) -> dict[str, dict[str, str]]:
 
 
 def _templates() -> dict[str, str]:
-    from biblip_cli.tasks.examples import instruction_templates
+    from biblip_cli.training.examples import instruction_templates
 
     return instruction_templates()
 
@@ -686,14 +688,6 @@ def _progress():
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TimeRemainingColumn(), console=Console(stderr=True), transient=False)  # fmt: skip
-
-
-class _null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def train(opts: TrainOptions) -> Path | None:

@@ -4,7 +4,7 @@ For each noncoding ALT allele (or each BED interval with `--elements`), the cand
 with a TSS within `window` bp, nearest first, at most `max_genes`. Each (allele, gene) pair is
 scored by the model's "does this variant/element regulate gene G?" answer (`Engine.regulates`),
 with the candidate marked as the asked-about gene; when the checkpoint carries a `target_prior`
-(`tasks/target_prior.py`) that answer is combined with the distance to the TSS and the number of
+(`engine/target_prior.py`) that answer is combined with the distance to the TSS and the number of
 closer genes, and the score is the combined probability. Only the gene model is needed: where the
 bundle has no sequence the DNA modality is masked. `no_model` scores by inverse distance instead.
 
@@ -24,9 +24,19 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from biblip_cli.engine.loading import EngineSpec, load_engine
 from biblip_cli.errors import BiblipError, UsageError
+from biblip_cli.features.elements import (
+    TargetCandidate,
+    candidate_genes,
+    element_annotation,
+    inverse_distance_scores,
+    is_coding,
+    rank_candidates,
+    score_pairs,
+    transcript_contig,
+)
 from biblip_cli.records import Allele, AlleleAnnotation
-from biblip_cli.tasks.loading import load_engine
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +68,6 @@ class TargetOptions:
 
 
 @dataclass
-class TargetCandidate:
-    gene: str
-    distance: int  # signed bp of the allele/element centre from the TSS, transcript orientation
-    score: float = 0.0
-    rank: int = 0
-
-
-@dataclass
 class TargetSummary:
     records: int = 0
     alleles: int = 0
@@ -76,109 +78,6 @@ class TargetSummary:
     seconds: float = 0.0
     scorer: str = "model"
     by_gene: dict[str, int] = field(default_factory=dict)
-
-
-# --- candidates and scores -------------------------------------------------------------------------
-def transcript_contig(transcripts: Any, genome: Any, chrom: str) -> str | None:
-    """The gene model's contig name for an input contig (`chr20` <-> `20`), or None."""
-    names = set(transcripts.contigs())
-    candidates = [chrom]
-    if genome is not None:
-        try:
-            resolved = genome.resolve(chrom)
-        except Exception:  # noqa: BLE001 - a genome that cannot resolve just gives no alias
-            resolved = None
-        if resolved:
-            candidates.insert(0, resolved)
-    candidates.append(chrom[3:] if chrom.startswith("chr") else "chr" + chrom)
-    candidates.extend(("chrM", "MT") if chrom in ("chrM", "chrMT", "MT", "M") else ())
-    return next((c for c in candidates if c in names), None)
-
-
-def candidate_genes(
-    transcripts: Any, contig: str, pos0: int, window: int, max_genes: int
-) -> list[TargetCandidate]:
-    """Genes with a TSS within `window` of `pos0`, nearest first, one entry per gene, at most `max_genes`."""
-    out: list[TargetCandidate] = []
-    seen: set[str] = set()
-    for tx, distance in transcripts.tss_near(contig, pos0, window):
-        if tx.gene in seen:
-            continue
-        seen.add(tx.gene)
-        out.append(TargetCandidate(tx.gene, int(distance)))
-        if len(out) >= max_genes:
-            break
-    return out
-
-
-def closer_gene_counts(bundle: Any, chrom: str, centre0: int, genes: Sequence[str], window: int) -> list[int]:
-    """For each gene, how many genes have a closer TSS: its index among `candidate_genes` (the order
-    `biblip target` scores them in, which is what the target prior was fitted on); genes with no TSS in
-    the window get the count of all genes in it."""
-    contig = transcript_contig(bundle.transcripts, bundle.genome, chrom) or chrom
-    nearest_first = candidate_genes(bundle.transcripts, contig, centre0, window, max_genes=sys.maxsize)
-    order = {c.gene: i for i, c in enumerate(nearest_first)}
-    return [order.get(g, len(order)) for g in genes]
-
-
-def inverse_distance_scores(candidates: Sequence[TargetCandidate]) -> np.ndarray:
-    from biblip_cli.tasks.baselines import inverse_distance
-
-    return np.array([inverse_distance(c.distance) for c in candidates], dtype=float)
-
-
-def rank_candidates(candidates: list[TargetCandidate], scores: Sequence[float]) -> list[TargetCandidate]:
-    """Attach scores, sort best first (ties: nearer TSS first), number the ranks from 1."""
-    for cand, score in zip(candidates, scores, strict=True):
-        cand.score = float(score)
-    ordered = sorted(candidates, key=lambda c: (-c.score, abs(c.distance), c.gene))
-    for rank, cand in enumerate(ordered, start=1):
-        cand.rank = rank
-    return ordered
-
-
-def score_pairs(
-    engine: Any, annotations: Sequence[AlleleAnnotation], genes: Sequence[str], batch_size: int
-) -> np.ndarray:
-    """`engine.regulates` over parallel (annotation, gene) lists, in batches of one gene where possible.
-
-    The question names the gene, so the engine builds one instruction cache per gene and batch:
-    sorting the pairs by gene first makes batches share it (pairs come back in the input order).
-    """
-    order = sorted(range(len(genes)), key=lambda i: genes[i])
-    out = np.zeros(len(genes), dtype=float)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        part = engine.regulates([annotations[i] for i in rows], [genes[i] for i in rows])
-        out[rows] = np.asarray(part, dtype=float).reshape(-1)
-    return out
-
-
-def element_annotation(bundle: Any, chrom: str, start0: int, end0: int, name: str = "") -> AlleleAnnotation:
-    """A regulatory element as the model sees it: a no-change 'allele' at the element's centre.
-
-    The reference base comes from the bundle when it has the sequence ('N' otherwise, and the
-    builder masks the DNA); there are no gene effects (the asked-about gene is given separately).
-    """
-    centre0 = (start0 + end0) // 2
-    base = "N"
-    try:
-        contig = bundle.genome.resolve(chrom)
-        if contig is not None:
-            base = bundle.genome.fetch(contig, centre0, centre0 + 1) or "N"
-    except Exception:  # noqa: BLE001 - no sequence for this contig: DNA stays masked
-        base = "N"
-    allele = Allele(chrom, centre0 + 1, base, base)
-    return AlleleAnnotation(
-        allele, effects=[], status="ok", note=f"element {name or f'{chrom}:{start0}-{end0}'}"
-    )
-
-
-def is_coding(annotation: AlleleAnnotation) -> bool:
-    from biblip_cli.features.protein import CODING_TERMS
-
-    splice = {"splice_acceptor_variant", "splice_donor_variant"}
-    return any(set(eff.consequences) & (CODING_TERMS | splice) for eff in annotation.effects)
 
 
 # --- readers ---------------------------------------------------------------------------------------
@@ -192,7 +91,7 @@ class Element:
 
 def read_bed(path: Path) -> Iterator[Element]:
     """BED3+ (0-based half-open); `track`/`browser`/`#` lines are skipped."""
-    from biblip_cli.tasks.cases import open_text
+    from biblip_cli.io.textfiles import open_existing_text as open_text
 
     with open_text(Path(path)) as fh:
         for line_number, line in enumerate(fh, start=1):
@@ -218,17 +117,15 @@ def read_bed(path: Path) -> Iterator[Element]:
 
 # --- the run ---------------------------------------------------------------------------------------
 def _load_engine(opts: TargetOptions, bundle: Any) -> Any:
-    return load_engine(
-        bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
-        without_model="run with --no-model (inverse distance to the TSS)",
-    )  # fmt: skip
+    spec = EngineSpec(opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device)
+    return load_engine(bundle, spec, without_model="run with --no-model (inverse distance to the TSS)")
 
 
 class _Scorer:
     """Scores a list of (annotation, candidates) jobs with the engine or by inverse distance."""
 
     def __init__(self, engine: Any, batch_size: int) -> None:
-        from biblip_cli.tasks.target_prior import TargetPrior
+        from biblip_cli.engine.target_prior import TargetPrior
 
         self.engine = engine
         self.batch_size = batch_size
@@ -357,15 +254,8 @@ def _run_elements(opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: Ta
 def _run_vcf(
     opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: TargetSummary, annotator: Annotator | None
 ) -> None:
-    from biblip_cli.vcf import (
-        VcfOutput,
-        add_command_header,
-        add_target_header,
-        alleles,
-        escape_info,
-        open_vcf,
-        precheck,
-    )
+    from biblip_cli.io.vcf_read import alleles, open_vcf, precheck
+    from biblip_cli.io.vcf_write import VcfOutput, add_command_header, add_target_header, escape_info
 
     assert opts.input is not None
     if annotator is None:

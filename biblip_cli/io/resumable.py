@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from biblip_cli.errors import BiblipError, UsageError
-from biblip_cli.vcf import bgzip_file, index_vcf_gz
+from biblip_cli.io.vcf_write import bgzip_file, index_vcf_gz
 
 log = logging.getLogger(__name__)
 

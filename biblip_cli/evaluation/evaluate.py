@@ -26,23 +26,24 @@ from typing import Any
 
 import numpy as np
 
+from biblip_cli import metrics
+from biblip_cli.engine.loading import EngineSpec, load_engine
+from biblip_cli.engine.protocol import VariantEngine
 from biblip_cli.errors import BiblipError, UsageError
-from biblip_cli.records import Allele, AlleleAnnotation, ProteinVariant
-from biblip_cli.tasks import baselines, metrics
-from biblip_cli.tasks.cases import (
-    EnhancerGenePair,
-    LabeledVariant,
+from biblip_cli.evaluation import baselines
+from biblip_cli.evaluation.cases import (
     SimulatedCase,
     build_cases,
     read_cases,
     read_gene_phenotypes,
-    read_labels,
-    read_pairs,
     read_recessive_genes,
 )
-from biblip_cli.tasks.loading import load_engine
+from biblip_cli.io.datasets import EnhancerPair, LabeledVariant, read_labels, read_pairs
+from biblip_cli.records import Allele, AlleleAnnotation, ProteinVariant
 
 log = logging.getLogger(__name__)
+
+RANK_TOP = 1_000_000  # every candidate in the per-case ranked TSV
 
 TASKS = ("patho", "generate", "rank", "target")
 TOP_K = (1, 5, 10)
@@ -127,7 +128,7 @@ class GeneSplits:
     def __init__(self, bundle: Any, metadata: dict[str, Any] | None = None) -> None:
         self.bundle = bundle
         self.listed: dict[str, str] = {}
-        source = "split rule of tasks/examples.py"
+        source = "split rule of training/examples.py"
         splits_meta = (metadata or {}).get("splits") or (metadata or {})
         for split in ("val", "test"):
             for gene in splits_meta.get(f"{split}_genes", []) or []:
@@ -154,7 +155,7 @@ class GeneSplits:
             return self.listed[gene]
         key = f"{gene}|{chrom}"
         if key not in self._cache:
-            from biblip_cli.tasks.examples import gene_split
+            from biblip_cli.training.splits import gene_split
 
             self._cache[key] = gene_split(gene, chrom or self._chrom(gene))
         return self._cache[key]
@@ -197,7 +198,7 @@ class AlleleScoreCache:
 class ModelMethods:
     """Bio-BLIP and the frozen-LLM-alone baseline, through the engine (the only engine-aware code here)."""
 
-    def __init__(self, engine: Any, bundle: Any, batch_size: int = 32) -> None:
+    def __init__(self, engine: VariantEngine, bundle: Any, batch_size: int = 32) -> None:
         self.engine = engine
         self.bundle = bundle
         self.batch_size = batch_size
@@ -211,77 +212,41 @@ class ModelMethods:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        meta = getattr(self.engine, "metadata", None)
-        return meta if isinstance(meta, dict) else {}
+        return self.engine.metadata
 
     def pathogenicity(self, variants: Sequence[ProteinVariant]) -> np.ndarray:
-        fn = getattr(self.engine, "pathogenicity_protein", None) or self.engine.pathogenicity
-        return np.asarray(self._batched(fn, variants), dtype=float)
+        return np.asarray(self._batched(self.engine.pathogenicity, variants), dtype=float)
 
-    def cheap_pathogenicity(self, variants: Sequence[ProteinVariant]) -> np.ndarray | None:
-        fn = getattr(self.engine, "cheap_pathogenicity_protein", None) or getattr(
-            self.engine, "cheap_pathogenicity", None
-        )
-        return None if fn is None else np.asarray(self._batched(fn, variants), dtype=float)
+    def cheap_pathogenicity(self, variants: Sequence[ProteinVariant]) -> np.ndarray:
+        return np.asarray(self._batched(self.engine.cheap_pathogenicity, variants), dtype=float)
 
     def pathogenicity_alleles(self, annotations: Sequence[AlleleAnnotation]) -> np.ndarray:
         return np.asarray(self._batched(self.engine.pathogenicity, annotations), dtype=float)
 
     def llm_alone_pathogenicity(self, variants: Sequence[ProteinVariant]) -> np.ndarray | None:
         """The same frozen LLM, no prefix, the variant described in words: log-odds pathogenic vs benign."""
-        fn = getattr(self.engine, "llm_alone_pathogenicity", None)
-        if fn is not None:
-            return np.asarray(self._batched(fn, variants), dtype=float)
-        llm = getattr(self.engine, "llm", None)
-        if llm is None:
+        if not self.engine.has_llm:
             return None
-        from biblip_cli.model import prompts
+        return np.asarray(self._batched(self.engine.llm_alone_pathogenicity, variants), dtype=float)
 
-        question = prompts.pathogenicity_prompt()
-
-        def batch(items: list[ProteinVariant]) -> np.ndarray:
-            asked = [prompts.plain_text_prompt(question, v) for v in items]
-            scores = llm.score(
-                None, [p.instruction for p in asked], list(question.answers), tail=question.tail
-            )
-            return (scores[:, 0] - scores[:, 1]).numpy()
-
-        return np.asarray(self._batched(batch, variants), dtype=float)
-
-    def describe(self, variants: Sequence[ProteinVariant]) -> tuple[list[str], list[str] | None]:
-        """(full `--explain` texts, their generated part alone or None when the engine has no parts)."""
-        parts_fn = getattr(self.engine, "explain_parts", None)
-        if parts_fn is None:
-            fn = getattr(self.engine, "explain_protein", None) or self.engine.explain
-            return [str(t) for t in self._batched(fn, variants)], None
-        parts = self._batched(parts_fn, variants)
+    def describe(self, variants: Sequence[ProteinVariant]) -> tuple[list[str], list[str]]:
+        """(full `--explain` texts, their generated part alone)."""
+        parts = self._batched(self.engine.explain_parts, variants)
         return [f"{f} {g}".strip() for f, g in parts], [g for _, g in parts]
 
     def llm_alone_describe(self, variants: Sequence[ProteinVariant]) -> list[str] | None:
         """The describe instruction answered by the frozen LLM from the variant in words (no prefix)."""
-        fn = getattr(self.engine, "llm_alone_describe", None)
-        if fn is not None:
-            return [str(t) for t in self._batched(fn, variants)]
-        llm = getattr(self.engine, "llm", None)
-        if llm is None:
+        if not self.engine.has_llm:
             return None
-        from biblip_cli.model import prompts
-
-        question = prompts.describe_prompt()
-
-        def batch(items: list[ProteinVariant]) -> list[str]:
-            asked = [prompts.plain_text_prompt(question, v) for v in items]
-            return llm.generate(None, [p.instruction for p in asked], max_new_tokens=48, tail=question.tail)
-
-        return [str(t) for t in self._batched(batch, variants)]
+        return [str(t) for t in self._batched(self.engine.llm_alone_describe, variants)]
 
     def target_prior(self) -> Any:
-        from biblip_cli.tasks.target_prior import TargetPrior
+        from biblip_cli.engine.target_prior import TargetPrior
 
         return TargetPrior.from_metadata(self.metadata)
 
     def regulates(self, annotations: Sequence[AlleleAnnotation], genes: Sequence[str]) -> np.ndarray:
-        from biblip_cli.tasks.target import score_pairs
+        from biblip_cli.features.elements import score_pairs
 
         return score_pairs(self.engine, annotations, genes, max(self.batch_size, 512))  # engine re-batches
 
@@ -293,19 +258,24 @@ class ModelMethods:
         out_dir: Path,
         shortlist: int,
     ) -> tuple[float, float]:
-        """(allele rank, gene rank) of the causal allele by `biblip rank` itself (`tasks/rank.run_rank`)."""
-        from biblip_cli.tasks.rank import RankOptions, run_rank
+        """(allele rank, gene rank) of the causal allele, ranked as `biblip rank` ranks (`ranking.scoring.
+        rank_reader`, the same call `commands/rank.run_rank` makes); the ranked TSV is kept in `out_dir`."""
+        from biblip_cli.features import genotype as gt
+        from biblip_cli.features.phenotype import split_phenotype_option
+        from biblip_cli.io.vcf_read import open_vcf
+        from biblip_cli.ranking.report import TSV_COLUMNS, atomic_write, ranked_rows, tsv_text
+        from biblip_cli.ranking.scoring import rank_reader
 
         if self._rank_engine is None:
             self._rank_engine = AlleleScoreCache(self.engine)
         out_dir.mkdir(parents=True, exist_ok=True)
-        opts = RankOptions(
-            input=str(case.vcf), phenotypes=list(case.terms), tsv=out_dir / f"{case.case_id}.tsv",
-            top=1_000_000, shortlist=shortlist, batch_size=self.batch_size,
-        )  # fmt: skip
-        result = run_rank(
-            opts, bundle=self.bundle, ontology=ontology, engine=self._rank_engine, annotate=annotate
+        reader = open_vcf(str(case.vcf))
+        proband = gt.choose_proband(reader.samples, None, None, reader.name)
+        terms = ontology.resolve_terms(split_phenotype_option(list(case.terms)))
+        result = rank_reader(
+            reader, terms, proband, None, ontology, self._rank_engine, annotate, shortlist, self.batch_size
         )
+        atomic_write(out_dir / f"{case.case_id}.tsv", tsv_text(TSV_COLUMNS, ranked_rows(result, RANK_TOP)))
         return ranks_from_result(result.candidates, case)
 
 
@@ -596,7 +566,7 @@ def evaluate_generation(
 # --- task: Mendelian ranking -----------------------------------------------------------------------
 def read_case_alleles(case: SimulatedCase) -> tuple[list[Allele], list[str]]:
     """ALT alleles of a case VCF and the proband's genotype of each (e.g. '0/1')."""
-    from biblip_cli.vcf import alleles, open_vcf, precheck
+    from biblip_cli.io.vcf_read import alleles, open_vcf, precheck
 
     reader = open_vcf(case.vcf)
     out: list[Allele] = []
@@ -791,7 +761,7 @@ def prepare_case_sets(
 
 # --- task: target genes ----------------------------------------------------------------------------
 def evaluate_targets(
-    pairs: Sequence[EnhancerGenePair],
+    pairs: Sequence[EnhancerPair],
     model: ModelMethods | None,
     bundle: Any,
     abc: baselines.AbcScores | None,
@@ -808,7 +778,7 @@ def evaluate_targets(
         elements.setdefault((p.chrom, p.start0, p.end0), []).append(i)
     methods: dict[str, tuple[np.ndarray, str]] = {}
     if model is not None:
-        from biblip_cli.tasks.target import element_annotation
+        from biblip_cli.features.elements import element_annotation
 
         annotations = {key: element_annotation(bundle, *key) for key in elements}
         scores = model.regulates(
@@ -820,7 +790,7 @@ def evaluate_targets(
         )
         prior = model.target_prior()
         if prior is not None:
-            from biblip_cli.tasks.target import closer_gene_counts
+            from biblip_cli.features.elements import closer_gene_counts
 
             closer = np.zeros(len(pairs))
             for (chrom, start0, end0), idx in elements.items():
@@ -860,7 +830,7 @@ def evaluate_targets(
     return table
 
 
-def _pair_distance(pair: EnhancerGenePair, bundle: Any) -> float:
+def _pair_distance(pair: EnhancerPair, bundle: Any) -> float:
     centre = (pair.start0 + pair.end0) // 2
     if pair.tss0 is not None:
         return float(centre - pair.tss0)
@@ -880,8 +850,8 @@ def _has_sequence(bundle: Any, chrom: str) -> bool:
 
 
 def select_pairs(
-    pairs: Sequence[EnhancerGenePair], splits: GeneSplits, split: str, limit: int | None, seed: int
-) -> list[EnhancerGenePair]:
+    pairs: Sequence[EnhancerPair], splits: GeneSplits, split: str, limit: int | None, seed: int
+) -> list[EnhancerPair]:
     """Pairs of genes in `split`; with `limit`, that many whole elements (seeded), half of them (when
     there are enough) elements with a regulated gene so top-1 accuracy stays measurable."""
     kept = [p for p in pairs if splits.keep(p.gene, split, p.chrom)]
@@ -956,10 +926,8 @@ def print_table(table: TaskTable) -> None:
 
 # --- the run ---------------------------------------------------------------------------------------
 def _load_engine(opts: EvaluateOptions, bundle: Any) -> Any:
-    return load_engine(
-        bundle, opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
-        without_model="run with --no-model for the baselines",
-    )  # fmt: skip
+    spec = EngineSpec(opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device)
+    return load_engine(bundle, spec, without_model="run with --no-model for the baselines")
 
 
 def _phenotypes_lookup(

@@ -1,0 +1,1 @@
+"""One module per command verb: stream -> engine -> writers (called by cli.py)."""

@@ -1,0 +1,1 @@
+"""Loading and running the model for the commands (torch imported only here and below)."""

@@ -1,0 +1,1 @@
+"""Held-out evaluation of every task beside its baselines."""

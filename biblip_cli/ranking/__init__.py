@@ -1,0 +1,1 @@
+"""Mendelian ranking: candidate records, scoring and the report writers."""

@@ -1,0 +1,144 @@
+"""The ranked records of `biblip rank` (Candidate, RankResult) and the one VCF pass that collects them.
+
+One pass over the VCF: every ALT allele the proband carries is a candidate, with its relatives' calls,
+its consequence annotation and (with a PED) its de novo / segregation status.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from biblip_cli.features import genotype as gt
+from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Candidate:
+    """One ALT allele the proband carries."""
+
+    record_number: int
+    allele: Allele
+    annotation: AlleleAnnotation
+    call: gt.Call
+    relatives: dict[str, gt.Call] = field(default_factory=dict)
+    gene: str | None = None
+    effect: GeneEffect | None = None
+    deleteriousness: float = 0.0
+    similarity: float = 0.0
+    matched: list[str] = field(default_factory=list)  # patient term names the gene explains
+    modes: set[str] = field(default_factory=set)
+    family: str = ""  # de_novo | segregates | does_not_segregate | ""
+    partners: list[str] = field(default_factory=list)  # compound-het partner allele keys
+    moi: float = 1.0
+    first_score: float = 0.0
+    pathogenicity: float = float("nan")  # model (or deleteriousness with --no-model)
+    phenotype_match: float = float("nan")  # LLM log-odds
+    score: float = 0.0
+    passes: int = 1  # 1 = first pass only, 2 = LLM pass too
+    rank: int = 0
+
+    @property
+    def key(self) -> str:
+        return self.allele.key
+
+    @property
+    def zygosity(self) -> str:
+        return "compound_het" if self.partners else self.call.zygosity
+
+
+@dataclass
+class RankResult:
+    candidates: list[Candidate]  # ranked
+    terms: Any  # ResolvedTerms
+    proband: str | None
+    records: int = 0
+    alleles: int = 0
+    not_carried: int = 0
+    unannotated: int = 0
+    shortlisted: int = 0
+    model: str = "none"
+    seconds: float = 0.0
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def collect_candidates(
+    reader: Any, proband: str | None, ped: gt.Pedigree | None, annotate: Any, result: RankResult
+) -> None:
+    """One pass over the VCF: proband calls, relatives' calls, annotations of carried alleles."""
+    from biblip_cli.io.vcf_read import alleles, precheck
+
+    samples = reader.samples
+    index = {s: i for i, s in enumerate(samples)}
+    sex = ped.people[proband].sex if ped and proband in ped.people else 0
+    family = [s for s in (ped.people if ped else {}) if s in index]
+    father, mother = ped.parents(proband) if ped and proband else (None, None)
+    has_gt = _has_gt(reader)
+    if proband is not None and not has_gt:
+        log.warning("the VCF has no GT field: every allele is a candidate, zygosity unknown")
+    for number, variant in reader.records():
+        result.records += 1
+        genotypes = None
+        if proband is not None and has_gt:
+            try:
+                genotypes = variant.genotypes
+            except Exception:  # noqa: BLE001 - no FORMAT/GT in this record
+                genotypes = None
+        phase_sets = _phase_sets(variant) if genotypes is not None else None
+        for allele in alleles(variant, number):
+            result.alleles += 1
+            if precheck(allele) is not None:
+                result.unannotated += 1
+                continue
+            k = allele.alt_index + 1
+            if proband is None or genotypes is None:
+                call = gt.Call(gt.UNKNOWN)
+            else:
+                i = index[proband]
+                call = gt.call_for(
+                    genotypes[i], k, allele.chrom, allele.pos, sex, phase_sets[i] if phase_sets else None
+                )
+            if not (call.carries or call.zygosity == gt.UNKNOWN):
+                result.not_carried += 1
+                continue
+            relatives: dict[str, gt.Call] = {}
+            if genotypes is not None:
+                for s in family:
+                    person_sex = ped.people[s].sex if ped else 0
+                    relatives[s] = gt.call_for(genotypes[index[s]], k, allele.chrom, allele.pos, person_sex)
+            ann = annotate(allele)
+            if not ann.annotated:
+                result.unannotated += 1
+                continue
+            cand = Candidate(number, allele, ann, call, relatives)
+            if ped is not None and relatives:
+                f = relatives.get(father) if father else None
+                m = relatives.get(mother) if mother else None
+                if gt.de_novo(call, f, m):
+                    cand.family = "de_novo"
+                else:
+                    cand.family = gt.segregation(relatives, ped)
+            result.candidates.append(cand)
+        if result.records % 10000 == 0:
+            log.info("%d records, %d candidates", result.records, len(result.candidates))
+
+
+def _has_gt(reader: Any) -> bool:
+    try:
+        reader.vcf.get_header_type("GT")
+    except KeyError:
+        return False
+    return True
+
+
+def _phase_sets(variant: Any) -> list[int | None] | None:
+    try:
+        ps = variant.format("PS")
+    except Exception:  # noqa: BLE001
+        return None
+    if ps is None:
+        return None
+    return [int(v[0]) if v[0] >= 0 else None for v in ps]

@@ -1,0 +1,183 @@
+"""How `biblip rank` scores candidates: gene choice, inheritance fit, the first (cheap) and LLM passes.
+
+Scores. Every term is a log-odds (naive-Bayes style: independent pieces of evidence add as
+log-likelihood ratios, and the sum stays interpretable as "how much more likely causal"):
+    final = sigmoid( logit(p_path) + phenotype_match + PHENO_WEIGHT*(sim - PHENO_CENTRE) + log(moi) )
+p_path is the model's calibrated pathogenicity where the checkpoint answers (missense alleles for the
+shipped one, `Engine.in_domain`) and the consequence prior `allele_deleteriousness` elsewhere (as
+Exomiser scores non-missense alleles by their effect class), phenotype_match the LLM's log-odds that the variant
+explains the patient's phenotypes, sim the HPO semantic similarity of the gene (0..1; PHENO_CENTRE is
+about what unrelated genes reach through shared high-level terms) and moi in (0, 1] a penalty for a
+genotype that does not fit the gene's mode of inheritance. The first pass uses the Q-former head's
+pathogenicity and no phenotype_match; `--no-model` uses the Exomiser-like product
+deleteriousness x similarity x moi (the evaluation baseline), so the two modes are not on one scale.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from biblip_cli.features import genotype as gt
+from biblip_cli.features.priors import allele_deleteriousness
+from biblip_cli.ranking.candidates import Candidate, RankResult, collect_candidates
+from biblip_cli.records import AlleleAnnotation
+
+log = logging.getLogger(__name__)
+
+PHENO_WEIGHT = 6.0
+PHENO_CENTRE = 0.4
+QUALIFYING_DELETERIOUSNESS = 0.5  # missense and worse count as a hit for compound hets
+PRIOR_FLOOR = 0.01  # consequence prior kept off 0/1 so its logit stays finite
+MOI_PENALTY = 0.25  # single het in a recessive-only gene, or a variant that does not segregate
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def combine(p_path: float, similarity: float, moi: float, phenotype_match: float = 0.0) -> float:
+    """The documented log-odds combination (module docstring)."""
+    return _sigmoid(
+        _logit(p_path)
+        + phenotype_match
+        + PHENO_WEIGHT * (similarity - PHENO_CENTRE)
+        + math.log(max(moi, 1e-3))
+    )
+
+
+def moi_factor(cand: Candidate, proband_sex: int) -> float:
+    """1 when the genotype fits a mode of inheritance of the gene (or none is known), else a penalty."""
+    if cand.family == "does_not_segregate":
+        return MOI_PENALTY
+    modes = cand.modes
+    if not modes or cand.call.zygosity == gt.UNKNOWN:
+        return 1.0
+    zyg = cand.zygosity
+    if zyg in ("hom", "compound_het"):
+        return 1.0  # fits recessive; dominant genes with a biallelic hit are also plausible
+    if zyg == "hemi":
+        return 1.0
+    # single het
+    dominant = modes & {"AD", "XLD", "MT", "Y"}
+    if dominant or cand.family == "de_novo":
+        return 1.0
+    if modes & {"XL", "XLR"} and proband_sex == 2:
+        return 0.5  # heterozygous females can be affected (skewed X inactivation)
+    if "XL" in modes:
+        return 1.0
+    return MOI_PENALTY
+
+
+def rank_reader(
+    reader: Any,
+    terms: Any,
+    proband: str | None,
+    ped: gt.Pedigree | None,
+    ontology: Any,
+    engine: Any,
+    annotate: Any,
+    shortlist: int,
+    batch_size: int,
+) -> RankResult:
+    """Collect the proband's candidates from an open VCF and rank them (`biblip rank` and evaluation)."""
+    result = RankResult(
+        candidates=[], terms=terms, proband=proband, model="none" if engine is None else "biblip"
+    )
+    collect_candidates(reader, proband, ped, annotate, result)
+    reader.close()
+    score_candidates(result, ontology, engine, ped, proband, shortlist, batch_size)
+    return result
+
+
+def score_candidates(
+    result: RankResult,
+    ontology: Any,
+    engine: Any,
+    ped: gt.Pedigree | None,
+    proband: str | None,
+    shortlist: int,
+    batch_size: int,
+) -> None:
+    """Score and rank `result.candidates` in place (first pass over all, LLM pass over the top `shortlist`)."""
+    terms = result.terms
+    ids = terms.ids
+    cands = result.candidates
+    for c in cands:
+        # the gene that best explains the allele: deleteriousness of its effect x phenotype similarity
+        best: tuple[float, float, float] | None = None
+        for eff in c.annotation.effects:
+            delet = allele_deleteriousness(AlleleAnnotation(c.allele, [eff], c.annotation.status))
+            sim = ontology.phenotype_similarity(ids, eff.gene)
+            if best is None or (delet * sim, delet) > best[:2]:
+                best = (delet * sim, delet, sim)
+                c.effect, c.deleteriousness, c.similarity = eff, delet, sim
+        c.gene = c.effect.gene if c.effect else None
+        if c.gene:
+            c.matched = [t.name for t in ontology.matched_terms(terms.terms, c.gene)]
+            c.modes = ontology.inheritance(c.gene)
+        else:
+            c.deleteriousness = allele_deleteriousness(c.annotation)
+    hits = [
+        gt.GeneHit(c.key, c.gene, c.call, c.deleteriousness >= QUALIFYING_DELETERIOUSNESS)
+        for c in cands
+        if c.gene
+    ]
+    partners = gt.compound_hets(hits)
+    sex = ped.people[proband].sex if ped and proband in ped.people else 0
+    for c in cands:
+        c.partners = partners.get(c.key, [])
+        c.moi = moi_factor(c, sex)
+
+    if engine is None:
+        for c in cands:
+            c.pathogenicity = float("nan")
+            c.score = c.first_score = c.deleteriousness * c.similarity * c.moi
+    else:
+        cheap = _batched(engine.cheap_pathogenicity, [c.annotation for c in cands], batch_size)
+        for c, p in zip(cands, cheap, strict=True):
+            c.pathogenicity = float(p)
+            c.first_score = combine(_evidence_p(c), c.similarity, c.moi)
+            c.score = c.first_score
+        order = sorted(range(len(cands)), key=lambda i: -cands[i].first_score)
+        short = [cands[i] for i in order[:shortlist]]
+        result.shortlisted = len(short)
+        if short:
+            log.info("LLM pass over the top %d of %d candidates", len(short), len(cands))
+            anns = [c.annotation for c in short]
+            probs = _batched(engine.pathogenicity, anns, batch_size)
+            match = _batched(lambda a: engine.phenotype_match(a, terms.names), anns, batch_size)
+            for c, p, m in zip(short, probs, match, strict=True):
+                c.pathogenicity = float(p)
+                c.phenotype_match = float(m)
+                c.score = combine(_evidence_p(c), c.similarity, c.moi, float(m))
+                c.passes = 2
+    cands.sort(key=lambda c: (-c.passes, -c.score, c.allele.chrom, c.allele.pos, c.allele.alt))
+    by_key = {c.key: c for c in cands}
+    for rank, c in enumerate(cands, start=1):
+        c.rank = rank
+    for c in cands:  # best-ranked partner first (named in the evidence and the gene TSV)
+        c.partners.sort(key=lambda key: by_key[key].rank if key in by_key else len(cands) + 1)
+
+
+def _evidence_p(c: Candidate) -> float:
+    """The allele's pathogenicity evidence: the model's probability where the checkpoint answers
+    (`Engine.in_domain`), else the consequence prior (`allele_deleteriousness`, kept inside [0.01, 0.99])."""
+    if not math.isnan(c.pathogenicity):
+        return c.pathogenicity
+    return min(max(c.deleteriousness, PRIOR_FLOOR), 1.0 - PRIOR_FLOOR)
+
+
+def _batched(fn: Any, items: list[Any], size: int) -> np.ndarray:
+    out: list[float] = []
+    for i in range(0, len(items), size):
+        out.extend(np.asarray(fn(items[i : i + size]), dtype=float).reshape(-1).tolist())
+    return np.asarray(out, dtype=float)

@@ -1,0 +1,1 @@
+"""Pretraining Bio-BLIP: the gene split, training examples and the training loop."""
