@@ -102,15 +102,18 @@ def test_compound_het_is_phase_aware(trio) -> None:
     assert sorted(partners["chr20:400"]) == ["chr20:600"]
     assert sorted(partners["chr20:500"]) == ["chr20:600"]
     assert sorted(partners["chr20:600"]) == ["chr20:400", "chr20:500"]
-    # unphased hets of one gene pair up; a non-qualifying one does not count
+    # unphased hets of one gene without parents: only a *possible* compound het (issue 17; they used
+    # to be called compound_het); a non-qualifying one does not count
     het = gt.Call("het", 1)
     hits = [
         gt.GeneHit("a", "G", het, True),
         gt.GeneHit("b", "G", het, True),
         gt.GeneHit("c", "G", het, False),
     ]
-    assert gt.compound_hets(hits) == {"a": ["b"], "b": ["a"]}
-    assert gt.compound_hets([gt.GeneHit("a", "G", het, True), gt.GeneHit("b", "H", het, True)]) == {}
+    assert gt.compound_hets(hits) == {}
+    assert gt.compound_het_pairs(hits).possible == {"a": ["b"], "b": ["a"]}
+    other_gene = [gt.GeneHit("a", "G", het, True), gt.GeneHit("b", "H", het, True)]
+    assert gt.compound_het_pairs(other_gene).possible == {}
 
 
 def test_read_ped_and_errors(tmp_path: Path) -> None:

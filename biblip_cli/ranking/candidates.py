@@ -32,7 +32,8 @@ class Candidate:
     matched: list[str] = field(default_factory=list)  # patient term names the gene explains
     modes: set[str] = field(default_factory=set)
     family: str = ""  # de_novo | segregates | does_not_segregate | ""
-    partners: list[str] = field(default_factory=list)  # compound-het partner allele keys
+    partners: list[str] = field(default_factory=list)  # compound-het partner allele keys (in trans)
+    possible_partners: list[str] = field(default_factory=list)  # phase unknown: possible compound het
     moi: float = 1.0
     first_score: float = 0.0
     pathogenicity: float = float("nan")  # model (or deleteriousness with --no-model)
@@ -47,7 +48,9 @@ class Candidate:
 
     @property
     def zygosity(self) -> str:
-        return "compound_het" if self.partners else self.call.zygosity
+        if self.partners:
+            return "compound_het"
+        return "possible_compound_het" if self.possible_partners else self.call.zygosity
 
 
 @dataclass
@@ -75,7 +78,6 @@ def collect_candidates(
     index = {s: i for i, s in enumerate(samples)}
     sex = ped.people[proband].sex if ped and proband in ped.people else 0
     family = [s for s in (ped.people if ped else {}) if s in index]
-    father, mother = ped.parents(proband) if ped and proband else (None, None)
     has_gt = _has_gt(reader)
     if proband is not None and not has_gt:
         log.warning("the VCF has no GT field: every allele is a candidate, zygosity unknown")
@@ -88,6 +90,8 @@ def collect_candidates(
             except Exception:  # noqa: BLE001 - no FORMAT/GT in this record
                 genotypes = None
         phase_sets = _phase_sets(variant) if genotypes is not None else None
+        depths = gt.format_ints(variant, "DP") if genotypes is not None else None
+        quals = gt.format_ints(variant, "GQ") if genotypes is not None else None
         for allele in alleles(variant, number):
             result.alleles += 1
             if precheck(allele) is not None:
@@ -108,20 +112,17 @@ def collect_candidates(
             if genotypes is not None:
                 for s in family:
                     person_sex = ped.people[s].sex if ped else 0
-                    relatives[s] = gt.call_for(genotypes[index[s]], k, allele.chrom, allele.pos, person_sex)
+                    j = index[s]
+                    relatives[s] = gt.call_for(
+                        genotypes[j], k, allele.chrom, allele.pos, person_sex,
+                        phase_sets[j] if phase_sets else None,
+                        depths[j] if depths else None, quals[j] if quals else None,
+                    )  # fmt: skip
             ann = annotate(allele)
             if not ann.annotated:
                 result.unannotated += 1
                 continue
-            cand = Candidate(number, allele, ann, call, relatives)
-            if ped is not None and relatives:
-                f = relatives.get(father) if father else None
-                m = relatives.get(mother) if mother else None
-                if gt.de_novo(call, f, m):
-                    cand.family = "de_novo"
-                else:
-                    cand.family = gt.segregation(relatives, ped)
-            result.candidates.append(cand)
+            result.candidates.append(Candidate(number, allele, ann, call, relatives))
         if result.records % 10000 == 0:
             log.info("%d records, %d candidates", result.records, len(result.candidates))
 

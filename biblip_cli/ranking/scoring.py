@@ -62,7 +62,7 @@ def moi_factor(cand: Candidate, proband_sex: int) -> float:
     if not modes or cand.call.zygosity == gt.UNKNOWN:
         return 1.0
     zyg = cand.zygosity
-    if zyg in ("hom", "compound_het"):
+    if zyg in ("hom", "compound_het", "possible_compound_het"):
         return 1.0  # fits recessive; dominant genes with a biallelic hit are also plausible
     if zyg == "hemi":
         return 1.0
@@ -127,14 +127,18 @@ def score_candidates(
         else:
             c.deleteriousness = allele_deleteriousness(c.annotation)
     hits = [
-        gt.GeneHit(c.key, c.gene, c.call, c.deleteriousness >= QUALIFYING_DELETERIOUSNESS)
+        gt.GeneHit(
+            c.key, c.gene, c.call, c.deleteriousness >= QUALIFYING_DELETERIOUSNESS,
+            c.relatives, c.modes, c.allele.chrom, c.allele.pos,
+        )
         for c in cands
-        if c.gene
-    ]
-    partners = gt.compound_hets(hits)
+    ]  # fmt: skip
+    fam = gt.family_logic(hits, ped, proband)  # compound hets, de novo, segregation (docs/rank.md)
     sex = ped.people[proband].sex if ped and proband in ped.people else 0
     for c in cands:
-        c.partners = partners.get(c.key, [])
+        c.partners = fam.partners.get(c.key, [])
+        c.possible_partners = fam.possible.get(c.key, [])
+        c.family = fam.status.get(c.key, "")
         c.moi = moi_factor(c, sex)
 
     if engine is None:
