@@ -330,6 +330,13 @@ def rank(
     shortlist: Annotated[
         int, typer.Option(help="Candidates passed from the cheap first pass to the LLM pass.")
     ] = 200,
+    phenotype_match: Annotated[
+        bool,
+        typer.Option(
+            "--phenotype-match/--no-phenotype-match",
+            help="Add the LLM's 'does this variant explain these phenotypes' log-odds to the score.",
+        ),
+    ] = True,
     output: Annotated[
         str | None,
         typer.Option(
@@ -379,6 +386,7 @@ def rank(
         ped=ped,
         top=top,
         shortlist=shortlist,
+        phenotype_match=phenotype_match,
         output=output,
         output_type=output_type,
         tsv=tsv,
@@ -511,7 +519,9 @@ def evaluate(
     limit: Annotated[
         int | None, typer.Option(help="Cap every task at N variants / cases / elements.")
     ] = None,
-    patho_limit: Annotated[int | None, typer.Option(help="Variants for the patho task (sampled).")] = 500,
+    patho_limit: Annotated[
+        int | None, typer.Option(help="Variants for the patho task (seeded sample; 0 = every row).")
+    ] = 500,
     generate_limit: Annotated[int, typer.Option(help="Variants described in the generate task.")] = 32,
     n_cases: Annotated[int, typer.Option(help="Simulated cases per case set.")] = 20,
     n_decoys: Annotated[int, typer.Option(help="Random missense SNVs added to each simulated case.")] = 10,

@@ -278,3 +278,31 @@ def test_rank_task_with_given_cases(demo_bundle, tmp_path: Path) -> None:
     assert exo["n"] == 4 and exo["gene_top1"] == 1.0 and exo["allele_top5"] >= 0.75
     assert rows["random"]["allele_top1"] <= exo["allele_top1"]
     assert (tmp_path / "out" / "rank.tsv").is_file()
+
+
+def test_per_gene_auroc_counts_only_genes_with_both_classes():
+    from biblip_cli.evaluation.patho import per_gene_auroc
+
+    y = np.array([1] * 5 + [0] * 5 + [1] * 5 + [0] * 4 + [1, 0], dtype=bool)
+    genes = ["A"] * 10 + ["B"] * 9 + ["C", "C"]
+    scores = np.r_[np.arange(10)[::-1], np.zeros(9), [1, 0]].astype(float)  # A perfect; B, C too few rows
+    mean, n = per_gene_auroc(y, scores, genes)
+    assert (mean, n) == (1.0, 1)
+    assert np.isnan(per_gene_auroc(y[10:], scores[10:], genes[10:])[0])
+
+
+def test_patho_predictions_file_and_gene_prior(tmp_path):
+    from biblip_cli.evaluation.patho import PREDICTIONS_TSV, evaluate_pathogenicity
+    from biblip_cli.io.datasets import LabeledVariant
+    from biblip_cli.records import ProteinVariant
+
+    rows = [
+        LabeledVariant(ProteinVariant("G1", "p.Arg10Trp", "R", 10, "W"), "pathogenic"),
+        LabeledVariant(ProteinVariant("G2", "p.Ala20Val", "A", 20, "V"), "benign"),
+    ]
+    table = evaluate_pathogenicity(rows, None, None, {}, {"G1": 4}, tmp_path)
+    prior = next(r for r in table.rows if r["method"].startswith("gene prior"))
+    assert prior["auroc"] == 1.0 and prior["n"] == 2
+    lines = (tmp_path / PREDICTIONS_TSV).read_text().splitlines()
+    assert lines[0].split("\t")[:4] == ["gene_symbol", "hgvs_p", "label", "gene prior (HPO diseases)"]
+    assert lines[1].startswith("G1\tp.Arg10Trp\tpathogenic\t1.60944")

@@ -64,6 +64,7 @@ class RankOptions:
     device: str = "auto"
     batch_size: int = 64
     no_model: bool = False
+    phenotype_match: bool = True  # the LLM's phenotype log-odds in the score (docs/rank.md)
     command: str = ""
 
 
@@ -141,8 +142,9 @@ def run_rank(
             log.info("ranking without the model: phenotype similarity x deleteriousness x inheritance fit")
         annotate = annotate or _default_annotator(bundle)
         result = rank_reader(
-            reader, terms, proband, ped, ontology, engine, annotate, opts.shortlist, opts.batch_size
-        )
+            reader, terms, proband, ped, ontology, engine, annotate, opts.shortlist, opts.batch_size,
+            opts.phenotype_match,
+        )  # fmt: skip
         result.seconds = time.monotonic() - start
         result.params = _params(opts, bundle, proband)
         _write_outputs(result, opts, source)

@@ -77,6 +77,14 @@ def read_gene_phenotypes(path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+def read_gene_disease_counts(path: Path) -> dict[str, int]:
+    """`genes_to_phenotype.txt(.gz)` -> gene symbol -> number of distinct diseases (the gene-level prior)."""
+    diseases: dict[str, set[str]] = {}
+    for _, row in _rows(Path(path), ("gene_symbol", "disease_id")):
+        diseases.setdefault(row["gene_symbol"], set()).add(row["disease_id"])
+    return {gene: len(ids) for gene, ids in diseases.items()}
+
+
 RECESSIVE_TERMS = {"HP:0000007", "HP:0001419"}  # autosomal / X-linked recessive inheritance
 DOMINANT_TERMS = {"HP:0000006", "HP:0001423", "HP:0001417"}  # autosomal / X-linked dominant, X-linked
 
@@ -167,6 +175,7 @@ def build_cases(
     proteins: dict[str, str] | None = None,
     n_decoys: int = 10,
     recessive_genes: set[str] | None = None,
+    benign_background: bool = True,
 ) -> list[SimulatedCase]:
     """Simulate up to `n_cases` cases, round-robin over eligible genes, reproducible for a seed.
 
@@ -176,6 +185,10 @@ def build_cases(
     (rare variants every exome has; unlabelled, so no training label leaks into the background).
     The causal allele is heterozygous (homozygous with probability 1/4), and homozygous always in
     `recessive_genes` (recessive-only genes: one heterozygous allele would not explain the disease).
+    With `benign_background`, every benign-labelled missense change that `alleles_of` can place (the
+    region's known polymorphisms, many in disease genes and in the causal gene itself) joins each case
+    with allele frequency 0.3 (0/1 42%, 1/1 9%): the background a real exome has, where a ranker must
+    tell the causal change from benign ones of the same gene, not only from random decoys.
     """
     rng = random.Random(seed)
     out_dir = Path(out_dir)
@@ -187,6 +200,18 @@ def build_cases(
         if gene_split is not None and gene_split(lv.variant.gene) not in splits:
             continue
         by_gene.setdefault(lv.variant.gene, []).append(lv)
+    benign: list[Allele] = []
+    if benign_background:
+        seen_benign: set[tuple[str, int, str]] = set()
+        for lv in labels:
+            if lv.label != "benign":
+                continue
+            for allele in alleles_of(lv.variant)[:1]:
+                key = (allele.chrom, allele.pos, allele.alt)
+                if key not in seen_benign:
+                    seen_benign.add(key)
+                    benign.append(allele)
+        benign.sort(key=lambda a: (a.chrom, a.pos, a.alt))
     placed: dict[str, list[tuple[LabeledVariant, Allele]]] = {}
     for gene in sorted(by_gene):
         seen: set[str] = set()
@@ -226,6 +251,12 @@ def build_cases(
             if decoy.chrom == causal.chrom and decoy.pos not in taken:
                 taken.add(decoy.pos)
                 rows.append((decoy.chrom, decoy.pos, "decoy", decoy.ref, decoy.alt, "0/1"))
+        for poly in benign:
+            draw = rng.random()
+            if poly.chrom != causal.chrom or poly.pos in taken or draw >= 0.51:
+                continue
+            taken.add(poly.pos)
+            rows.append((poly.chrom, poly.pos, "benign", poly.ref, poly.alt, "0/1" if draw < 0.42 else "1/1"))
         for bg in background:
             if bg.chrom != causal.chrom or bg.pos in taken:
                 continue

@@ -20,7 +20,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +35,12 @@ from biblip_cli.evaluation.cases import (
     SimulatedCase,
     build_cases,
     read_cases,
+    read_gene_disease_counts,
     read_gene_phenotypes,
     read_recessive_genes,
 )
+from biblip_cli.evaluation.patho import evaluate_pathogenicity, has_protein
+from biblip_cli.evaluation.table import TaskTable
 from biblip_cli.io.datasets import EnhancerPair, LabeledVariant, read_labels, read_pairs
 from biblip_cli.records import Allele, AlleleAnnotation, ProteinVariant
 
@@ -107,18 +110,6 @@ class EvaluateOptions:
             return None
         path = Path(base) / DEFAULT_DATA[key]
         return path if path.is_file() else None
-
-
-@dataclass
-class TaskTable:
-    """One task's result: rows of {column: value}, one per method (and subset)."""
-
-    task: str
-    title: str
-    columns: list[str]
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # --- gene splits -----------------------------------------------------------------------------------
@@ -257,6 +248,7 @@ class ModelMethods:
         ontology: Any,
         out_dir: Path,
         shortlist: int,
+        phenotype_match: bool = True,
     ) -> tuple[float, float]:
         """(allele rank, gene rank) of the causal allele, ranked as `biblip rank` ranks (`ranking.scoring.
         rank_reader`, the same call `commands/rank.run_rank` makes); the ranked TSV is kept in `out_dir`."""
@@ -273,9 +265,13 @@ class ModelMethods:
         proband = gt.choose_proband(reader.samples, None, None, reader.name)
         terms = ontology.resolve_terms(split_phenotype_option(list(case.terms)))
         result = rank_reader(
-            reader, terms, proband, None, ontology, self._rank_engine, annotate, shortlist, self.batch_size
+            reader, terms, proband, None, ontology, self._rank_engine, annotate, shortlist, self.batch_size,
+            phenotype_match,
+        )  # fmt: skip
+        atomic_write(
+            out_dir / f"{case.case_id}{'' if phenotype_match else '.no_match'}.tsv",
+            tsv_text(TSV_COLUMNS, ranked_rows(result, RANK_TOP)),
         )
-        atomic_write(out_dir / f"{case.case_id}.tsv", tsv_text(TSV_COLUMNS, ranked_rows(result, RANK_TOP)))
         return ranks_from_result(result.candidates, case)
 
 
@@ -337,115 +333,6 @@ def select_labels(
         kept = pinned + random.Random(seed).sample(rest, max(0, min(len(rest), limit - len(pinned))))
     kept.sort(key=lambda lv: (lv.variant.gene, lv.variant.position, lv.variant.alt_aa))
     return kept, stats
-
-
-def _binary_row(
-    method: str, subset: str, y: np.ndarray, scores: np.ndarray, note: str = ""
-) -> dict[str, Any]:
-    return {
-        "subset": subset,
-        "method": method,
-        "n": int(y.size),
-        "n_pathogenic": int(y.sum()),
-        "auroc": metrics.auroc(y, scores),
-        "auprc": metrics.average_precision(y, scores),
-        "note": note,
-    }
-
-
-def evaluate_pathogenicity(
-    selected: Sequence[LabeledVariant], model: ModelMethods | None, bundle: Any, stats: dict[str, int]
-) -> TaskTable:
-    table = TaskTable(
-        "patho",
-        "Pathogenicity on held-out genes",
-        ["subset", "method", "n", "n_pathogenic", "auroc", "auprc", "note"],
-    )
-    table.extra["selection"] = stats
-    if not selected:
-        table.notes.append("no pathogenic/benign variant of the chosen split in the labels file")
-        return table
-    variants = [lv.variant for lv in selected]
-    y = np.array([lv.is_pathogenic for lv in selected], dtype=bool)
-    methods: dict[str, tuple[np.ndarray, str]] = {}
-    if model is not None:
-        methods["biblip"] = (model.pathogenicity(variants), "calibrated LLM answer, prefix from the Q-former")
-        cheap = model.cheap_pathogenicity(variants)
-        if cheap is not None:
-            methods["biblip cheap head"] = (cheap, "Q-former linear head, no LLM")
-        alone = model.llm_alone_pathogenicity(variants)
-        if alone is not None:
-            methods["LLM alone (variant in words)"] = (alone, "same frozen LLM, no prefix")
-        else:
-            table.notes.append("the engine has no llm_alone_pathogenicity: LLM-alone row missing")
-    methods["consequence severity"] = (
-        baselines.severity_protein(variants),
-        "SO order; constant for missense",
-    )
-    blosum = np.array([baselines.blosum_deleteriousness(v.ref_aa, v.alt_aa) for v in variants])
-    grantham = np.array([baselines.grantham_deleteriousness(v.ref_aa, v.alt_aa) for v in variants])
-    methods["BLOSUM62 (-score)"] = (
-        baselines.fill_missing(blosum),
-        f"{int(np.isnan(blosum).sum())} non-missense at min",
-    )
-    methods["Grantham distance"] = (
-        baselines.fill_missing(grantham),
-        f"{int(np.isnan(grantham).sum())} non-missense at min",
-    )
-    with_sequence = np.array([_has_protein(bundle, v.gene) for v in variants], dtype=bool)
-    for name, (scores, note) in methods.items():
-        table.rows.append(_binary_row(name, "all", y, scores, note))
-    if with_sequence.any():
-        for name, (scores, note) in methods.items():
-            table.rows.append(
-                _binary_row(name, "bundle has sequence", y[with_sequence], scores[with_sequence], note)
-            )
-        if model is not None:
-            genomic = _genomic_subset_scores(selected, with_sequence, model, bundle)
-            if genomic is not None:
-                idx, scores = genomic
-                table.rows.append(
-                    _binary_row(
-                        "biblip (placed on the genome)",
-                        "bundle has sequence",
-                        y[idx],
-                        scores,
-                        "DNA + protein + gene + text",
-                    )
-                )
-    else:
-        table.notes.append("no variant of a gene with sequence in the bundle: no sequence subset")
-    n_genes = len({v.gene for v in variants})
-    table.notes.append(
-        f"{len(variants)} variants in {n_genes} genes ({int(y.sum())} pathogenic, {int((~y).sum())} benign)"
-    )
-    return table
-
-
-def _has_protein(bundle: Any, gene: str) -> bool:
-    try:
-        return gene in bundle.proteins
-    except (BiblipError, AttributeError):
-        return False
-
-
-def _genomic_subset_scores(
-    selected: Sequence[LabeledVariant], with_sequence: np.ndarray, model: ModelMethods, bundle: Any
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Bio-BLIP on the variants that can be placed on the genome (all four modalities)."""
-    try:
-        from biblip_cli.features.consequence import annotate_allele, protein_variant_to_alleles
-    except ImportError:
-        return None
-    index, annotations = [], []
-    for i in np.nonzero(with_sequence)[0]:
-        alleles = protein_variant_to_alleles(bundle, selected[i].variant)
-        if alleles:
-            index.append(i)
-            annotations.append(annotate_allele(bundle, alleles[0]))
-    if not annotations:
-        return None
-    return np.array(index), model.pathogenicity_alleles(annotations)
 
 
 # --- task: feature generation ----------------------------------------------------------------------
@@ -608,6 +495,9 @@ def _causal_index(alleles: Sequence[Allele], causal: Allele) -> int | None:
     return None
 
 
+NO_MATCH = "biblip rank without the LLM phenotype match"
+
+
 def evaluate_ranking(
     case_sets: dict[str, list[SimulatedCase]],
     model: ModelMethods | None,
@@ -646,6 +536,9 @@ def evaluate_ranking(
                     case_ranks["biblip rank"] = model.rank_case(
                         case, cached_annotate, ontology, folder, shortlist
                     )
+                    case_ranks[NO_MATCH] = model.rank_case(
+                        case, cached_annotate, ontology, folder, shortlist, phenotype_match=False
+                    )
                 except (BiblipError, ImportError) as err:
                     failures["biblip rank"] = err.one_line() if isinstance(err, BiblipError) else str(err)
             exo, exo_genes = baselines.exomiser_like_scores(
@@ -673,7 +566,7 @@ def evaluate_ranking(
             for k in TOP_K:
                 row[f"gene_top{k}"] = metrics.top_k_recall(gene_ranks, k)
             row["allele_median_rank"] = float(np.median(allele_ranks)) if allele_ranks else math.nan
-            row["note"] = f"LLM pass on the top {shortlist}" if name == "biblip rank" else ""
+            row["note"] = f"LLM pass on the top {shortlist}" if name.startswith("biblip rank") else ""
             table.rows.append(row)
         for name, note in failures.items():
             table.notes.append(f"{set_name}: {name} failed: {note}")
@@ -715,7 +608,7 @@ def prepare_case_sets(
     from biblip_cli.features.consequence import protein_variant_to_alleles
 
     def alleles_of(pv: ProteinVariant) -> list[Allele]:
-        if not _has_protein(bundle, pv.gene):
+        if not has_protein(bundle, pv.gene):
             return []
         return protein_variant_to_alleles(bundle, pv)
 
@@ -988,11 +881,13 @@ def run_evaluate(
     def run_patho() -> TaskTable:
         if labels is None:
             raise UsageError("the patho task needs --variants (a labels TSV) or --data", hint="see DATA.md")
-        cap = limit if limit is not None else opts.patho_limit
+        cap = limit if limit is not None else (opts.patho_limit or None)  # 0 = every row
         selected, stats = select_labels(
-            labels, splits, opts.split, cap, opts.seed, always=lambda gene: _has_protein(bundle, gene)
+            labels, splits, opts.split, cap, opts.seed, always=lambda gene: has_protein(bundle, gene)
         )
-        table = evaluate_pathogenicity(selected, model, bundle, stats)
+        prior_path = opts.data_file(opts.hpo_genes, "hpo_genes") or bundle.path("hpo_genes")
+        counts = read_gene_disease_counts(prior_path) if prior_path is not None else None
+        table = evaluate_pathogenicity(selected, model, bundle, stats, counts, out_dir)
         table.notes.append(f"genes kept: split '{opts.split}' ({splits.source}); file {labels_path}")
         return table
 

@@ -87,6 +87,7 @@ def rank_reader(
     annotate: Any,
     shortlist: int,
     batch_size: int,
+    phenotype_match: bool = True,
 ) -> RankResult:
     """Collect the proband's candidates from an open VCF and rank them (`biblip rank` and evaluation)."""
     result = RankResult(
@@ -94,7 +95,7 @@ def rank_reader(
     )
     collect_candidates(reader, proband, ped, annotate, result)
     reader.close()
-    score_candidates(result, ontology, engine, ped, proband, shortlist, batch_size)
+    score_candidates(result, ontology, engine, ped, proband, shortlist, batch_size, phenotype_match)
     return result
 
 
@@ -106,8 +107,10 @@ def score_candidates(
     proband: str | None,
     shortlist: int,
     batch_size: int,
+    phenotype_match: bool = True,
 ) -> None:
-    """Score and rank `result.candidates` in place (first pass over all, LLM pass over the top `shortlist`)."""
+    """Score and rank `result.candidates` in place (first pass over all, LLM pass over the top `shortlist`).
+    `phenotype_match=False` leaves the LLM's phenotype log-odds out of the score (its ablation)."""
     terms = result.terms
     ids = terms.ids
     cands = result.candidates
@@ -158,11 +161,14 @@ def score_candidates(
             log.info("LLM pass over the top %d of %d candidates", len(short), len(cands))
             anns = [c.annotation for c in short]
             probs = _batched(engine.pathogenicity, anns, batch_size)
-            match = _batched(lambda a: engine.phenotype_match(a, terms.names), anns, batch_size)
+            if phenotype_match:
+                match = _batched(lambda a: engine.phenotype_match(a, terms.names), anns, batch_size)
+            else:
+                match = np.full(len(short), np.nan)
             for c, p, m in zip(short, probs, match, strict=True):
                 c.pathogenicity = float(p)
                 c.phenotype_match = float(m)
-                c.score = combine(_evidence_p(c), c.similarity, c.moi, float(m))
+                c.score = combine(_evidence_p(c), c.similarity, c.moi, 0.0 if math.isnan(m) else float(m))
                 c.passes = 2
     cands.sort(key=lambda c: (-c.passes, -c.score, c.allele.chrom, c.allele.pos, c.allele.alt))
     by_key = {c.key: c for c in cands}
