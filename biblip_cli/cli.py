@@ -306,8 +306,12 @@ def merge(
 def rank(
     ctx: typer.Context,
     input: Annotated[
-        str, typer.Argument(help="The patient's VCF, VCF.gz or BCF (with GT); '-' reads stdin.")
-    ],
+        str | None,
+        typer.Argument(
+            help="The patient's VCF, VCF.gz or BCF (with GT); '-' reads stdin. Optional with --phenopacket "
+            "(its VCF file is used)."
+        ),
+    ] = None,
     phenotype: Annotated[
         list[str] | None,
         typer.Option(
@@ -319,9 +323,18 @@ def rank(
     phenotype_file: Annotated[
         Path | None, typer.Option(help="File with one HPO id or name per line ('#' comments).")
     ] = None,
+    phenopacket: Annotated[
+        Path | None,
+        typer.Option(
+            help="GA4GH Phenopacket v2 (JSON, or YAML with PyYAML): observed and excluded terms, subject id "
+            "and sex, and the VCF from its files."
+        ),
+    ] = None,
     sample: Annotated[
         str | None,
-        typer.Option(help="Proband sample (default: the only sample or the first affected in --ped)."),
+        typer.Option(
+            help="Proband sample (default: the phenopacket's subject, the only sample or the first affected in --ped)."
+        ),
     ] = None,
     ped: Annotated[
         Path | None, typer.Option(help="PED pedigree (6 columns) for de novo and segregation.")
@@ -351,6 +364,12 @@ def rank(
         Path | None, typer.Option(help="Gene-level TSV: best allele per gene, compound hets joined.")
     ] = None,
     html: Annotated[Path | None, typer.Option(help="Self-contained HTML report.")] = None,
+    json_out: Annotated[
+        str | None,
+        typer.Option(
+            "--json", help="JSON: ranked alleles and genes, terms with sources, parameters ('-' = stdout)."
+        ),
+    ] = None,
     bundle: BundleOption = None,
     model: ModelOption = None,
     llm: LlmOption = None,
@@ -374,7 +393,10 @@ def rank(
     """
     from biblip_cli.commands.rank import RankOptions, print_summary, run_rank
     from biblip_cli.engine.loading import set_threads
+    from biblip_cli.errors import UsageError
 
+    if input is None and phenopacket is None:
+        raise UsageError("give a VCF or --phenopacket", hint="biblip rank case.vcf.gz -p HP:0001250")
     set_threads(threads)
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     default_model = default_model_dir()
@@ -384,6 +406,8 @@ def rank(
         phenotype_file=phenotype_file,
         sample=sample,
         ped=ped,
+        phenopacket=phenopacket,
+        json=json_out,
         top=top,
         shortlist=shortlist,
         phenotype_match=phenotype_match,

@@ -30,6 +30,7 @@ from biblip_cli.ranking.report import (
     TSV_COLUMNS,
     atomic_write,
     gene_rows,
+    json_text,
     print_summary,
     ranked_rows,
     render_report,
@@ -45,11 +46,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RankOptions:
-    input: str
+    input: str | None  # None: the phenopacket's VCF
     phenotypes: list[str] = field(default_factory=list)
     phenotype_file: Path | None = None
     sample: str | None = None
     ped: Path | None = None
+    phenopacket: Path | None = None  # GA4GH Phenopacket v2 (io/phenopackets.py)
+    json: str | None = None  # JSON output ('-' = stdout; docs/output.md)
     top: int = 50
     shortlist: int = 200
     output: str | None = None  # VCF with BIOBLIP_RANK/SCORE
@@ -78,6 +81,86 @@ def collect_terms(opts: RankOptions) -> list[str]:
     return items
 
 
+def resolve_all_terms(opts: RankOptions, ontology: Any, packet: Any = None) -> Any:
+    """The patient's terms from `--phenotype`, `--phenotype-file` and a phenopacket, with their sources.
+
+    Command-line terms resolve strictly (an unknown id is an error); the packet's leniently (ids the
+    bundle's HPO does not know are skipped with a warning naming them). The packet's excluded terms go
+    to `.excluded` (a term both observed and excluded counts as observed, with a warning)."""
+    from biblip_cli.features.phenotype import ResolvedTerms, read_phenotype_file, split_phenotype_option
+
+    merged = ResolvedTerms(terms=[])
+    parts: list[tuple[str, Any]] = []
+    cli_items = split_phenotype_option(opts.phenotypes)
+    if cli_items:
+        parts.append(("--phenotype", ontology.resolve_terms(cli_items, where="--phenotype")))
+    if opts.phenotype_file:
+        file_items = read_phenotype_file(opts.phenotype_file)
+        if file_items:
+            parts.append(("--phenotype-file", ontology.resolve_terms(file_items, where=str(opts.phenotype_file))))
+    excluded = None
+    if packet is not None:
+        where = f"phenopacket {packet.path.name}"
+        parts.append(("phenopacket", ontology.resolve_terms_lenient(packet.observed, where=where)))
+        excluded = ontology.resolve_terms_lenient(packet.excluded, where=where + " (excluded)")
+    for source, part in parts:
+        merged.warnings += part.warnings
+        merged.notes += part.notes
+        merged.unknown += part.unknown
+        for term in part.terms:
+            if term.id not in merged.sources:
+                merged.terms.append(term)
+                merged.sources[term.id] = []
+            if source not in merged.sources[term.id]:
+                merged.sources[term.id].append(source)
+    if excluded is not None:
+        merged.warnings += excluded.warnings
+        merged.unknown += excluded.unknown
+        for term in excluded.terms:
+            if term.id in merged.sources:
+                merged.warnings.append(f"{term} is both observed and excluded; counted as observed")
+                continue
+            if term not in merged.excluded:
+                merged.excluded.append(term)
+    if packet is not None and merged.unknown:
+        merged.warnings.append(
+            "phenopacket terms not in the bundle's HPO release, skipped: " + ", ".join(merged.unknown)
+        )
+    if not merged.terms:
+        if packet is not None and (packet.observed or packet.excluded):
+            raise BiblipError(
+                "none of the phenopacket's observed terms is known to the bundle's HPO release",
+                where=str(packet.path),
+                hint="add terms with --phenotype, or use a bundle with a newer HPO release",
+            )
+        raise BiblipError(
+            "no phenotype terms given",
+            where="--phenotype",
+            hint="pass --phenotype HP:0001250,HP:0001263, --phenotype-file FILE or --phenopacket case.json",
+        )
+    return merged
+
+
+def _apply_packet_sex(ped: Any, proband: str | None, packet: Any) -> tuple[Any, str]:
+    """The packet's sex for the proband where no PED gives it (a PED sex wins). Returns (ped, source)."""
+    import dataclasses
+
+    if proband is None:
+        return ped, "none"
+    if ped is not None and proband in ped.people and ped.people[proband].sex in (1, 2):
+        return ped, "ped"
+    if packet is None or packet.sex not in (1, 2):
+        return ped, "unknown"
+    if ped is None:
+        ped = gt.Pedigree()
+    person = ped.people.get(proband)
+    if person is None:
+        ped.people[proband] = gt.Person("phenopacket", proband, "0", "0", packet.sex, 2)
+    else:
+        ped.people[proband] = dataclasses.replace(person, sex=packet.sex)
+    return ped, "phenopacket"
+
+
 def run_rank(
     opts: RankOptions,
     *,
@@ -89,6 +172,7 @@ def run_rank(
     """Rank, write the outputs named in `opts`, return the result (for tests and the report)."""
     from biblip_cli.bundle import Bundle
     from biblip_cli.features.phenotype import HpoOntology
+    from biblip_cli.io.phenopackets import read_phenopacket
     from biblip_cli.io.vcf_read import open_vcf
 
     start = time.monotonic()
@@ -96,13 +180,23 @@ def run_rank(
         raise UsageError("--top and --batch-size must be >= 1, --shortlist >= 0")
     if opts.output == "-" and opts.tsv is None:
         log.info("VCF goes to stdout; the ranked TSV is only written with --tsv")
-    items = collect_terms(opts)
-    if not items:
+    if opts.json is not None and opts.json == "-" and opts.output == "-":
+        raise UsageError("--json - and -o - both want stdout", hint="write one of them to a file")
+    packet = read_phenopacket(opts.phenopacket) if opts.phenopacket else None
+    if packet is not None:
+        for warning in packet.warnings:
+            log.warning("phenopacket: %s", warning)
+    if not collect_terms(opts) and (packet is None or not (packet.observed or packet.excluded)):
         raise BiblipError(
             "no phenotype terms given",
             where="--phenotype",
-            hint="pass --phenotype HP:0001250,HP:0001263 or --phenotype-file FILE (one term per line)",
+            hint="pass --phenotype HP:0001250,HP:0001263, --phenotype-file FILE or --phenopacket case.json",
         )
+    if opts.input is None:
+        if packet is None:
+            raise UsageError("no VCF given", hint="biblip rank case.vcf.gz -p HP:0001250, or --phenopacket case.json")
+        opts.input = str(packet.require_vcf())
+        log.info("VCF from the phenopacket: %s", opts.input)
     ped = gt.read_ped(opts.ped) if opts.ped else None
     spooled: Path | None = None
     source = opts.input
@@ -114,7 +208,13 @@ def run_rank(
         source = str(source_path)
     try:
         reader = open_vcf(source)
-        proband = gt.choose_proband(reader.samples, opts.sample, ped, reader.name)
+        sample = opts.sample
+        if sample is None and packet is not None and packet.subject_id in reader.samples:
+            sample = packet.subject_id  # the packet's subject is the proband
+        elif sample is None and packet is not None and packet.subject_id:
+            log.info("phenopacket subject %r is not a VCF sample; choosing the proband as usual", packet.subject_id)
+        proband = gt.choose_proband(reader.samples, sample, ped, reader.name)
+        ped, sex_source = _apply_packet_sex(ped, proband, packet)
         if proband is None:
             log.warning("the VCF has no samples: every allele is a candidate, zygosity unknown")
         bundle = bundle or Bundle.open(opts.bundle_dir)
@@ -130,12 +230,14 @@ def run_rank(
                 hint="pass --model DIR, or rank without the model: --no-model",
             )
         ontology = ontology or HpoOntology.from_bundle(bundle)
-        terms = ontology.resolve_terms(items)
+        terms = resolve_all_terms(opts, ontology, packet)
         for warning in terms.warnings:
             log.warning(warning)
         for note in terms.notes:
             log.info("phenotype %s", note)
-        log.info("phenotypes: %s", "; ".join(str(t) for t in terms.terms))
+        log.info("phenotypes: %s", "; ".join(f"{t} [{terms.source_of(t)}]" for t in terms.terms))
+        if terms.excluded:
+            log.info("excluded phenotypes: %s", "; ".join(str(t) for t in terms.excluded))
         if engine is None and not opts.no_model:
             engine = _load_engine(opts, bundle)
         if engine is None:
@@ -147,6 +249,12 @@ def run_rank(
         )  # fmt: skip
         result.seconds = time.monotonic() - start
         result.params = _params(opts, bundle, proband)
+        sex = ped.people[proband].sex if ped is not None and proband in ped.people else 0
+        result.params["sex"] = f"{ {1: 'male', 2: 'female'}.get(sex, 'unknown')} ({sex_source})"
+        if packet is not None:
+            result.params["phenopacket"] = str(packet.path)
+            result.params["phenopacket_id"] = packet.id
+            result.params["phenopacket_subject"] = packet.subject_id or ""
         _write_outputs(result, opts, source)
     finally:
         if spooled is not None:
@@ -168,11 +276,23 @@ def _load_engine(opts: RankOptions, bundle: Any) -> Any:
 
 
 def _params(opts: RankOptions, bundle: Any, proband: str | None) -> dict[str, str]:
+    manifest = getattr(bundle, "manifest", None)
+    bundle_dir = getattr(bundle, "dir", None)
+    checksum = ""
+    if bundle_dir is not None:
+        from biblip_cli.bundle.manifest import MANIFEST_NAME
+        from biblip_cli.io.textfiles import sha256_file
+
+        path = Path(bundle_dir) / MANIFEST_NAME
+        checksum = sha256_file(path) if path.is_file() else ""
     return {
-        "input": opts.input,
+        "input": opts.input or "",
         "proband": proband or "(no samples)",
         "ped": str(opts.ped or ""),
-        "bundle": str(getattr(bundle, "dir", "")),
+        "bundle": str(bundle_dir or ""),
+        "bundle_name": str(getattr(manifest, "name", "") or ""),
+        "bundle_build": str(getattr(manifest, "build", "") or ""),
+        "bundle_manifest_sha256": checksum,
         "model": "none (--no-model: phenotype similarity x deleteriousness)"
         if opts.no_model
         else str(opts.model_dir or "default"),
@@ -186,7 +306,7 @@ def _write_outputs(result: RankResult, opts: RankOptions, source: str) -> None:
     table = tsv_text(TSV_COLUMNS, ranked_rows(result, opts.top))
     if opts.tsv is not None:
         atomic_write(opts.tsv, table)
-    elif opts.output != "-":
+    elif opts.output != "-" and opts.json != "-":
         sys.stdout.write(table)
         sys.stdout.flush()
     if opts.gene_tsv is not None:
@@ -195,3 +315,10 @@ def _write_outputs(result: RankResult, opts: RankOptions, source: str) -> None:
         write_ranked_vcf(result, source, opts.output, opts.output_type, opts.command)
     if opts.html is not None:
         atomic_write(opts.html, render_report(result, top=opts.top))
+    if opts.json is not None:
+        text = json_text(result, opts.top)
+        if opts.json == "-":
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            atomic_write(Path(opts.json), text)

@@ -68,6 +68,12 @@ class ResolvedTerms:
     warnings: list[str] = field(default_factory=list)  # obsolete ids replaced, ...
     notes: list[str] = field(default_factory=list)  # free text -> term choices
     unknown: list[str] = field(default_factory=list)  # items skipped by resolve_terms_lenient
+    excluded: list[Term] = field(default_factory=list)  # terms the patient does NOT have (phenopacket)
+    sources: dict[str, list[str]] = field(default_factory=dict)  # term id -> where it came from
+
+    def source_of(self, term: Term) -> str:
+        """`--phenotype`, `--phenotype-file`, `phenopacket` or several joined with `+`; '' if unknown."""
+        return "+".join(self.sources.get(term.id, []))
 
     @property
     def ids(self) -> list[str]:

@@ -30,6 +30,7 @@ class Candidate:
     deleteriousness: float = 0.0
     similarity: float = 0.0
     matched: list[str] = field(default_factory=list)  # patient term names the gene explains
+    excluded: list[str] = field(default_factory=list)  # excluded patient terms annotated to the gene
     modes: set[str] = field(default_factory=set)
     family: str = ""  # de_novo | segregates | does_not_segregate | ""
     partners: list[str] = field(default_factory=list)  # compound-het partner allele keys (in trans)

@@ -117,7 +117,13 @@ def render_report(result: RankResult, top: int = 50) -> str:
     cands = result.candidates
     scores = [c.score for c in cands]
     marked = [c.score for c in cands[: min(top, 10)]]
-    terms = "".join(f'<span class="pill">{escape(str(t))}</span>' for t in result.terms.terms)
+    terms = "".join(
+        f'<span class="pill">{escape(str(t))} <span class="muted">[{escape(_source(result.terms, t))}]</span></span>'
+        for t in result.terms.terms
+    )
+    excluded = "".join(f'<span class="pill">{escape(str(t))}</span>' for t in _excluded(result.terms))
+    if excluded:
+        terms += f"</p><p>Excluded (evidence against): {excluded}"
     notes = "".join(f"<li>{escape(n)}</li>" for n in result.terms.notes)
     warnings = "".join(f'<li class="warn">{escape(w)}</li>' for w in result.terms.warnings)
     model_on = result.model != "none"
@@ -195,6 +201,17 @@ def evidence_text(c: Candidate, n_terms: int, model: bool, by_key: dict[str, Can
         if c.matched:
             linked += " incl. " + ", ".join(c.matched[:2])
         parts.append(linked + f" (similarity {c.similarity:.2f})")
+    if c.excluded:
+        from biblip_cli.ranking.scoring import EXCLUDED_LR
+
+        parts.append(
+            f"gene annotated with excluded phenotype{'s' if len(c.excluded) > 1 else ''} "
+            + ", ".join(c.excluded[:3])
+            + ("" if len(c.excluded) <= 3 else f" (+{len(c.excluded) - 3})")
+            + f" ({len(c.excluded) * math.log(EXCLUDED_LR):+.1f} log-odds"
+            + ("" if model else f", x{EXCLUDED_LR ** len(c.excluded):.3g}")
+            + ")"
+        )
     if c.modes:
         fit = "fits" if c.moi >= 1.0 else "does not fit"
         parts.append(f"{'/'.join(sorted(c.modes))} gene, genotype {fit}")
@@ -334,12 +351,19 @@ def write_ranked_vcf(
 def print_summary(result: RankResult) -> None:
     """Counts and the top five on stderr."""
     from rich.console import Console
+    from rich.markup import escape as escape_markup
     from rich.table import Table
 
     console = Console(stderr=True)
     table = Table(title="biblip rank", show_header=False)
     table.add_row("proband", result.proband or "(no samples)")
-    table.add_row("phenotypes", "; ".join(str(t) for t in result.terms.terms))
+    table.add_row(
+        "phenotypes", escape_markup("; ".join(f"{t} [{_source(result.terms, t)}]" for t in result.terms.terms))
+    )
+    if _excluded(result.terms):
+        table.add_row("excluded", "; ".join(str(t) for t in _excluded(result.terms)))
+    if getattr(result.terms, "unknown", None):
+        table.add_row("skipped (unknown)", ", ".join(result.terms.unknown))
     table.add_row("records / alleles", f"{result.records:,} / {result.alleles:,}")
     table.add_row("not carried by the proband", f"{result.not_carried:,}")
     table.add_row("candidates (first pass)", f"{len(result.candidates):,}")
@@ -348,3 +372,97 @@ def print_summary(result: RankResult) -> None:
     for c in result.candidates[:5]:
         table.add_row(f"#{c.rank}", f"{c.gene or '.'} {c.allele.key} {c.score:.3g}")
     console.print(table)
+
+
+def _source(terms: Any, term: Any) -> str:
+    source_of = getattr(terms, "source_of", None)
+    return (source_of(term) if source_of else "") or "--phenotype"
+
+
+def _excluded(terms: Any) -> list[Any]:
+    return list(getattr(terms, "excluded", None) or [])
+
+
+# --- JSON (--json; schema in docs/output.md) -------------------------------------------------------
+JSON_SCHEMA_VERSION = "1.0"
+_INT_COLUMNS = {"rank", "pos", "n_candidates"}
+_FLOAT_COLUMNS = {"score", "pathogenicity", "phenotype_score"}
+
+
+def _typed(columns: tuple[str, ...], row: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in zip(columns, row, strict=True):
+        if value == ".":
+            out[name] = None
+        elif name in _INT_COLUMNS:
+            out[name] = int(value)
+        elif name in _FLOAT_COLUMNS:
+            number = float(value)
+            out[name] = None if math.isnan(number) else number
+        else:
+            out[name] = value
+    return out
+
+
+def _term_json(terms: Any, term: Any) -> dict[str, Any]:
+    sources = getattr(terms, "sources", {}).get(term.id) or ["--phenotype"]
+    return {"id": term.id, "name": term.name, "sources": list(sources)}
+
+
+def json_document(result: RankResult, top: int | None = None) -> dict[str, Any]:
+    """The `--json` document (docs/output.md, schema_version 1.0)."""
+    from biblip_cli import __version__
+
+    params = dict(result.params)
+    alleles = []
+    for c, row in zip(result.candidates, ranked_rows(result, top), strict=False):
+        record = _typed(TSV_COLUMNS, row)
+        record["matched_phenotypes"] = list(c.matched)
+        record["excluded_phenotypes"] = list(c.excluded)
+        record["moi_factor"] = c.moi
+        record["passes"] = c.passes
+        alleles.append(record)
+    genes = [_typed(GENE_COLUMNS, row) for row in gene_rows(result)[: top or None]]
+    excluded = _excluded(result.terms)
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "tool": {"name": "biblip", "command": "rank", "version": __version__},
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "bundle": {
+            "name": params.get("bundle_name", ""),
+            "build": params.get("bundle_build", ""),
+            "path": params.get("bundle", ""),
+            "manifest_sha256": params.get("bundle_manifest_sha256", ""),
+        },
+        "model": result.model,
+        "proband": {
+            "sample": result.proband,
+            "sex": params.get("sex", "unknown"),
+            "phenopacket": params.get("phenopacket") or None,
+            "phenopacket_id": params.get("phenopacket_id") or None,
+            "phenopacket_subject": params.get("phenopacket_subject") or None,
+        },
+        "phenotypes": [_term_json(result.terms, t) for t in result.terms.terms],
+        "excluded_phenotypes": [{"id": t.id, "name": t.name, "sources": ["phenopacket"]} for t in excluded],
+        "unknown_terms": list(getattr(result.terms, "unknown", []) or []),
+        "warnings": list(result.terms.warnings),
+        "notes": list(result.terms.notes),
+        "parameters": params,
+        "counts": {
+            "records": result.records,
+            "alleles": result.alleles,
+            "not_carried": result.not_carried,
+            "unannotated": result.unannotated,
+            "candidates": len(result.candidates),
+            "shortlisted": result.shortlisted,
+            "seconds": round(result.seconds, 3),
+        },
+        "alleles": alleles,
+        "genes": genes,
+    }
+
+
+def json_text(result: RankResult, top: int | None = None) -> str:
+    import json
+
+    return json.dumps(json_document(result, top), indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -11,6 +11,11 @@ about what unrelated genes reach through shared high-level terms) and moi in (0,
 genotype that does not fit the gene's mode of inheritance. The first pass uses the Q-former head's
 pathogenicity and no phenotype_match; `--no-model` uses the Exomiser-like product
 deleteriousness x similarity x moi (the evaluation baseline), so the two modes are not on one scale.
+
+Excluded terms (a phenopacket's `excluded: true` features, as LIRICAL uses negated findings): each
+excluded term that the gene's HPO annotations include (the term itself or a descendant) adds
+log(EXCLUDED_LR) (= -1.39) to the log-odds; with `--no-model` the product is multiplied by EXCLUDED_LR
+per such term (the same factor on the likelihood-ratio scale).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ PHENO_CENTRE = 0.4
 QUALIFYING_DELETERIOUSNESS = 0.5  # missense and worse count as a hit for compound hets
 PRIOR_FLOOR = 0.01  # consequence prior kept off 0/1 so its logit stays finite
 MOI_PENALTY = 0.25  # single het in a recessive-only gene, or a variant that does not segregate
+EXCLUDED_LR = 0.25  # likelihood ratio per excluded patient term that the gene is annotated with
 
 
 def _logit(p: float) -> float:
@@ -44,13 +50,17 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def combine(p_path: float, similarity: float, moi: float, phenotype_match: float = 0.0) -> float:
-    """The documented log-odds combination (module docstring)."""
+def combine(
+    p_path: float, similarity: float, moi: float, phenotype_match: float = 0.0, excluded: int = 0
+) -> float:
+    """The documented log-odds combination (module docstring); `excluded` = how many excluded patient
+    terms the gene is annotated with (each adds log(EXCLUDED_LR))."""
     return _sigmoid(
         _logit(p_path)
         + phenotype_match
         + PHENO_WEIGHT * (similarity - PHENO_CENTRE)
         + math.log(max(moi, 1e-3))
+        + excluded * math.log(EXCLUDED_LR)
     )
 
 
@@ -114,6 +124,7 @@ def score_candidates(
     terms = result.terms
     ids = terms.ids
     cands = result.candidates
+    excluded_terms = getattr(terms, "excluded", None) or []
     for c in cands:
         # the gene that best explains the allele: deleteriousness of its effect x phenotype similarity
         best: tuple[float, float, float] | None = None
@@ -126,6 +137,8 @@ def score_candidates(
         c.gene = c.effect.gene if c.effect else None
         if c.gene:
             c.matched = [t.name for t in ontology.matched_terms(terms.terms, c.gene)]
+            if excluded_terms:
+                c.excluded = [t.name for t in ontology.matched_terms(excluded_terms, c.gene)]
             c.modes = ontology.inheritance(c.gene)
         else:
             c.deleteriousness = allele_deleteriousness(c.annotation)
@@ -147,12 +160,14 @@ def score_candidates(
     if engine is None:
         for c in cands:
             c.pathogenicity = float("nan")
-            c.score = c.first_score = c.deleteriousness * c.similarity * c.moi
+            c.score = c.first_score = (
+                c.deleteriousness * c.similarity * c.moi * EXCLUDED_LR ** len(c.excluded)
+            )
     else:
         cheap = _batched(engine.cheap_pathogenicity, [c.annotation for c in cands], batch_size)
         for c, p in zip(cands, cheap, strict=True):
             c.pathogenicity = float(p)
-            c.first_score = combine(_evidence_p(c), c.similarity, c.moi)
+            c.first_score = combine(_evidence_p(c), c.similarity, c.moi, excluded=len(c.excluded))
             c.score = c.first_score
         order = sorted(range(len(cands)), key=lambda i: -cands[i].first_score)
         short = [cands[i] for i in order[:shortlist]]
@@ -168,7 +183,9 @@ def score_candidates(
             for c, p, m in zip(short, probs, match, strict=True):
                 c.pathogenicity = float(p)
                 c.phenotype_match = float(m)
-                c.score = combine(_evidence_p(c), c.similarity, c.moi, 0.0 if math.isnan(m) else float(m))
+                c.score = combine(
+                    _evidence_p(c), c.similarity, c.moi, 0.0 if math.isnan(m) else float(m), len(c.excluded)
+                )
                 c.passes = 2
     cands.sort(key=lambda c: (-c.passes, -c.score, c.allele.chrom, c.allele.pos, c.allele.alt))
     by_key = {c.key: c for c in cands}
