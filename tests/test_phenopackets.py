@@ -123,6 +123,13 @@ def test_real_packet_end_to_end(env: dict, shared_data: Path, tmp_path: Path, ca
     assert doc["proband"]["phenopacket_id"] == data["id"]
     assert doc["parameters"]["input"] == str(tmp_path / "case.vcf")
     assert doc["counts"]["records"] == 467 and len(doc["alleles"]) == 5
+    block = doc["interpretations"][0]["diagnosis"]["genomicInterpretations"]
+    first = block[0]["variantInterpretation"]["variationDescriptor"]
+    assert block[0]["subjectOrBiosampleId"] == subject and block[0]["interpretationStatus"] == "CANDIDATE"
+    assert first["vcfRecord"] == {
+        "genomeAssembly": "GRCh38", "chrom": doc["alleles"][0]["chrom"], "pos": doc["alleles"][0]["pos"],
+        "ref": doc["alleles"][0]["ref"], "alt": doc["alleles"][0]["alt"],
+    }  # fmt: skip
     assert "[phenopacket]" in err and "excluded" in err  # the stderr summary names the source
     assert _read_tsv(tmp_path / "r.tsv")[0]["rank"] == "1"
 

@@ -459,6 +459,57 @@ def json_document(result: RankResult, top: int | None = None) -> dict[str, Any]:
         },
         "alleles": alleles,
         "genes": genes,
+        "interpretations": [_interpretation(result, params, INTERPRETATION_TOP)],
+    }
+
+
+INTERPRETATION_TOP = 10  # candidates in the phenopacket-style interpretations block
+GENO = {
+    "het": ("GENO:0000135", "heterozygous"),
+    "hom": ("GENO:0000136", "homozygous"),
+    "hemi": ("GENO:0000134", "hemizygous"),
+    "compound_het": ("GENO:0000402", "compound heterozygous"),
+    "possible_compound_het": ("GENO:0000135", "heterozygous"),
+}
+
+
+def _interpretation(result: RankResult, params: dict[str, str], top: int) -> dict[str, Any]:
+    """A GA4GH Phenopacket v2 `Interpretation` (progressStatus IN_PROGRESS) listing the top candidate
+    alleles as CANDIDATE genomicInterpretations, ranked as in `alleles`; paste it into the packet's
+    `interpretations` to record the result."""
+    subject = params.get("phenopacket_subject") or result.proband or ""
+    items = []
+    for c in result.candidates[:top]:
+        descriptor: dict[str, Any] = {
+            "id": c.key,
+            "vcfRecord": {
+                "genomeAssembly": params.get("bundle_build", ""),
+                "chrom": c.allele.chrom,
+                "pos": c.allele.pos,
+                "ref": c.allele.ref,
+                "alt": c.allele.alt,
+            },
+            "moleculeContext": "genomic",
+        }
+        if c.gene:
+            descriptor["geneContext"] = {"valueId": c.gene, "symbol": c.gene}
+        if c.effect is not None and c.effect.hgvsp:
+            descriptor["expressions"] = [{"syntax": "hgvs.p", "value": c.effect.hgvsp}]
+        if c.zygosity in GENO:
+            geno_id, label = GENO[c.zygosity]
+            descriptor["allelicState"] = {"id": geno_id, "label": label}
+        items.append(
+            {
+                "subjectOrBiosampleId": subject,
+                "interpretationStatus": "CANDIDATE",
+                "variantInterpretation": {"variationDescriptor": descriptor},
+            }
+        )
+    return {
+        "id": f"biblip-rank-{params.get('phenopacket_id') or subject or 'case'}",
+        "progressStatus": "IN_PROGRESS",
+        "summary": f"biblip rank: top {len(items)} of {len(result.candidates)} candidate alleles (rank order)",
+        "diagnosis": {"genomicInterpretations": items},  # no disease: biblip ranks, it does not diagnose
     }
 
 
