@@ -96,6 +96,12 @@ def run_rank(
         raise UsageError("--top and --batch-size must be >= 1, --shortlist >= 0")
     if opts.output == "-" and opts.tsv is None:
         log.info("VCF goes to stdout; the ranked TSV is only written with --tsv")
+    from biblip_cli.io.outputs import check_outputs  # the output layer: refuse clashes before any work
+
+    check_outputs(
+        [opts.input, opts.ped, opts.phenotype_file],
+        [("-o", opts.output), ("--tsv", opts.tsv), ("--gene-tsv", opts.gene_tsv), ("--html", opts.html)],
+    )
     items = collect_terms(opts)
     if not items:
         raise BiblipError(

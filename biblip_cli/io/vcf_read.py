@@ -70,8 +70,10 @@ class VcfReader:
         quiet_htslib()
         source: str | int = self.source
         self.feeder: subprocess.Popen | None = None
+        self.head = b""
         if self.is_stdin:
             self.kind, head, complete, source, self.feeder = stdin_source()
+            self.head = head
             if self.kind in ("text", "gzip"):
                 self.header_lines = sniff_text_header(head, self.name, complete)
         else:
@@ -96,6 +98,26 @@ class VcfReader:
             ) from err
         if self.header_lines == 0:
             self.header_lines = self.vcf.raw_header.count("\n")
+
+    def original_header_lines(self) -> list[str]:
+        """The input's header lines as bytes decoded with surrogateescape (text/gzip input; stdin: as far as
+        the sniffed head reaches); [] for BCF."""
+        if self.kind not in ("text", "gzip"):
+            return []
+        lines: list[bytes] = []
+        if self.is_stdin:
+            lines = [line for line in self.head.split(b"\n") if line.startswith(b"#")]
+        else:
+            opener = gzip.open if self.kind == "gzip" else open
+            try:
+                with opener(self.source, "rb") as raw:  # type: ignore[operator]
+                    for line in raw:
+                        if not line.startswith(b"#"):
+                            break
+                        lines.append(line.rstrip(b"\r\n"))
+            except (OSError, EOFError, zlib.error):
+                pass
+        return [line.rstrip(b"\r").decode("utf-8", "surrogateescape") for line in lines]
 
     # Line numbers are exact for text input without blank lines; BCF has no lines.
     def where(self, record_number: int) -> str:
@@ -220,6 +242,16 @@ class VcfReader:
         self.close()
 
 
+def record_text(variant: cyvcf2.Variant) -> str:
+    """`str(variant)` that survives bytes that are not UTF-8 (e.g. Windows-1252 in INFO): they are kept
+    as surrogate escapes, so encoding with `surrogateescape` writes the record's bytes unchanged."""
+    try:
+        return str(variant)
+    except UnicodeDecodeError as err:
+        raw = err.object
+        return bytes(raw).decode("utf-8", "surrogateescape")
+
+
 def open_vcf(source: str | os.PathLike, *, threads: int | None = None) -> VcfReader:
     """Open a VCF/VCF.gz/BCF path or `-` (stdin) for streaming."""
     return VcfReader(source, threads=threads)
@@ -252,5 +284,3 @@ def precheck(allele: Allele) -> str | None:
     if not BASES.issuperset(alt) or not BASES.issuperset(allele.ref):
         return "skipped"  # IUPAC codes (R, Y, ...) cannot be applied to or checked against the sequence
     return None
-
-

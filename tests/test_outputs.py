@@ -1,0 +1,369 @@
+"""The output layer (`io/outputs.py`, issue 19 "nothing lost, ever"), one section per class of failure:
+1 outputs that are inputs (or each other), 2 what an output path is (device, FIFO, symlink, directory),
+3 two runs on one output, 4 OS faults, 5 bytes that are not UTF-8 and BIOBLIP declarations, 6 the rest."""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from biblip_cli.commands.annotate import AnnotateOptions, run_annotate
+from biblip_cli.errors import BiblipError, UsageError
+from biblip_cli.io import outputs
+from biblip_cli.io.outputs import OutputFile, OutputLock, check_outputs
+
+HEADER = (
+    "##fileformat=VCFv4.2\n##contig=<ID=chr20,length=64444167>\n"
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+)
+RECORDS = "chr20\t96130\t.\tC\tT\t50.00\tPASS\t.\nchr20\t96200\t.\tG\tA\t.\tPASS\tDP=3\n"
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    from biblip_cli.bundle import Bundle
+
+    return Bundle.open()
+
+
+@pytest.fixture
+def vcf(tmp_path: Path) -> Path:
+    path = tmp_path / "in.vcf"
+    path.write_text(HEADER + RECORDS)
+    return path
+
+
+def cli(*args: str, cwd: Path, stdin=None, stdout=subprocess.PIPE, env: dict | None = None):
+    full = {k: v for k, v in os.environ.items() if k != "BIBLIP_DEBUG"}
+    full.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "biblip_cli.cli", "-q", *args],
+        cwd=cwd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=full, check=False, timeout=120,
+    )  # fmt: skip
+
+
+def one_error_line(stderr: bytes) -> str:
+    lines = [line for line in stderr.decode().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr.decode(), stderr.decode()
+    return lines[0]
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or "partial" in p.name)
+
+
+def never(*_args, **_kwargs):
+    raise AssertionError("the run started although an output was refused")
+
+
+# --- 1: an output that is an input or another output ------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["same", "symlink", "hardlink", "dotted"])
+def test_output_same_as_input_is_refused_before_work(vcf: Path, kind: str):
+    before = vcf.read_bytes()
+    if kind == "same":
+        out = vcf
+    elif kind == "symlink":
+        out = vcf.with_name("link.vcf")
+        out.symlink_to(vcf.name)
+    elif kind == "hardlink":
+        out = vcf.with_name("hard.vcf")
+        os.link(vcf, out)
+    else:
+        out = vcf.parent / "." / vcf.name
+    with pytest.raises(UsageError, match="-o is the same file as the input"):
+        run_annotate(AnnotateOptions(str(vcf), str(out), no_model=True), annotator=never)
+    with pytest.raises(UsageError, match="--tsv is the same file as the input"):
+        run_annotate(
+            AnnotateOptions(str(vcf), str(vcf.with_name("o.vcf")), no_model=True, tsv=out), annotator=never
+        )
+    assert vcf.read_bytes() == before
+    assert leftovers(vcf.parent) == []
+
+
+def test_tsv_same_as_output_is_refused(vcf: Path):
+    out = vcf.with_name("out.vcf")
+    for tsv in (out, vcf.parent / "sub" / ".." / "out.vcf"):
+        (vcf.parent / "sub").mkdir(exist_ok=True)
+        with pytest.raises(UsageError, match="--tsv is the same file as -o"):
+            run_annotate(AnnotateOptions(str(vcf), str(out), no_model=True, tsv=tsv), annotator=never)
+    assert not out.exists()
+
+
+def test_cli_same_file_exit_2_one_line(vcf: Path):
+    before = vcf.read_bytes()
+    done = cli("annotate", "in.vcf", "-o", "in.vcf", "--no-model", cwd=vcf.parent)
+    assert done.returncode == 2
+    assert one_error_line(done.stderr).startswith("error: in.vcf: -o is the same file as the input")
+    done = cli("merge", "in.vcf", "-o", "in.vcf", cwd=vcf.parent)
+    assert done.returncode == 2 and "same file as the input" in one_error_line(done.stderr)
+    assert vcf.read_bytes() == before
+
+
+def test_rank_and_target_refuse_their_input(vcf: Path):
+    from biblip_cli.commands.rank import RankOptions, run_rank
+    from biblip_cli.commands.target import TargetOptions, run_target
+
+    with pytest.raises(UsageError, match="-o is the same file as the input"):
+        run_rank(RankOptions(str(vcf), phenotypes=["HP:0001250"], output=str(vcf), no_model=True))
+    with pytest.raises(UsageError, match="--gene-tsv is the same file as --tsv"):
+        run_rank(
+            RankOptions(
+                str(vcf), phenotypes=["HP:0001250"], tsv=vcf.with_name("a"), gene_tsv=vcf.with_name("a")
+            )
+        )
+    with pytest.raises(UsageError, match="-o is the same file as the input"):
+        run_target(TargetOptions(str(vcf), output=str(vcf), no_model=True), bundle=object())
+    with pytest.raises(UsageError, match="--tsv is the same file as -o"):
+        run_target(
+            TargetOptions(str(vcf), output=str(vcf.with_name("t")), tsv=vcf.with_name("t"), no_model=True),
+            bundle=object(),
+        )
+
+
+def test_check_outputs_stdout_twice():
+    with pytest.raises(UsageError, match="stdout cannot carry both"):
+        check_outputs([], [("-o", "-"), ("--tsv", "/dev/stdout")])
+
+
+# --- 2: devices, FIFOs, symlinks, directories ---------------------------------------------------------
+
+
+def test_dev_null_stays_a_device(bundle, vcf: Path):
+    run_annotate(AnnotateOptions(str(vcf), "/dev/null", no_model=True), bundle=bundle)
+    assert Path("/dev/null").is_char_device()
+    assert leftovers(vcf.parent) == []
+
+
+def test_dev_stdout_written_through(vcf: Path):
+    out = vcf.with_name("captured.vcf")
+    with open(out, "wb") as handle:
+        done = cli("annotate", "in.vcf", "-o", "/dev/stdout", "--no-model", cwd=vcf.parent, stdout=handle)
+    assert done.returncode == 0, done.stderr.decode()
+    assert os.path.islink("/dev/stdout")
+    assert out.read_text().count("BIOBLIP=") == 2
+
+
+def test_fifo_output_written_through(bundle, vcf: Path):
+    fifo = vcf.with_name("pipe.vcf")
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    run_annotate(AnnotateOptions(str(vcf), str(fifo), no_model=True), bundle=bundle)
+    reader.join(timeout=30)
+    assert fifo.is_fifo() and b"BIOBLIP=" in got[0]
+    assert leftovers(vcf.parent) == []
+
+
+def test_symlinked_output_replaces_its_target_and_keeps_the_link(bundle, vcf: Path):
+    real = vcf.parent / "real"
+    real.mkdir()
+    (real / "out.vcf").write_text("old\n")
+    link = vcf.with_name("out.vcf")
+    link.symlink_to(real / "out.vcf")
+    run_annotate(AnnotateOptions(str(vcf), str(link), no_model=True), bundle=bundle)
+    assert link.is_symlink() and "BIOBLIP=" in (real / "out.vcf").read_text()
+    assert leftovers(real) == [] and leftovers(vcf.parent) == []
+
+
+def test_directory_output_fails_before_the_run(vcf: Path):
+    folder = vcf.with_name("folder")
+    folder.mkdir()
+    with pytest.raises(UsageError, match="-o is a directory"):
+        run_annotate(AnnotateOptions(str(vcf), str(folder), no_model=True), annotator=never)
+    with pytest.raises(UsageError, match="--tsv is a directory"):
+        run_annotate(AnnotateOptions(str(vcf), "-", no_model=True, tsv=folder), annotator=never)
+
+
+# --- 3: two runs on one output ------------------------------------------------------------------------
+
+
+def test_second_run_on_a_locked_output_stops_at_once(bundle, vcf: Path):
+    out = vcf.with_name("out.vcf")
+    held = OutputLock(out)
+    try:
+        with pytest.raises(BiblipError, match="another biblip run is writing this output"):
+            run_annotate(AnnotateOptions(str(vcf), str(out), no_model=True), bundle=bundle)
+        with pytest.raises(BiblipError, match="another biblip run is writing this output"):
+            OutputFile(out)
+        assert not Path(str(out) + ".partial").exists()  # the other run's files are not touched
+    finally:
+        held.release()
+    run_annotate(AnnotateOptions(str(vcf), str(out), no_model=True), bundle=bundle)
+    assert leftovers(vcf.parent) == [] and "BIOBLIP=" in out.read_text()
+
+
+def test_temp_files_are_unique_and_removed(tmp_path: Path):
+    target = tmp_path / "x.txt"
+    first, second = OutputFile(target, lock=False), OutputFile(target, lock=False)
+    assert first.temp != second.temp and first.temp.parent == tmp_path
+    first.write(b"one")
+    second.write(b"two")
+    first.commit()
+    second.abort()
+    assert target.read_bytes() == b"one" and leftovers(tmp_path) == []
+    with OutputFile(target) as out:
+        assert (tmp_path / ".x.txt.lock").exists()
+        out.write(b"three")
+    assert target.read_bytes() == b"three" and leftovers(tmp_path) == []
+
+
+def test_cli_concurrent_runs(tmp_path: Path):
+    source = tmp_path / "big.vcf"
+    source.write_text(HEADER + "".join(f"chr20\t{96000 + i}\t.\tC\tT\t.\tPASS\t.\n" for i in range(400)))
+    env = {k: v for k, v in os.environ.items() if k != "BIBLIP_DEBUG"}
+    env["BIBLIP_TEST_SLOW_BATCH"] = "0.2"
+    args = [sys.executable, "-m", "biblip_cli.cli", "-q", "annotate", "big.vcf", "-o", "out.vcf"]
+    first = subprocess.Popen(
+        [*args, "--no-model", "--batch-size", "20"], cwd=tmp_path, env=env, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "out.vcf.partial.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = cli("annotate", "big.vcf", "-o", "out.vcf", "--no-model", cwd=tmp_path)
+        assert second.returncode == 1
+        assert "another biblip run is writing this output" in one_error_line(second.stderr)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=60) == 128 + signal.SIGTERM
+    assert not (tmp_path / ".out.vcf.lock").exists()  # SIGTERM: the lock goes, the partial stays for --resume
+    assert (tmp_path / "out.vcf.partial").exists()
+
+
+# --- 4: OS faults -----------------------------------------------------------------------------------
+
+
+def test_disk_full_is_one_line_exit_1(vcf: Path):
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    done = cli("annotate", "in.vcf", "-o", "/dev/full", "--no-model", cwd=vcf.parent)
+    assert done.returncode == 1
+    assert one_error_line(done.stderr) == (
+        "error: /dev/full: cannot write: no space left on device (hint: free some space or write to another disk)"
+    )
+    with open("/dev/full", "wb") as full:
+        done = cli("annotate", "in.vcf", "--no-model", cwd=vcf.parent, stdout=full)
+    assert done.returncode == 1 and one_error_line(done.stderr).startswith("error: <stdout>: cannot write")
+    assert leftovers(vcf.parent) == []
+
+
+def test_disk_full_mid_file_removes_the_temp_file(tmp_path: Path):
+    out = OutputFile(tmp_path / "x.vcf")
+
+    class Full:
+        closed = False
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self):
+            self.closed = True
+
+    real = out.raw
+    out.raw = Full()  # type: ignore[assignment]
+    with pytest.raises(BiblipError, match="no space left on device") as caught:
+        out.write(b"x")
+    assert caught.value.where == str(tmp_path / "x.vcf")
+    real.close()
+    out.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rename_failure_is_one_line_and_cleans_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    def read_only(*_args):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    out = OutputFile(tmp_path / "x.vcf")
+    out.write(b"data")
+    monkeypatch.setattr(outputs.os, "replace", read_only)
+    with pytest.raises(BiblipError, match="read-only file system") as caught:
+        out.commit()
+    assert "writable location" in caught.value.hint
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_or_missing_directory_before_the_run(vcf: Path, monkeypatch: pytest.MonkeyPatch):
+    with pytest.raises(BiblipError, match="output directory does not exist"):
+        run_annotate(
+            AnnotateOptions(str(vcf), str(vcf.parent / "no" / "o.vcf"), no_model=True), annotator=never
+        )
+    monkeypatch.setattr(outputs.os, "access", lambda *_a: False)
+    with pytest.raises(BiblipError, match="output directory is not writable"):
+        run_annotate(AnnotateOptions(str(vcf), str(vcf.with_name("o.vcf")), no_model=True), annotator=never)
+    assert leftovers(vcf.parent) == []
+
+
+def test_any_oserror_reaching_main_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    from biblip_cli import cli as cli_module
+
+    def boom():
+        raise PermissionError(errno.EACCES, "Permission denied", "/root/.cache/biblip/llm")
+
+    monkeypatch.setattr(cli_module, "app", boom)
+    with pytest.raises(SystemExit) as done:
+        cli_module.main()
+    assert done.value.code == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: /root/.cache/biblip/llm: permission denied (hint: check the permissions, or write elsewhere)"
+    )
+
+
+def test_threads_must_be_positive(vcf: Path):
+    done = cli("annotate", "in.vcf", "--threads", "-1", "--no-model", cwd=vcf.parent)
+    assert done.returncode == 2 and "--threads must be at least 1" in one_error_line(done.stderr)
+
+
+def test_broken_pipe_on_stdout_is_quiet(vcf: Path):
+    big = vcf.with_name("big.vcf")
+    big.write_text(HEADER + "".join(f"chr20\t{96000 + i}\t.\tC\tT\t.\tPASS\t.\n" for i in range(3000)))
+    env = {k: v for k, v in os.environ.items() if k != "BIBLIP_DEBUG"}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "biblip_cli.cli", "-q", "annotate", "big.vcf", "--no-model", "--tsv", "t.tsv"],
+        cwd=vcf.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert run.stdout is not None
+    run.stdout.read(100)
+    run.stdout.close()
+    assert run.wait(timeout=120) == 0
+    assert run.stderr is not None and run.stderr.read() == b""
+    assert leftovers(vcf.parent) == [] and not vcf.with_name("t.tsv").exists()
+
+
+def test_sigterm_removes_temp_files(tmp_path: Path):
+    source = tmp_path / "big.vcf"
+    source.write_text(HEADER + "".join(f"chr20\t{96000 + i}\t.\tC\tT\t.\tPASS\t.\n" for i in range(400)))
+    env = {k: v for k, v in os.environ.items() if k != "BIBLIP_DEBUG"}
+    env["BIBLIP_TEST_SLOW_BATCH"] = "0.2"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "biblip_cli.cli", "-q", "annotate", "big.vcf", "--no-model", "--batch-size", "20",
+         "--tsv", "t.tsv", "-o", "-"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=60) == 128 + signal.SIGTERM
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.vcf"]
+
+
+def test_merge_to_bgzip_file(tmp_path: Path, vcf: Path):
+    done = cli("merge", "in.vcf", "in.vcf", "-o", "m.vcf.gz", cwd=vcf.parent)
+    assert done.returncode == 0, done.stderr.decode()
+    assert gzip.decompress((tmp_path / "m.vcf.gz").read_bytes()).count(b"chr20\t96130") == 2
+    assert leftovers(tmp_path) == []
