@@ -367,3 +367,134 @@ def test_merge_to_bgzip_file(tmp_path: Path, vcf: Path):
     assert done.returncode == 0, done.stderr.decode()
     assert gzip.decompress((tmp_path / "m.vcf.gz").read_bytes()).count(b"chr20\t96130") == 2
     assert leftovers(tmp_path) == []
+
+
+# --- 5: bytes that are not UTF-8, BIOBLIP declarations of another type -------------------------------
+
+CP1252 = (
+    b"##fileformat=VCFv4.2\n##source=caf\xe9\n##contig=<ID=chr20,length=64444167>\n"
+    b'##INFO=<ID=X,Number=1,Type=String,Description="d\xe9">\n'
+    b"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    b"chr20\t96130\t.\tC\tT\t50.00\tPASS\tX=caf\xe9\nchr20\t96200\t.\tG\tA\t.\tPASS\tX=na\xefve\n"
+)
+
+
+def _bytes_kept(data: bytes) -> bool:
+    return (
+        b"##source=caf\xe9\n" in data
+        and b'Description="d\xe9"' in data
+        and b"X=caf\xe9" in data
+        and b"X=na\xefve" in data
+        and b"\xef\xbf\xbd" not in data  # no U+FFFD replacement anywhere
+    )
+
+
+@pytest.fixture
+def cp1252(tmp_path: Path) -> Path:
+    path = tmp_path / "cp.vcf"
+    path.write_bytes(CP1252)
+    return path
+
+
+def test_windows_1252_bytes_pass_through_file_stdin_and_bcf(bundle, cp1252: Path):
+    import cyvcf2
+
+    bcf = cp1252.with_name("cp.bcf")
+    reader = cyvcf2.VCF(str(cp1252))
+    writer = cyvcf2.Writer(str(bcf), reader, mode="wb")
+    for variant in reader:
+        writer.write_record(variant)
+    writer.close()
+    for source in (cp1252, bcf):
+        out = source.with_name(source.name + ".out.vcf")
+        run_annotate(AnnotateOptions(str(source), str(out), no_model=True), bundle=bundle)
+        assert _bytes_kept(out.read_bytes()), source
+        assert out.read_bytes().count(b"BIOBLIP=T|DEFB125") == 1
+    for source in (cp1252, bcf):
+        with open(source, "rb") as stdin:
+            done = cli("annotate", "-", "--no-model", cwd=cp1252.parent, stdin=stdin)
+        assert done.returncode == 0, done.stderr.decode()
+        assert _bytes_kept(done.stdout), source
+
+
+def test_windows_1252_bytes_in_target(bundle, cp1252: Path):
+    from biblip_cli.commands.target import TargetOptions, run_target
+
+    out, tsv = cp1252.with_name("t.vcf"), cp1252.with_name("t.tsv")
+    run_target(
+        TargetOptions(str(cp1252), output=str(out), tsv=tsv, no_model=True, include_coding=True),
+        bundle=bundle,
+    )
+    assert _bytes_kept(out.read_bytes()) and b"BIOBLIP_TARGET=" in out.read_bytes()
+
+
+OLD_BIOBLIP = (
+    "##fileformat=VCFv4.2\n##contig=<ID=chr20,length=64444167>\n"
+    '##INFO=<ID=BIOBLIP,Number=1,Type=Integer,Description="someone else\'s">\n'
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    "chr20\t96130\t.\tC\tT\t50.00\tPASS\tBIOBLIP=3;DP=4\n"
+)
+
+
+def test_foreign_bioblip_declaration_is_an_error_unless_overwritten(bundle, tmp_path: Path):
+    import cyvcf2
+
+    source = tmp_path / "old.vcf"
+    source.write_text(OLD_BIOBLIP)
+    out = tmp_path / "out.vcf"
+    with pytest.raises(BiblipError, match="already declares INFO/BIOBLIP as Number=1,Type=Integer") as caught:
+        run_annotate(AnnotateOptions(str(source), str(out), no_model=True), bundle=bundle)
+    assert "--overwrite-info" in caught.value.hint
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.vcf"]
+    run_annotate(AnnotateOptions(str(source), str(out), no_model=True, overwrite_info=True), bundle=bundle)
+    text = out.read_text()
+    assert text.count("##INFO=<ID=BIOBLIP,") == 1 and "Type=Integer" not in text
+    (record,) = list(cyvcf2.VCF(str(out)))  # htslib reads our values with our declaration
+    assert record.INFO["BIOBLIP"].startswith("T|DEFB125|") and record.INFO["DP"] == "4"
+    assert "BIOBLIP=3" not in text
+
+
+# --- 6: smaller ----------------------------------------------------------------------------------------
+
+
+def test_fifo_and_process_substitution_input(bundle, vcf: Path, tmp_path: Path):
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    feeder = threading.Thread(target=lambda: fifo.write_bytes(vcf.read_bytes()))
+    feeder.start()
+    out = tmp_path / "out.vcf"
+    summary = run_annotate(AnnotateOptions(str(fifo), str(out), no_model=True), bundle=bundle)
+    feeder.join(timeout=30)
+    assert summary.records == 2 and out.read_text().count("BIOBLIP=") == 2
+    done = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m biblip_cli.cli -q annotate <(cat in.vcf) --no-model"],
+        cwd=vcf.parent, capture_output=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.count(b"BIOBLIP=") == 2
+
+
+def test_duplicate_sample_names(tmp_path: Path):
+    source = tmp_path / "dup.vcf"
+    source.write_text(
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\tB\tA\n"
+        "chr20\t96130\t.\tC\tT\t50\tPASS\t.\tGT\t0/1\t0/1\t0/0\n"
+    )
+    with pytest.raises(BiblipError, match="duplicate sample name in the #CHROM line: 'A'"):
+        run_annotate(AnnotateOptions(str(source), str(tmp_path / "o.vcf"), no_model=True), annotator=never)
+
+
+def test_target_bad_record_leaves_no_tsv(bundle, tmp_path: Path):
+    from biblip_cli.commands.target import TargetOptions, run_target
+
+    source = tmp_path / "bad.vcf"
+    source.write_text(HEADER + RECORDS + "chr20\tx\t.\tC\tT\t.\tPASS\t.\n" * 300)
+    out, tsv = tmp_path / "t.vcf", tmp_path / "t.tsv"
+    with pytest.raises(BiblipError, match="POS is not a number"):
+        run_target(TargetOptions(str(source), output=str(out), tsv=tsv, no_model=True), bundle=bundle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.vcf"]
+
+
+def test_explain_without_llm_is_a_usage_error(vcf: Path):
+    done = cli("annotate", "in.vcf", "--explain", "--no-llm", cwd=vcf.parent)
+    assert done.returncode == 2 and "--explain needs the LLM" in one_error_line(done.stderr)

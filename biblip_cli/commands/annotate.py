@@ -29,6 +29,7 @@ from biblip_cli.io.vcf_write import (
     INFO_ESCAPES,
     add_bioblip_header,
     add_command_header,
+    append_info,
     bgzf_writer,
     check_info_conflicts,
     escape_info,
@@ -577,23 +578,8 @@ def _flush(
 
 
 def with_info(variant: Any, added: str, text: str | None = None) -> str:
-    """The record's text with `added` (`KEY=value[;KEY=value]`) appended to its INFO column.
-
-    Editing the text is cheaper than `variant.INFO[...] = ...` and leaves the rest of the line exactly
-    as it was read (bytes that are not UTF-8 included, as surrogate escapes); an INFO that already has
-    the keys being added (re-annotating our own output) has those items replaced, not duplicated."""
-    line = text or record_text(variant)
-    columns = line.split("\t", 8)
-    info = columns[7]
-    last = len(columns) == 8  # no FORMAT/samples: INFO ends the line
-    if last:
-        info = info[:-1]
-    if "BIOBLIP" in info:
-        keys = {item.split("=", 1)[0] for item in added.split(";")}
-        kept = [item for item in info.split(";") if item.split("=", 1)[0] not in keys and item != "."]
-        info = ";".join(kept) or "."
-    columns[7] = (added if info == "." else info + ";" + added) + ("\n" if last else "")
-    return "\t".join(columns)
+    """The record's text (its own line, else htslib's) with `added` appended to INFO (`vcf_write.append_info`)."""
+    return append_info(text or record_text(variant), added)
 
 
 def print_summary(summary: AnnotateSummary) -> None:

@@ -262,7 +262,13 @@ def _run_vcf(
     opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: TargetSummary, annotator: Annotator | None
 ) -> None:
     from biblip_cli.io.vcf_read import alleles, open_vcf, precheck
-    from biblip_cli.io.vcf_write import VcfOutput, add_command_header, add_target_header, escape_info
+    from biblip_cli.io.vcf_write import (
+        VcfOutput,
+        add_command_header,
+        add_target_header,
+        append_info,
+        escape_info,
+    )
 
     assert opts.input is not None
     if annotator is None:
@@ -288,12 +294,12 @@ def _run_vcf(
         reader.close()
         raise
     transcripts = bundle.transcripts
-    pending: list[tuple[Any, list[tuple[AlleleAnnotation, list[TargetCandidate]]]]] = []
+    pending: list[tuple[Any, str | None, list[tuple[AlleleAnnotation, list[TargetCandidate]]]]] = []
 
     def flush() -> None:
-        jobs = [job for _, jobs_ in pending for job in jobs_]
+        jobs = [job for _, _, jobs_ in pending for job in jobs_]
         ranked = iter(scorer(jobs))
-        for variant, jobs_ in pending:
+        for variant, text, jobs_ in pending:
             entries = []
             for ann, _ in jobs_:
                 cands = _report(next(ranked), opts.top)
@@ -306,9 +312,8 @@ def _run_vcf(
                         tsv.write(
                             f"{a.chrom}\t{a.pos}\t{a.ref}\t{a.alt}\t{c.gene}\t{c.distance}\t{_fmt(c.score)}\t{c.rank}\n"
                         )
-            if entries:
-                variant.INFO["BIOBLIP_TARGET"] = ",".join(entries)
-            out.write_text(record_text(variant))
+            line = text or record_text(variant)  # the input's own line where there is one
+            out.write_text(append_info(line, "BIOBLIP_TARGET=" + ",".join(entries)) if entries else line)
             summary.records += 1
         pending.clear()
 
@@ -316,7 +321,7 @@ def _run_vcf(
         if tsv is not None:
             tsv.write("\t".join(VCF_TSV_COLUMNS) + "\n")
         n_pairs = 0
-        for number, variant in reader.records():
+        for number, variant, text in reader.records_text():
             jobs: list[tuple[AlleleAnnotation, list[TargetCandidate]]] = []
             for allele in alleles(variant, number):
                 summary.alleles += 1
@@ -345,7 +350,7 @@ def _run_vcf(
                     )
                 )
                 n_pairs += len(cands)
-            pending.append((variant, jobs))
+            pending.append((variant, text, jobs))
             if n_pairs >= opts.batch_size:
                 flush()
                 n_pairs = 0

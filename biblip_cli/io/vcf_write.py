@@ -61,6 +61,25 @@ def escape_info(value: str) -> str:
     return value.translate(_INFO_ESCAPES)
 
 
+def append_info(line: str, added: str) -> str:
+    """A record line with `added` (`KEY=value[;KEY=value]`) appended to its INFO column.
+
+    Editing the text leaves the rest of the line exactly as it was (bytes that are not UTF-8 included,
+    as surrogate escapes); items with the keys being added (re-annotating our own output) are replaced,
+    not duplicated."""
+    columns = line.split("\t", 8)
+    info = columns[7]
+    last = len(columns) == 8  # no FORMAT/samples: INFO ends the line
+    if last:
+        info = info[:-1]
+    if "BIOBLIP" in info:
+        keys = {item.split("=", 1)[0] for item in added.split(";")}
+        kept = [item for item in info.split(";") if item.split("=", 1)[0] not in keys and item != "."]
+        info = ";".join(kept) or "."
+    columns[7] = (added if info == "." else info + ";" + added) + ("\n" if last else "")
+    return "\t".join(columns)
+
+
 # --- header ----------------------------------------------------------------------------------------
 
 
@@ -83,6 +102,7 @@ OUR_INFO: dict[str, tuple[str, str]] = {
     "BIOBLIP_SCORE": ("A", "Float"),
     "BIOBLIP_TARGET": (".", "String"),
 }
+_IDX = re.compile(r",IDX=\d+>$")
 _INFO_LINE = re.compile(r"^##INFO=<ID=([^,>]+)(.*)$")
 
 
@@ -191,6 +211,7 @@ def header_text(reader: VcfReader) -> str:
     originals: dict[str, str] = {}
     if "\ufffd" in text:
         for line in reader.original_header_lines():
+            line = _IDX.sub(">", line)  # BCF headers carry IDX=, htslib's text does not
             lossy = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             if lossy != line:
                 originals.setdefault(lossy, line)
