@@ -498,3 +498,32 @@ def test_target_bad_record_leaves_no_tsv(bundle, tmp_path: Path):
 def test_explain_without_llm_is_a_usage_error(vcf: Path):
     done = cli("annotate", "in.vcf", "--explain", "--no-llm", cwd=vcf.parent)
     assert done.returncode == 2 and "--explain needs the LLM" in one_error_line(done.stderr)
+
+
+def test_corrupt_checkpoint_weights_one_line(bundle, vcf: Path, repo: Path, tmp_path: Path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(repo / "resources" / "model", model)
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    opts = AnnotateOptions(str(vcf), str(tmp_path / "o.vcf"), model_dir=model, no_llm=True)
+    with pytest.raises(BiblipError, match="cannot read the checkpoint weights") as caught:
+        run_annotate(opts, bundle=bundle)
+    assert caught.value.where == str(weights) and "--no-model" in caught.value.hint
+    assert not (tmp_path / "o.vcf").exists() and leftovers(tmp_path) == []
+
+
+def test_pickle_only_weights_folder_is_named(tmp_path: Path):
+    import pickle
+
+    from biblip_cli.engine.loading import EngineSpec, _weights_error
+
+    llm = tmp_path / "llm"
+    llm.mkdir()
+    (llm / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    found = _weights_error(
+        pickle.UnpicklingError("Weights only load failed"), EngineSpec(None, llm, None, "cpu")
+    )
+    assert found is not None and found[1] == str(llm) and "pickle .bin" in found[0]
+    assert _weights_error(RuntimeError("a bug"), EngineSpec(None, llm, None, "cpu")) is None
