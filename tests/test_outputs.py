@@ -527,3 +527,28 @@ def test_pickle_only_weights_folder_is_named(tmp_path: Path):
     )
     assert found is not None and found[1] == str(llm) and "pickle .bin" in found[0]
     assert _weights_error(RuntimeError("a bug"), EngineSpec(None, llm, None, "cpu")) is None
+
+
+def test_bundle_build_refuses_an_input_inside_its_output(tmp_path: Path):
+    from biblip_cli.commands.bundle import run_build
+
+    out = tmp_path / "bundle"
+    out.mkdir()
+    fasta = out / "genome.fa"
+    fasta.write_text(">chr1\nACGT\n")
+    args: dict = {
+        "gtf": "x.gtf", "proteins": "p.fa", "knowledge": "k.tsv", "hpo_dir": None, "hpo_obo": "h.obo",
+        "hpo_genes": "g.txt", "hpo_annotations": "a.hpoa", "enhancers": None, "region": None, "name": None,
+        "build": "GRCh38", "sha256": [],
+    }  # fmt: skip
+    with pytest.raises(UsageError, match="is inside the output directory"):
+        run_build(fasta=str(fasta), out=out, force=True, **args)
+    assert fasta.exists()
+    with pytest.raises(UsageError, match="-o is a file, not a bundle directory"):
+        run_build(fasta="g.fa", out=fasta, **args)
+    held = OutputLock(tmp_path / "other")
+    try:
+        with pytest.raises(BiblipError, match="another biblip run is writing this output"):
+            run_build(fasta="g.fa", out=tmp_path / "other", **args)
+    finally:
+        held.release()
