@@ -552,3 +552,20 @@ def test_bundle_build_refuses_an_input_inside_its_output(tmp_path: Path):
             run_build(fasta="g.fa", out=tmp_path / "other", **args)
     finally:
         held.release()
+
+
+def test_stdout_redirected_into_the_input_is_refused(vcf: Path):
+    before = vcf.read_bytes()
+    with open(vcf, "ab") as append:
+        done = cli("annotate", "in.vcf", "--no-model", cwd=vcf.parent, stdout=append)
+    assert done.returncode == 2 and "(stdout) is redirected into the input" in one_error_line(done.stderr)
+    assert vcf.read_bytes() == before
+
+
+def test_tsv_to_stdout_with_a_vcf_file(vcf: Path):
+    done = cli("annotate", "in.vcf", "--no-model", "-o", "out.vcf", "--tsv", "-", cwd=vcf.parent)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.startswith(b"chrom\tpos\t") and (vcf.parent / "out.vcf").exists()
+    assert not (vcf.parent / "-").exists() and leftovers(vcf.parent) == []
+    done = cli("annotate", "in.vcf", "--no-model", "-o", "o.vcf", "--tsv", "-", "--resume", cwd=vcf.parent)
+    assert done.returncode == 2 and "--resume needs an output file" in one_error_line(done.stderr)

@@ -361,9 +361,14 @@ def run_annotate(
         raise UsageError(f"--threads must be at least 1 (got {opts.threads})", hint="omit it for the default")
     if opts.explain and opts.no_llm and not opts.no_model:
         raise UsageError("--explain needs the LLM", hint="drop --no-llm to generate explanations")
-    streamed = is_stdout(opts.output) or is_special(Path(opts.output))  # written through, no rename
+    # written through (stdout, devices, FIFOs) or atomically at the end: no resumable partial files
+    streamed = any(
+        path is not None and (is_stdout(path) or is_special(Path(path))) for path in (opts.output, opts.tsv)
+    )
     if streamed and opts.resume:
-        raise UsageError("--resume needs an output file", hint="pass -o OUT.vcf.gz")
+        raise UsageError(
+            "--resume needs an output file", hint="pass -o OUT.vcf.gz (and --tsv, if given, as a file too)"
+        )
     if opts.tsv is not None and is_stdout(opts.tsv) and is_stdout(opts.output):
         raise UsageError("stdout cannot carry both the VCF and the TSV", hint="give -o or --tsv a file name")
     check_outputs([opts.input], [("-o", opts.output), ("--tsv", opts.tsv)])

@@ -102,6 +102,7 @@ def check_outputs(
                     f"stdout cannot carry both {stdout_by} and {option}", hint="give one of them a file name"
                 )
             stdout_by = option
+            _check_stdout_is_no_input(option, ins)
             continue
         path = Path(str(value))
         if path.is_dir():
@@ -129,6 +130,24 @@ def check_outputs(
             for extra in (".partial", ".tbi"):  # files the run writes beside its outputs
                 seen.setdefault(key + extra, option)
             check_directory(path)
+
+
+def _check_stdout_is_no_input(option: str, inputs: list[Path]) -> None:
+    """`biblip annotate in.vcf >> in.vcf`: stdout redirected into an input file."""
+    try:
+        out = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return
+    if not stat.S_ISREG(out.st_mode):
+        return
+    for source in inputs:
+        with contextlib.suppress(OSError):
+            found = os.stat(source)
+            if (found.st_dev, found.st_ino) == (out.st_dev, out.st_ino):
+                raise UsageError(
+                    f"{option} (stdout) is redirected into the input {source}",
+                    hint="redirect stdout to a new file; the input would be overwritten",
+                )
 
 
 def check_directory(path: Path) -> None:
