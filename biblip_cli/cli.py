@@ -56,8 +56,9 @@ def _root(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if debug:
         os.environ["BIBLIP_DEBUG"] = "1"
-    if quiet:  # transformers' "Loading weights" bar (read when huggingface_hub is first imported)
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if quiet:  # transformers' "Loading weights" bar (read when huggingface_hub is first imported) and
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # plain tqdm bars (GGUF conversion)
+        os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 # --- commands are added below, one function per command -------------------------------------------

@@ -569,3 +569,23 @@ def test_tsv_to_stdout_with_a_vcf_file(vcf: Path):
     assert not (vcf.parent / "-").exists() and leftovers(vcf.parent) == []
     done = cli("annotate", "in.vcf", "--no-model", "-o", "o.vcf", "--tsv", "-", "--resume", cwd=vcf.parent)
     assert done.returncode == 2 and "--resume needs an output file" in one_error_line(done.stderr)
+
+
+def test_quiet_turns_off_the_weights_loading_bars(bundle, vcf: Path):
+    from typer.testing import CliRunner
+
+    from biblip_cli.cli import app
+
+    keys = ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")
+    saved = {key: os.environ.pop(key, None) for key in keys}
+    try:
+        done = CliRunner().invoke(
+            app, ["-q", "annotate", str(vcf), "--no-model", "-o", str(vcf.with_name("q.vcf"))]
+        )
+        assert done.exit_code == 0, done.output
+        assert all(os.environ.get(key) == "1" for key in keys)
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None)
+            if value is not None:
+                os.environ[key] = value
