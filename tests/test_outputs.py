@@ -589,3 +589,13 @@ def test_quiet_turns_off_the_weights_loading_bars(bundle, vcf: Path):
             os.environ.pop(key, None)
             if value is not None:
                 os.environ[key] = value
+
+
+def test_fd_names_are_written_through(tmp_path: Path, vcf: Path):
+    log = tmp_path / "log.txt"
+    log.write_text("kept\n")
+    with open(log, "ab") as handle:
+        done = cli("annotate", "in.vcf", "--no-model", "-o", "/dev/stderr", cwd=vcf.parent, stdout=handle)
+    # stderr is the PIPE here: the VCF went there, the log file and the /dev/stderr link are untouched
+    assert done.returncode == 0 and done.stderr.count(b"BIOBLIP=") == 2
+    assert log.read_text() == "kept\n" and os.path.islink("/dev/stderr")

@@ -20,6 +20,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -70,8 +71,14 @@ def is_stdout(target: str | os.PathLike) -> bool:
     return str(target) == "-" or str(target) in STDOUT_ALIASES
 
 
+_FD_ALIAS = re.compile(r"^/(dev/(stdout|stderr|fd/\d+)|proc/(self|\d+)/fd/\d+)$")
+
+
 def is_special(path: Path) -> bool:
-    """True for an existing character/block device, FIFO or socket (written through, never renamed)."""
+    """True for an existing character/block device, FIFO or socket, and for the file-descriptor names
+    (`/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N`) whatever they point to: written through, never renamed."""
+    if _FD_ALIAS.match(str(path)):
+        return True
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -327,7 +334,7 @@ class OutputFile:
         if is_special(path):
             self.final = None
             try:
-                self.raw = open(path, "wb")  # noqa: SIM115 - closed in commit/abort
+                self.raw = open(path, "ab")  # noqa: SIM115 - closed in commit/abort; append: a redirected fd keeps what it has
             except OSError as err:
                 raise os_error(err, path, "open the output") from err
             return
