@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -55,6 +56,9 @@ def _root(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if debug:
         os.environ["BIBLIP_DEBUG"] = "1"
+    if quiet:  # transformers' "Loading weights" bar (read when huggingface_hub is first imported) and
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # plain tqdm bars (GGUF conversion)
+        os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 # --- commands are added below, one function per command -------------------------------------------
@@ -225,6 +229,12 @@ def annotate(
         bool,
         typer.Option(help="Continue a killed run from its last completed batch (same input and options)."),
     ] = False,
+    overwrite_info: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite-info", help="Replace the input's own BIOBLIP* INFO declarations of another type."
+        ),
+    ] = False,
 ) -> None:
     """Annotate every ALT allele: gene, consequence, HGVSp, pathogenicity (INFO field BIOBLIP).
 
@@ -254,6 +264,7 @@ def annotate(
         resume=resume,
         command_line="biblip " + " ".join(sys.argv[1:]),
         quiet=quiet,
+        overwrite_info=overwrite_info,
     )
     if quiet or not sys.stderr.isatty():
         summary = run_annotate(opts)
@@ -719,18 +730,77 @@ def train(
     typer.echo(f"checkpoint written to {result}", err=True)
 
 
+_SIGNALLED: list[int] = []
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    """SIGTERM ends the run like Ctrl-C: the commands' cleanup runs (temp files removed, resumable
+    partials kept for --resume), then `main` exits 128 + signum."""
+    _SIGNALLED.append(signum)
+    raise KeyboardInterrupt(signum)
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()
+    except OSError as err:
+        from biblip_cli.io.outputs import os_error
+
+        _quiet_stdout()
+        raise os_error(err, "<stdout>", "write") from err
+
+
 def main() -> None:
     """Console entry point. Click's standalone mode turns usage errors into exit 2 with a message;
-    input errors (BiblipError) become one line on stderr and exit 1; a closed stdout pipe is not an error."""
+    input errors (BiblipError) and file-system errors (OSError: disk full, read-only, permission, ...)
+    become one line on stderr and exit 1; a closed stdout pipe is not an error (quiet exit 0).
+    SIGTERM/SIGINT exit 128 + signal. Temp files of the output layer are removed on every way out."""
+    import signal
+
+    from biblip_cli.io.outputs import StdoutClosed, cleanup, os_error
+
+    with contextlib.suppress(ValueError):  # not the main thread (embedded use)
+        signal.signal(signal.SIGTERM, _on_signal)
+    code: int | str | None = 0
     try:
-        app()
+        try:
+            app()
+        except SystemExit as done:
+            code = done.code
+        if code in (0, None):
+            _flush_stdout()
     except BiblipError as err:
+        cleanup()
         if os.environ.get("BIBLIP_DEBUG"):
             raise
         typer.echo(f"error: {err.one_line()}", err=True)
-        sys.exit(err.exit_code)
-    except BrokenPipeError:
-        sys.exit(0)
+        code = err.exit_code
+    except (BrokenPipeError, StdoutClosed):
+        cleanup()
+        _quiet_stdout()
+        code = 0
+    except OSError as err:
+        cleanup()
+        if os.environ.get("BIBLIP_DEBUG"):
+            raise
+        typer.echo(f"error: {os_error(err).one_line()}", err=True)
+        code = 1
+    finally:
+        cleanup()
+    if _SIGNALLED:
+        code = 128 + _SIGNALLED[0]
+    sys.exit(code)
 
 
 if __name__ == "__main__":

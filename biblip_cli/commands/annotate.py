@@ -12,7 +12,6 @@ import logging
 import math
 import os
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,13 +23,15 @@ from Bio import bgzf
 
 from biblip_cli.engine.loading import EngineSpec, load_engine, set_threads
 from biblip_cli.errors import BiblipError, UsageError
-from biblip_cli.io.vcf_read import VcfReader, alleles, open_vcf, precheck
+from biblip_cli.io.vcf_read import VcfReader, alleles, open_vcf, precheck, record_text
 from biblip_cli.io.vcf_write import (
     BIOBLIP_COLUMNS,
     INFO_ESCAPES,
     add_bioblip_header,
     add_command_header,
+    append_info,
     bgzf_writer,
+    check_info_conflicts,
     escape_info,
     header_text,
 )
@@ -64,6 +65,7 @@ class AnnotateOptions:
     resume: bool = False
     command_line: str = ""
     quiet: bool = False
+    overwrite_info: bool = False  # replace an input's own BIOBLIP* INFO declarations of another type
 
     def output_options(self) -> dict[str, Any]:
         """The options that change what is written (the resume fingerprint)."""
@@ -347,6 +349,7 @@ def run_annotate(
     """Annotate `opts.input`; `annotator`/`engine`/`bundle` may be injected (tests).
 
     `progress(records_written, alleles)` is called after every batch (the CLI draws a bar)."""
+    from biblip_cli.io.outputs import OutputFile, check_outputs, is_special, is_stdout
     from biblip_cli.io.resumable import ResumableOutput, input_fingerprint
 
     started = time.perf_counter()
@@ -354,10 +357,21 @@ def run_annotate(
         raise UsageError(f"unknown --output-type {opts.output_type!r}", hint="use v (plain VCF) or z (bgzip)")
     if opts.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
-    if opts.output == "-" and opts.resume:
-        raise UsageError("--resume needs an output file", hint="pass -o OUT.vcf.gz")
-    if opts.tsv is not None and str(opts.tsv) == "-" and opts.output == "-":
+    if opts.threads is not None and opts.threads < 1:
+        raise UsageError(f"--threads must be at least 1 (got {opts.threads})", hint="omit it for the default")
+    if opts.explain and opts.no_llm and not opts.no_model:
+        raise UsageError("--explain needs the LLM", hint="drop --no-llm to generate explanations")
+    # written through (stdout, devices, FIFOs) or atomically at the end: no resumable partial files
+    streamed = any(
+        path is not None and (is_stdout(path) or is_special(Path(path))) for path in (opts.output, opts.tsv)
+    )
+    if streamed and opts.resume:
+        raise UsageError(
+            "--resume needs an output file", hint="pass -o OUT.vcf.gz (and --tsv, if given, as a file too)"
+        )
+    if opts.tsv is not None and is_stdout(opts.tsv) and is_stdout(opts.output):
         raise UsageError("stdout cannot carry both the VCF and the TSV", hint="give -o or --tsv a file name")
+    check_outputs([opts.input], [("-o", opts.output), ("--tsv", opts.tsv)])
     if opts.region:
         parse_region(opts.region)
     if opts.shard:
@@ -365,14 +379,19 @@ def run_annotate(
     set_threads(opts.threads)
 
     reader = open_vcf(opts.input, threads=opts.threads)
-    if bundle is None and annotator is None:
-        from biblip_cli.bundle import Bundle
+    try:
+        check_info_conflicts(reader, overwrite=opts.overwrite_info)
+        if bundle is None and annotator is None:
+            from biblip_cli.bundle import Bundle
 
-        bundle = Bundle.open(opts.bundle_dir)
-    if annotator is None:
-        annotator = _default_annotator(bundle)
-    if engine is None and not opts.no_model:
-        engine = _load_engine(opts, bundle)
+            bundle = Bundle.open(opts.bundle_dir)
+        if annotator is None:
+            annotator = _default_annotator(bundle)
+        if engine is None and not opts.no_model:
+            engine = _load_engine(opts, bundle)
+    except BaseException:
+        reader.close()
+        raise
     bundle_contigs: dict[str, int] = {}
     if bundle is not None and opts.shard:
         bundle_contigs = dict(bundle.genome.contigs)
@@ -382,33 +401,55 @@ def run_annotate(
     summary = AnnotateSummary(output=opts.output, tsv=str(opts.tsv) if opts.tsv else None)
 
     out: ResumableOutput | None = None
-    stream: BinaryIO | bgzf.BgzfWriter | None = None
-    tsv_stream: BinaryIO | None = None
-    tsv_temp: Path | None = None
-    if opts.output == "-":
-        stream = bgzf_writer(sys.stdout.buffer) if opts.output_type == "z" else sys.stdout.buffer
-        if opts.tsv is not None:
-            tsv_temp = Path(opts.tsv).with_name(Path(opts.tsv).name + ".partial")  # renamed at the end
-            tsv_stream = open(tsv_temp, "wb")  # noqa: SIM115 - closed below
-    else:
-        if reader.is_stdin and opts.resume:
-            raise UsageError("--resume cannot re-read stdin", hint="pass the input as a file")
-        fingerprint = input_fingerprint(opts.input, opts.output_options()) if not reader.is_stdin else "stdin"
-        out = ResumableOutput(Path(opts.output), opts.tsv, fingerprint, resume=opts.resume)
+    stream: OutputFile | None = None
+    vcf_stream: Any = None
+    tsv_stream: OutputFile | None = None
+    try:
+        if streamed:
+            stream = OutputFile(opts.output)
+            vcf_stream = bgzf_writer(stream) if opts.output_type == "z" else stream  # type: ignore[arg-type]
+            if opts.tsv is not None:
+                tsv_stream = OutputFile(opts.tsv)
+        else:
+            if reader.is_stdin and opts.resume:
+                raise UsageError("--resume cannot re-read stdin", hint="pass the input as a file")
+            fingerprint = (
+                input_fingerprint(opts.input, opts.output_options()) if not reader.is_stdin else "stdin"
+            )
+            out = ResumableOutput(Path(opts.output), opts.tsv, fingerprint, resume=opts.resume)
+    except BaseException:
+        for handle in (stream, tsv_stream):
+            if handle is not None:
+                handle.abort()
+        reader.close()
+        raise
     resume_after = 0
     if out is not None and out.resumed:
         resume_after = out.state.records_done
         summary.restore(out.state.counters)
-    vcf_sink = out.vcf if out is not None else stream
+    vcf_sink = out.vcf if out is not None else vcf_stream
     tsv_sink = out.tsv_file if out is not None else tsv_stream
     assert vcf_sink is not None
-    if out is None or not out.resumed:
-        vcf_sink.write(header_text(reader).encode())
-        if tsv_sink is not None:
-            columns = TSV_COLUMNS + (("explanation",) if opts.explain and engine is not None else ())
-            tsv_sink.write(("\t".join(columns) + "\n").encode())
+
+    def drop() -> None:
         if out is not None:
-            out.checkpoint(0, summary.counters(), force=True)
+            out.abort()
+        for handle in (stream, tsv_stream):
+            if handle is not None:
+                handle.abort()
+        reader.close()
+
+    try:
+        if out is None or not out.resumed:
+            vcf_sink.write(header_text(reader).encode("utf-8", "surrogateescape"))
+            if tsv_sink is not None:
+                columns = TSV_COLUMNS + (("explanation",) if opts.explain and engine is not None else ())
+                tsv_sink.write(("\t".join(columns) + "\n").encode())
+            if out is not None:
+                out.checkpoint(0, summary.counters(), force=True)
+    except BaseException:
+        drop()
+        raise
 
     slow = float(os.environ.get("BIBLIP_TEST_SLOW_BATCH", "0") or 0)
     warned_contigs = set(summary.unknown_contigs)
@@ -452,31 +493,32 @@ def run_annotate(
         _flush(batch, engine, opts, summary, vcf_sink, tsv_sink)
         if out is not None:
             out.checkpoint(last_number, summary.counters(), force=True)
-    except BiblipError:
-        if out is not None:
-            out.abort()
-        if tsv_stream is not None and tsv_temp is not None:
-            tsv_stream.close()
-            tsv_temp.unlink(missing_ok=True)
-        reader.close()
-        raise
     except KeyboardInterrupt:
         if out is not None:
             out.close_for_resume()
             log.warning("interrupted: rerun the same command with --resume to continue")
+        for handle in (stream, tsv_stream):
+            if handle is not None:
+                handle.abort()
+        reader.close()
+        raise
+    except BaseException:
+        drop()
         raise
     reader.close()
     if out is not None:
         out.finish(opts.output_type)
     else:
-        if isinstance(stream, bgzf.BgzfWriter):
-            stream.close()
-        else:
+        try:
+            if isinstance(vcf_stream, bgzf.BgzfWriter):
+                vcf_stream.close()
             assert stream is not None
-            stream.flush()
-        if tsv_stream is not None and tsv_temp is not None and opts.tsv is not None:
-            tsv_stream.close()
-            os.replace(tsv_temp, opts.tsv)
+            stream.commit()
+            if tsv_stream is not None:
+                tsv_stream.commit()
+        except BaseException:
+            drop()
+            raise
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -531,34 +573,18 @@ def _flush(
                 added += ";BIOBLIP_EXPLAIN=" + ",".join(explain_values)
             vcf_parts.append(with_info(variant, added, text))
         else:
-            vcf_parts.append(text or str(variant))
+            vcf_parts.append(text or record_text(variant))
         summary.records += 1
     vcf_sink.write("".join(vcf_parts).encode("utf-8", "surrogateescape"))
     if tsv_sink is not None:
         tsv_sink.write("".join(tsv_parts).encode("utf-8", "surrogateescape"))
-    if hasattr(vcf_sink, "flush") and vcf_sink is sys.stdout.buffer:
+    if getattr(vcf_sink, "owned", True) is False:  # stdout: pass records on as they are done
         vcf_sink.flush()
 
 
 def with_info(variant: Any, added: str, text: str | None = None) -> str:
-    """The record's text with `added` (`KEY=value[;KEY=value]`) appended to its INFO column.
-
-    Editing htslib's text is cheaper than `variant.INFO[...] = ...` and leaves the rest of the
-    line exactly as htslib formats it; an INFO that already has BIOBLIP keys (re-annotating our own
-    output) goes through cyvcf2 so the old values are replaced, not duplicated."""
-    line = text or str(variant)
-    columns = line.split("\t", 8)
-    info = columns[7]
-    if "BIOBLIP" in info:
-        for item in added.split(";"):
-            key, value = item.split("=", 1)
-            variant.INFO[key] = value
-        return str(variant)
-    last = len(columns) == 8  # no FORMAT/samples: INFO ends the line
-    if last:
-        info = info[:-1]
-    columns[7] = (added if info == "." else info + ";" + added) + ("\n" if last else "")
-    return "\t".join(columns)
+    """The record's text (its own line, else htslib's) with `added` appended to INFO (`vcf_write.append_info`)."""
+    return append_info(text or record_text(variant), added)
 
 
 def print_summary(summary: AnnotateSummary) -> None:

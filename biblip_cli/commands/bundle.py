@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from rich.console import Console
@@ -11,6 +12,7 @@ from rich.table import Table
 from biblip_cli.bundle.build import BuildInputs, Region, build_bundle
 from biblip_cli.bundle.validate import FAIL, OK, WARN, bundle_summary, validate_bundle
 from biblip_cli.errors import UsageError
+from biblip_cli.io.outputs import OutputLock, check_directory, os_error
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,31 @@ def parse_sha256_options(values: list[str]) -> dict[str, str]:
     return result
 
 
+def _check_bundle_output(out: Path, sources: list[str | None]) -> None:
+    """Before any download or parsing: `-o` must be a folder name, and no local input may sit inside it
+    (`--force` replaces the folder, which would delete that input)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(
+            "-o is a file, not a bundle directory",
+            where=str(out),
+            hint="give a new folder name for the bundle",
+        )
+    out_real = os.path.realpath(out)
+    for value in sources:
+        for source in (value or "").split(","):
+            source = source.strip()
+            if not source or "://" in source:
+                continue
+            real = os.path.realpath(source)
+            if real == out_real or real.startswith(out_real.rstrip(os.sep) + os.sep):
+                raise UsageError(
+                    f"the input {source} is inside the output directory",
+                    where=str(out),
+                    hint="building replaces that folder and would delete the input; choose another -o "
+                    "or move the input out of it",
+                )
+
+
 def run_build(
     *,
     fasta: str,
@@ -60,6 +87,10 @@ def run_build(
     paralogs: bool = True,
     threads: int = 1,
 ) -> int:
+    out = Path(out)
+    _check_bundle_output(
+        out, [fasta, gtf, proteins, knowledge, hpo_dir, hpo_obo, hpo_genes, hpo_annotations, enhancers]
+    )
     inputs = BuildInputs.with_hpo_dir(
         hpo_dir,
         fasta=fasta,
@@ -72,16 +103,23 @@ def run_build(
         enhancers=enhancers,
     )
     inputs.sha256 = parse_sha256_options(sha256)
-    manifest = build_bundle(
-        inputs,
-        out,
-        region=Region.parse(region) if region else None,
-        name=name,
-        build=build,
-        force=force,
-        paralogs=paralogs,
-        threads=threads,
-    )
+    if out.parent.is_dir():
+        check_directory(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise os_error(err, out.parent, "create the output directory") from err
+    with OutputLock(out):  # a second build into the same folder stops at once
+        manifest = build_bundle(
+            inputs,
+            out,
+            region=Region.parse(region) if region else None,
+            name=name,
+            build=build,
+            force=force,
+            paralogs=paralogs,
+            threads=threads,
+        )
     total = sum(e.size for e in manifest.files.values())
     (console or Console(stderr=True)).print(
         f"bundle [bold]{manifest.name}[/] written to {out} ({len(manifest.files)} files, {_human(total)}; "

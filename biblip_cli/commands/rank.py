@@ -180,6 +180,13 @@ def run_rank(
         raise UsageError("--top and --batch-size must be >= 1, --shortlist >= 0")
     if opts.output == "-" and opts.tsv is None:
         log.info("VCF goes to stdout; the ranked TSV is only written with --tsv")
+    from biblip_cli.io.outputs import check_outputs  # the output layer: refuse clashes before any work
+
+    check_outputs(
+        [opts.input, opts.ped, opts.phenotype_file, opts.phenopacket],
+        [("-o", opts.output), ("--tsv", opts.tsv), ("--gene-tsv", opts.gene_tsv), ("--html", opts.html),
+         ("--json", opts.json)],
+    )  # fmt: skip
     if opts.json is not None and opts.json == "-" and opts.output == "-":
         raise UsageError("--json - and -o - both want stdout", hint="write one of them to a file")
     packet = read_phenopacket(opts.phenopacket) if opts.phenopacket else None

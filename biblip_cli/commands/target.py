@@ -15,12 +15,11 @@ Output: INFO `BIOBLIP_TARGET=Allele|Gene|score,...` (best first) and a TSV
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +35,8 @@ from biblip_cli.features.elements import (
     score_pairs,
     transcript_contig,
 )
+from biblip_cli.io.outputs import TextOutput, check_outputs, is_stdout
+from biblip_cli.io.vcf_read import record_text
 from biblip_cli.records import Allele, AlleleAnnotation
 
 log = logging.getLogger(__name__)
@@ -152,15 +153,11 @@ class _Scorer:
         return out
 
 
-def _open_text_out(target: str | Path | None) -> tuple[TextIO | None, bool]:
+def _open_text_out(target: str | Path | None) -> TextOutput | None:
+    """A TSV through the output layer: temp file + rename (or written through for `-` and devices)."""
     if target is None:
-        return None, False
-    if str(target) == "-":
-        return sys.stdout, False
-    path = Path(target)
-    if not path.parent.exists():
-        raise BiblipError("output directory does not exist", where=str(path.parent), hint="create it")
-    return open(path, "w", encoding="utf-8"), True
+        return None
+    return TextOutput(target)
 
 
 def run_target(
@@ -177,6 +174,17 @@ def run_target(
         raise UsageError("--window, --max-genes and --top must be at least 1")
     if opts.output_type not in ("v", "z"):
         raise UsageError(f"unknown --output-type {opts.output_type!r}", hint="use v or z")
+    if opts.elements is not None:
+        outputs = [
+            ("--tsv" if opts.tsv is not None else "-o", opts.tsv if opts.tsv is not None else opts.output)
+        ]
+    else:
+        if opts.tsv is not None and is_stdout(opts.tsv) and is_stdout(opts.output):
+            raise UsageError(
+                "stdout cannot carry both the VCF and the TSV", hint="give -o or --tsv a file name"
+            )
+        outputs = [("-o", opts.output), ("--tsv", opts.tsv)]
+    check_outputs([opts.input, opts.elements], outputs)
     if bundle is None:
         from biblip_cli.bundle import Bundle
 
@@ -206,7 +214,7 @@ def _fmt(score: float) -> str:
 def _run_elements(opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: TargetSummary) -> None:
     assert opts.elements is not None
     tsv_target = opts.tsv if opts.tsv is not None else opts.output
-    sink, owned = _open_text_out(tsv_target)
+    sink = _open_text_out(tsv_target)
     assert sink is not None
     transcripts = bundle.transcripts
     try:
@@ -244,18 +252,23 @@ def _run_elements(opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: Ta
             if sum(len(c) for _, _, c in batch) >= opts.batch_size:
                 flush()
         flush()
-    finally:
-        if owned:
-            sink.close()
-        else:
-            sink.flush()
+    except BaseException:
+        sink.abort()
+        raise
+    sink.commit()
 
 
 def _run_vcf(
     opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: TargetSummary, annotator: Annotator | None
 ) -> None:
     from biblip_cli.io.vcf_read import alleles, open_vcf, precheck
-    from biblip_cli.io.vcf_write import VcfOutput, add_command_header, add_target_header, escape_info
+    from biblip_cli.io.vcf_write import (
+        VcfOutput,
+        add_command_header,
+        add_target_header,
+        append_info,
+        escape_info,
+    )
 
     assert opts.input is not None
     if annotator is None:
@@ -267,17 +280,26 @@ def _run_vcf(
     if opts.tsv is not None and str(opts.tsv) == "-" and opts.output == "-":
         raise UsageError("stdout cannot carry both the VCF and the TSV", hint="give -o or --tsv a file name")
     reader = open_vcf(opts.input)
-    add_target_header(reader)
-    add_command_header(reader, opts.command_line or "biblip target")
-    out = VcfOutput(opts.output, reader, opts.output_type)
-    tsv, owned = _open_text_out(opts.tsv)
+    try:
+        add_target_header(reader)
+        add_command_header(reader, opts.command_line or "biblip target")
+        out = VcfOutput(opts.output, reader, opts.output_type)
+    except BaseException:
+        reader.close()
+        raise
+    try:
+        tsv = _open_text_out(opts.tsv)
+    except BaseException:
+        out.abort()
+        reader.close()
+        raise
     transcripts = bundle.transcripts
-    pending: list[tuple[Any, list[tuple[AlleleAnnotation, list[TargetCandidate]]]]] = []
+    pending: list[tuple[Any, str | None, list[tuple[AlleleAnnotation, list[TargetCandidate]]]]] = []
 
     def flush() -> None:
-        jobs = [job for _, jobs_ in pending for job in jobs_]
+        jobs = [job for _, _, jobs_ in pending for job in jobs_]
         ranked = iter(scorer(jobs))
-        for variant, jobs_ in pending:
+        for variant, text, jobs_ in pending:
             entries = []
             for ann, _ in jobs_:
                 cands = _report(next(ranked), opts.top)
@@ -290,9 +312,8 @@ def _run_vcf(
                         tsv.write(
                             f"{a.chrom}\t{a.pos}\t{a.ref}\t{a.alt}\t{c.gene}\t{c.distance}\t{_fmt(c.score)}\t{c.rank}\n"
                         )
-            if entries:
-                variant.INFO["BIOBLIP_TARGET"] = ",".join(entries)
-            out.write(variant)
+            line = text or record_text(variant)  # the input's own line where there is one
+            out.write_text(append_info(line, "BIOBLIP_TARGET=" + ",".join(entries)) if entries else line)
             summary.records += 1
         pending.clear()
 
@@ -300,7 +321,7 @@ def _run_vcf(
         if tsv is not None:
             tsv.write("\t".join(VCF_TSV_COLUMNS) + "\n")
         n_pairs = 0
-        for number, variant in reader.records():
+        for number, variant, text in reader.records_text():
             jobs: list[tuple[AlleleAnnotation, list[TargetCandidate]]] = []
             for allele in alleles(variant, number):
                 summary.alleles += 1
@@ -329,24 +350,27 @@ def _run_vcf(
                     )
                 )
                 n_pairs += len(cands)
-            pending.append((variant, jobs))
+            pending.append((variant, text, jobs))
             if n_pairs >= opts.batch_size:
                 flush()
                 n_pairs = 0
         flush()
     except BaseException:
         out.abort()
-        if owned and tsv is not None:
-            tsv.close()
+        if tsv is not None:
+            tsv.abort()
         reader.close()
         raise
     reader.close()
-    out.close()
-    if tsv is not None:
-        if owned:
-            tsv.close()
-        else:
-            tsv.flush()
+    try:
+        out.close()
+        if tsv is not None:
+            tsv.commit()
+    except BaseException:
+        out.abort()
+        if tsv is not None:
+            tsv.abort()
+        raise
 
 
 def print_target_summary(summary: TargetSummary) -> None:

@@ -62,3 +62,44 @@ def load_engine(bundle: Any, spec: EngineSpec, *, without_model: str) -> Any:
     except BiblipError as err:
         hint = "; ".join(h for h in (err.hint, f"or {without_model}") if h)
         raise BiblipError(err.message, where=err.where, hint=hint) from err
+    except Exception as err:
+        found = _weights_error(err, spec)
+        if found is None:
+            raise
+        raise BiblipError(found[0], where=found[1], hint=f"{found[2]}; or {without_model}") from err
+
+
+def _pickle_only(folder: Path | None) -> bool:
+    return (
+        folder is not None
+        and folder.is_dir()
+        and not any(folder.glob("*.safetensors"))
+        and any(folder.glob("*.bin"))
+    )
+
+
+def _weights_error(err: Exception, spec: EngineSpec) -> tuple[str, str, str] | None:
+    """(message, where, hint) for the file faults of loading weights, None for anything else (a bug)."""
+    import pickle
+
+    name = type(err).__name__
+    if name == "SafetensorError":  # safetensors' own type (a corrupt or cut model.safetensors)
+        return (
+            f"cannot read the checkpoint weights ({err})",
+            str(Path(str(spec.model_dir)) / "model.safetensors"),
+            "the file is damaged or cut short; restore the checkpoint folder (e.g. git checkout resources/model)",
+        )
+    if isinstance(err, pickle.UnpicklingError):
+        folders = [Path(p) for p in (spec.llm_dir, spec.text_encoder_dir) if p is not None]
+        where = next((str(p) for p in folders if _pickle_only(p)), "")
+        return (
+            "the weights are a pickle .bin file, which is not loaded (unsafe); only safetensors weights are",
+            where,
+            "convert the folder with save_pretrained(..., safe_serialization=True), or run `biblip models prepare`",
+        )
+    if isinstance(err, OSError):
+        from biblip_cli.io.outputs import os_error
+
+        found = os_error(err)
+        return (found.message, found.where, found.hint or "check the model folders and $BIBLIP_HOME")
+    return None

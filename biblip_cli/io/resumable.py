@@ -5,7 +5,9 @@ completed batch, records in `OUT.partial.json` how many input records are done a
 of each partial file belong to them (files fsync'd first, state written atomically). `--resume`
 checks the fingerprint of input + options, truncates the partials to those byte counts and goes on.
 On success the partials are renamed (or bgzipped) to their final names; the final name never holds
-a partial file.
+a partial file. The partials keep their deterministic names (that is what `--resume` finds), and are
+protected by the output layer's lock (`io/outputs.OutputLock` on OUT and TSV): a second run on the same
+output stops at once instead of writing into the same `OUT.partial`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from biblip_cli.errors import BiblipError, UsageError
+from biblip_cli.io.outputs import GuardedFile, OutputLock, check_directory, os_error, real_target
 from biblip_cli.io.vcf_write import bgzip_file, index_vcf_gz
 
 log = logging.getLogger(__name__)
@@ -54,10 +57,32 @@ class ResumableOutput:
 
     def __init__(self, target: Path, tsv: Path | None, fingerprint: str, *, resume: bool) -> None:
         for path in (target, tsv):
-            if path is not None and not path.parent.exists():
-                raise BiblipError("output directory does not exist", where=str(path.parent), hint="create it")
+            if path is not None:
+                check_directory(path)
+        target = real_target(Path(target))
+        tsv = real_target(Path(tsv)) if tsv is not None else None
         self.target = target
         self.tsv = tsv
+        self.locks: list[OutputLock] = []
+        for path in (target, tsv):
+            if path is not None:
+                try:
+                    self.locks.append(OutputLock(path))
+                except BaseException:
+                    self._unlock()
+                    raise
+        try:
+            self._open(target, tsv, fingerprint, resume)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _unlock(self) -> None:
+        for lock in self.locks:
+            lock.release()
+        self.locks = []
+
+    def _open(self, target: Path, tsv: Path | None, fingerprint: str, resume: bool) -> None:
         self.partial = target.with_name(target.name + ".partial")
         self.state_path = target.with_name(target.name + ".partial.json")
         self.tsv_partial = tsv.with_name(tsv.name + ".partial") if tsv else None
@@ -69,8 +94,16 @@ class ResumableOutput:
         elif self.state_path.exists():
             log.info("%s: an unfinished run's partial output is there; starting over (use --resume)", target)
         mode = "r+b" if self.resumed else "wb"
-        self.vcf: BinaryIO = open(self.partial, mode)  # noqa: SIM115
-        self.tsv_file: BinaryIO | None = open(self.tsv_partial, mode) if self.tsv_partial else None  # noqa: SIM115
+        self.vcf: BinaryIO = GuardedFile.open(self.partial, mode)  # type: ignore[assignment]
+        self.tsv_file: BinaryIO | None = None
+        if self.tsv_partial:
+            try:
+                self.tsv_file = GuardedFile.open(self.tsv_partial, mode)  # type: ignore[assignment]
+            except BaseException:
+                self.vcf.close()
+                if not self.resumed:
+                    self.partial.unlink(missing_ok=True)
+                raise
         if self.resumed:
             self.vcf.truncate(self.state.vcf_bytes)
             self.vcf.seek(self.state.vcf_bytes)
@@ -116,6 +149,12 @@ class ResumableOutput:
         if not force and now - self._last_checkpoint < CHECKPOINT_INTERVAL_S:
             return
         self._last_checkpoint = now
+        try:
+            self._checkpoint(records_done, counters)
+        except OSError as err:
+            raise os_error(err, self.partial, "write") from err
+
+    def _checkpoint(self, records_done: int, counters: dict[str, Any]) -> None:
         for handle in (self.vcf, self.tsv_file):
             if handle is not None:
                 handle.flush()
@@ -136,6 +175,17 @@ class ResumableOutput:
 
     def finish(self, output_type: str) -> None:
         """Move the partials to their final names (bgzip + index for output_type z)."""
+        try:
+            self._finish(output_type)
+        except OSError as err:
+            self.abort()
+            raise os_error(err, self.target, "finish the output") from err
+        except BaseException:
+            self.abort()
+            raise
+        self._unlock()
+
+    def _finish(self, output_type: str) -> None:
         for handle in (self.vcf, self.tsv_file):
             if handle is not None:
                 handle.flush()
@@ -144,14 +194,8 @@ class ResumableOutput:
         if self.tsv and self.tsv_partial:
             os.replace(self.tsv_partial, self.tsv)
         if output_type == "z":
-            temp = self.target.with_name(f".{self.target.name}.tmp{os.getpid()}")
-            try:
-                bgzip_file(self.partial, temp)
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
             Path(str(self.target) + ".tbi").unlink(missing_ok=True)
-            os.replace(temp, self.target)
+            bgzip_file(self.partial, self.target)
             self.partial.unlink()
             index_vcf_gz(self.target)
         else:
@@ -163,12 +207,17 @@ class ResumableOutput:
         for handle in (self.vcf, self.tsv_file):
             if handle is not None and not handle.closed:
                 handle.close()
-        for path in (self.partial, self.tsv_partial, self.state_path):
+        for path in (self.partial, self.tsv_partial, self.state_path, Path(str(self.state_path) + ".tmp")):
             if path is not None:
                 path.unlink(missing_ok=True)
+        self._unlock()
 
     def close_for_resume(self) -> None:
         """Interrupted: keep the partials and the last checkpoint for --resume."""
         for handle in (self.vcf, self.tsv_file):
             if handle is not None and not handle.closed:
-                handle.close()
+                try:
+                    handle.close()
+                except OSError:  # e.g. a full disk: the last checkpoint still says what is good
+                    pass
+        self._unlock()

@@ -12,6 +12,7 @@ import functools
 import gzip
 import logging
 import os
+import stat
 import subprocess
 import zlib
 from collections.abc import Iterator
@@ -58,6 +59,15 @@ def quiet_htslib() -> None:
 STDIN_NAME = "<stdin>"
 
 
+def _is_stream(path: str) -> bool:
+    """A path that can be read only once: a FIFO (also `<(...)`, /dev/fd/N) or a character device."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
 class VcfReader:
     """A VCF/BCF opened for streaming; iterate with `records()`."""
 
@@ -65,13 +75,25 @@ class VcfReader:
         self.source = str(source)
         self.is_stdin = self.source == "-"
         self.name = STDIN_NAME if self.is_stdin else self.source
+        stream_fd: int | None = 0 if self.is_stdin else None
+        if not self.is_stdin and _is_stream(self.source):  # FIFO, <(process substitution), character device
+            try:
+                stream_fd = os.open(self.source, os.O_RDONLY)
+            except OSError as err:
+                raise BiblipError(f"cannot open the input ({err.strerror})", where=self.source) from err
+            self.is_stdin = True  # read once, like stdin: no re-reading, no index, no --resume
         self.kind = "stream"
         self.header_lines = 0
         quiet_htslib()
         source: str | int = self.source
         self.feeder: subprocess.Popen | None = None
+        self.head = b""
         if self.is_stdin:
-            self.kind, head, complete, source, self.feeder = stdin_source()
+            assert stream_fd is not None
+            self.kind, head, complete, source, self.feeder = stdin_source(stream_fd)
+            if stream_fd != 0 and source != stream_fd:
+                os.close(stream_fd)  # `cat` has its own copy; htslib reads the fresh pipe
+            self.head = head
             if self.kind in ("text", "gzip"):
                 self.header_lines = sniff_text_header(head, self.name, complete)
         else:
@@ -96,6 +118,42 @@ class VcfReader:
             ) from err
         if self.header_lines == 0:
             self.header_lines = self.vcf.raw_header.count("\n")
+
+    def original_header_lines(self) -> list[str]:
+        """The input's header lines, bytes decoded with surrogateescape (htslib's `raw_header` replaces
+        bytes that are not UTF-8). Text/gzip: the `#` lines; BCF: the header text block; stdin: as far as
+        the sniffed head reaches."""
+        head = b""
+        if self.is_stdin:
+            head = self.head
+        elif self.kind == "bcf":
+            try:
+                with gzip.open(self.source, "rb") as raw:
+                    magic = raw.read(9)
+                    if magic[:3] == b"BCF" and len(magic) == 9:
+                        head = raw.read(int.from_bytes(magic[5:9], "little"))
+            except (OSError, EOFError, zlib.error):
+                return []
+            head = head.rstrip(b"\0")
+        else:
+            opener = gzip.open if self.kind == "gzip" else open
+            lines: list[bytes] = []
+            try:
+                with opener(self.source, "rb") as raw:  # type: ignore[operator]
+                    for line in raw:
+                        if not line.startswith(b"#"):
+                            break
+                        lines.append(line)
+            except (OSError, EOFError, zlib.error):
+                pass
+            head = b"".join(lines)
+        if head.startswith(b"BCF") and self.is_stdin and len(head) >= 9:
+            head = head[9 : 9 + int.from_bytes(head[5:9], "little")].rstrip(b"\0")
+        return [
+            line.rstrip(b"\r").decode("utf-8", "surrogateescape")
+            for line in head.split(b"\n")
+            if line.startswith(b"#")
+        ]
 
     # Line numbers are exact for text input without blank lines; BCF has no lines.
     def where(self, record_number: int) -> str:
@@ -220,6 +278,16 @@ class VcfReader:
         self.close()
 
 
+def record_text(variant: cyvcf2.Variant) -> str:
+    """`str(variant)` that survives bytes that are not UTF-8 (e.g. Windows-1252 in INFO): they are kept
+    as surrogate escapes, so encoding with `surrogateescape` writes the record's bytes unchanged."""
+    try:
+        return str(variant)
+    except UnicodeDecodeError as err:
+        raw = err.object
+        return bytes(raw).decode("utf-8", "surrogateescape")
+
+
 def open_vcf(source: str | os.PathLike, *, threads: int | None = None) -> VcfReader:
     """Open a VCF/VCF.gz/BCF path or `-` (stdin) for streaming."""
     return VcfReader(source, threads=threads)
@@ -252,5 +320,3 @@ def precheck(allele: Allele) -> str | None:
     if not BASES.issuperset(alt) or not BASES.issuperset(allele.ref):
         return "skipped"  # IUPAC codes (R, Y, ...) cannot be applied to or checked against the sequence
     return None
-
-

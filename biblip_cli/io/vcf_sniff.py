@@ -73,17 +73,17 @@ def _gunzip_prefix(data: bytes) -> bytes:
 STDIN_SNIFF_BYTES = 1 << 15  # fits a pipe buffer, so writing it back never blocks
 
 
-def stdin_source() -> tuple[str, bytes, bool, int | str, subprocess.Popen | None]:
+def stdin_source(fd: int = 0) -> tuple[str, bytes, bool, int | str, subprocess.Popen | None]:
     """Sniff stdin without losing it: (kind, decompressed head, whole input seen, source, feeder).
 
     The sniffed bytes are written into a fresh pipe, then `cat` (a separate process: htslib holds
     the GIL while it reads, so a Python thread could not feed it) copies the rest of stdin behind
     them. htslib reads the pipe; the stream is still read once and never held in memory."""
     if not shutil.which("cat"):
-        return "stream", b"", False, "-", None
+        return "stream", b"", False, "-" if fd == 0 else fd, None
     raw_head = b""
     while len(raw_head) < STDIN_SNIFF_BYTES:
-        chunk = os.read(0, STDIN_SNIFF_BYTES - len(raw_head))  # unbuffered: the rest stays in fd 0
+        chunk = os.read(fd, STDIN_SNIFF_BYTES - len(raw_head))  # unbuffered: the rest stays in fd
         if not chunk:
             break
         raw_head += chunk
@@ -98,7 +98,7 @@ def stdin_source() -> tuple[str, bytes, bool, int | str, subprocess.Popen | None
     os.write(write_fd, raw_head)
     feeder = None
     if not ended:
-        feeder = subprocess.Popen(["cat"], stdin=0, stdout=write_fd, close_fds=True)
+        feeder = subprocess.Popen(["cat"], stdin=fd, stdout=write_fd, close_fds=True)
     os.close(write_fd)
     return kind, head, ended and kind == "text", read_fd, feeder
 
@@ -168,6 +168,15 @@ def sniff_text_header(head: bytes, where: str, complete: bool) -> int:
                     else "fix the header line",
                 )
             n_columns = len(columns)
+            samples = columns[9:]
+            if len(set(samples)) != len(samples):
+                twice = sorted({name for name in samples if samples.count(name) > 1})
+                raise BiblipError(
+                    f"duplicate sample name{'s' if len(twice) > 1 else ''} in the #CHROM line: "
+                    + ", ".join(repr(name) for name in twice[:5]),
+                    where=f"{where}: line {line_number}",
+                    hint="every sample column needs its own name; rename them, e.g. bcftools reheader -s names.txt",
+                )
             continue
         if not line:
             continue

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -61,6 +61,25 @@ def escape_info(value: str) -> str:
     return value.translate(_INFO_ESCAPES)
 
 
+def append_info(line: str, added: str) -> str:
+    """A record line with `added` (`KEY=value[;KEY=value]`) appended to its INFO column.
+
+    Editing the text leaves the rest of the line exactly as it was (bytes that are not UTF-8 included,
+    as surrogate escapes); items with the keys being added (re-annotating our own output) are replaced,
+    not duplicated."""
+    columns = line.split("\t", 8)
+    info = columns[7]
+    last = len(columns) == 8  # no FORMAT/samples: INFO ends the line
+    if last:
+        info = info[:-1]
+    if "BIOBLIP" in info:
+        keys = {item.split("=", 1)[0] for item in added.split(";")}
+        kept = [item for item in info.split(";") if item.split("=", 1)[0] not in keys and item != "."]
+        info = ";".join(kept) or "."
+    columns[7] = (added if info == "." else info + ";" + added) + ("\n" if last else "")
+    return "\t".join(columns)
+
+
 # --- header ----------------------------------------------------------------------------------------
 
 
@@ -74,36 +93,104 @@ def bioblip_header_line(columns: Iterable[str] = BIOBLIP_COLUMNS) -> dict[str, s
     }
 
 
+# The INFO keys biblip writes, with their Number and Type: an input declaring one of them otherwise would
+# make our values unreadable by htslib (it parses them by the first declaration).
+OUR_INFO: dict[str, tuple[str, str]] = {
+    "BIOBLIP": (".", "String"),
+    "BIOBLIP_EXPLAIN": ("A", "String"),
+    "BIOBLIP_RANK": ("A", "Integer"),
+    "BIOBLIP_SCORE": ("A", "Float"),
+    "BIOBLIP_TARGET": (".", "String"),
+}
+_IDX = re.compile(r",IDX=\d+>$")
+_INFO_LINE = re.compile(r"^##INFO=<ID=([^,>]+)(.*)$")
+
+
+def _field(rest: str, key: str) -> str:
+    match = re.search(rf"[<,]{key}=([^,>]+)", "<" + rest.lstrip(","))
+    return match.group(1) if match else ""
+
+
+def declared_info(reader: VcfReader) -> dict[str, tuple[str, str, str]]:
+    """INFO id -> (Number, Type, header line) as the input declares them (first declaration wins)."""
+    found: dict[str, tuple[str, str, str]] = {}
+    for line in reader.vcf.raw_header.splitlines():
+        match = _INFO_LINE.match(line)
+        if match and match.group(1) not in found:
+            rest = match.group(2)
+            found[match.group(1)] = (_field(rest, "Number"), _field(rest, "Type"), line)
+    return found
+
+
+def check_info_conflicts(reader: VcfReader, *, overwrite: bool = False) -> None:
+    """Before any output: refuse an input that declares a BIOBLIP* INFO key with another Number/Type
+    (`overwrite`: our declaration replaces it in the output header, and our values replace its values)."""
+    reader.overwrite_info = overwrite  # type: ignore[attr-defined]
+    declared = declared_info(reader)
+    for key, (number, kind) in OUR_INFO.items():
+        if key in declared and declared[key][:2] != (number, kind) and not overwrite:
+            old_number, old_kind, _line = declared[key]
+            raise BiblipError(
+                f"the input already declares INFO/{key} as Number={old_number},Type={old_kind}; "
+                f"biblip writes Number={number},Type={kind}",
+                where=reader.name,
+                hint=f"add --overwrite-info to replace it, or remove it first: bcftools annotate -x INFO/{key}",
+            )
+
+
+def _info_line(spec: dict[str, str]) -> str:
+    return (
+        f"##INFO=<ID={spec['ID']},Number={spec['Number']},Type={spec['Type']},"
+        f'Description="{spec["Description"]}">'
+    )
+
+
+def _add_info(reader: VcfReader, spec: dict[str, str]) -> None:
+    key = spec["ID"]
+    found = declared_info(reader).get(key)
+    if found is not None and found[:2] != (spec["Number"], spec["Type"]):
+        if not getattr(reader, "overwrite_info", False):
+            check_info_conflicts(reader)  # raises the one-line error
+        replaced: dict[str, str] = reader.__dict__.setdefault("replaced_info", {})
+        replaced[found[2]] = _info_line(spec)
+        return
+    reader.vcf.add_info_to_header(spec)
+
+
 def add_bioblip_header(reader: VcfReader, *, explain: bool = False) -> None:
-    reader.vcf.add_info_to_header(bioblip_header_line())
+    _add_info(reader, bioblip_header_line())
     if explain:
-        reader.vcf.add_info_to_header(
+        _add_info(
+            reader,
             {
                 "ID": "BIOBLIP_EXPLAIN",
                 "Number": "A",
                 "Type": "String",
                 "Description": "Bio-BLIP generated summary per ALT allele (percent-encoded, spaces as _)",
-            }
+            },
         )
 
 
 def add_rank_header(reader: VcfReader) -> None:
-    reader.vcf.add_info_to_header(
-        {"ID": "BIOBLIP_RANK", "Number": "A", "Type": "Integer", "Description": "Bio-BLIP rank (1 = best)"}
+    _add_info(
+        reader,
+        {"ID": "BIOBLIP_RANK", "Number": "A", "Type": "Integer", "Description": "Bio-BLIP rank (1 = best)"},
     )
-    reader.vcf.add_info_to_header(
-        {"ID": "BIOBLIP_SCORE", "Number": "A", "Type": "Float", "Description": "Bio-BLIP ranking score"}
+    _add_info(
+        reader,
+        {"ID": "BIOBLIP_SCORE", "Number": "A", "Type": "Float", "Description": "Bio-BLIP ranking score"},
     )
 
 
 def add_target_header(reader: VcfReader) -> None:
-    reader.vcf.add_info_to_header(
+    _add_info(
+        reader,
         {
             "ID": "BIOBLIP_TARGET",
             "Number": ".",
             "Type": "String",
             "Description": "Bio-BLIP target-gene scores. Format: Allele|Gene|score",
-        }
+        },
     )
 
 
@@ -115,10 +202,28 @@ def add_command_header(reader: VcfReader, command: str) -> None:
 
 
 def header_text(reader: VcfReader) -> str:
-    return reader.vcf.raw_header
+    """The output header: htslib's, with lines htslib decoded lossily (bytes that are not UTF-8) put back
+    from the input's own bytes (as surrogate escapes) and `--overwrite-info` replacements applied."""
+    text = reader.vcf.raw_header
+    replaced: dict[str, str] = getattr(reader, "replaced_info", {})
+    if "\ufffd" not in text and not replaced:
+        return text
+    originals: dict[str, str] = {}
+    if "\ufffd" in text:
+        for line in reader.original_header_lines():
+            line = _IDX.sub(">", line)  # BCF headers carry IDX=, htslib's text does not
+            lossy = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            if lossy != line:
+                originals.setdefault(lossy, line)
+    out = []
+    for line in text.split("\n"):
+        line = replaced.get(line, line)
+        out.append(originals.get(line, line))
+    return "\n".join(out)
 
 
 # --- output ----------------------------------------------------------------------------------------
+
 
 class _KeepOpen:
     """A binary stream whose close() only flushes: Bio.bgzf closes its handle, and ours is stdout or a
@@ -145,14 +250,21 @@ def bgzf_writer(raw: BinaryIO) -> bgzf.BgzfWriter:
     return bgzf.BgzfWriter(fileobj=_KeepOpen(raw))
 
 
-def bgzip_file(src: Path, dst: Path) -> None:
-    with open(src, "rb") as plain, open(dst, "wb") as raw:
-        writer = bgzf_writer(raw)
-        while chunk := plain.read(1 << 20):
-            writer.write(chunk)
-        writer.close()
-        raw.flush()
-        os.fsync(raw.fileno())
+def bgzip_file(src: Path, dst: Path) -> Path | None:
+    """bgzip `src` into `dst` through the output layer (temp file + rename; no lock: the caller holds it)."""
+    from biblip_cli.io.outputs import OutputFile
+
+    out = OutputFile(dst, lock=False)
+    try:
+        with open(src, "rb") as plain:
+            writer = bgzf_writer(out)  # type: ignore[arg-type]
+            while chunk := plain.read(1 << 20):
+                writer.write(chunk)
+            writer.close()
+    except BaseException:
+        out.abort()
+        raise
+    return out.commit()
 
 
 def index_vcf_gz(path: Path) -> Path | None:
@@ -177,9 +289,10 @@ def index_vcf_gz(path: Path) -> Path | None:
 
 
 class VcfOutput:
-    """Write a VCF to a temp file beside `target` and rename it there on `close()`.
+    """Write a VCF through the output layer (`io/outputs.OutputFile`): a unique temp file beside `target`,
+    locked, renamed there on `close()`; `-`, devices and FIFOs are written through.
 
-    `target` "-" streams to stdout. output_type "z" = bgzip (+ tabix index for files)."""
+    output_type "z" = bgzip (+ tabix index for regular files)."""
 
     def __init__(
         self,
@@ -188,54 +301,46 @@ class VcfOutput:
         output_type: str = "v",
         extra_header_lines: Iterable[str] = (),
     ) -> None:
+        from biblip_cli.io.outputs import OutputFile
+
         if output_type not in ("v", "z"):
             raise BiblipError(f"unknown output type {output_type!r}", hint="use v (plain) or z (bgzip)")
         self.target = str(target)
         self.output_type = output_type
-        self.to_stdout = self.target == "-"
         for line in extra_header_lines:
             reader.vcf.add_to_header(line)
-        if self.to_stdout:
-            self.temp = None
-            raw: BinaryIO = sys.stdout.buffer
-        else:
-            final = Path(self.target)
-            if not final.parent.exists():
-                raise BiblipError(
-                    "output directory does not exist", where=str(final.parent), hint="create it"
-                )
-            self.temp = final.with_name(f".{final.name}.tmp{os.getpid()}")
-            raw = open(self.temp, "wb")  # noqa: SIM115
-        self.raw = raw
-        self.sink: BinaryIO | bgzf.BgzfWriter = bgzf_writer(raw) if output_type == "z" else raw
-        self.sink.write(header_text(reader).encode())
+        self.file = OutputFile(self.target)
+        self.to_stdout = self.file.final is None
+        self.temp = self.file.temp
+        self.sink: OutputFile | bgzf.BgzfWriter = bgzf_writer(self.file) if output_type == "z" else self.file
+        try:
+            self.sink.write(header_text(reader).encode("utf-8", "surrogateescape"))
+        except BaseException:
+            self.abort()
+            raise
 
     def write(self, variant: cyvcf2.Variant) -> None:
-        self.sink.write(str(variant).encode())
+        self.sink.write(str(variant).encode("utf-8", "surrogateescape"))
 
     def write_text(self, text: str) -> None:
-        self.sink.write(text.encode())
+        self.sink.write(text.encode("utf-8", "surrogateescape"))
 
     def close(self) -> Path | None:
-        """Finish, rename into place, index; returns the final path (None for stdout)."""
-        if isinstance(self.sink, bgzf.BgzfWriter):
-            self.sink.close()
-        self.raw.flush()
-        if self.temp is None:
-            return None
-        os.fsync(self.raw.fileno())
-        self.raw.close()
-        final = Path(self.target)
-        os.replace(self.temp, final)
-        if self.output_type == "z":
+        """Finish, rename into place, index; returns the final path (None for stdout/devices)."""
+        try:
+            if isinstance(self.sink, bgzf.BgzfWriter):
+                self.sink.close()
+        except BaseException:
+            self.abort()
+            raise
+        final = self.file.commit()
+        if final is not None and self.output_type == "z":
             Path(str(final) + ".tbi").unlink(missing_ok=True)
             index_vcf_gz(final)
         return final
 
     def abort(self) -> None:
-        if self.temp is not None:
-            self.raw.close()
-            self.temp.unlink(missing_ok=True)
+        self.file.abort()
 
 
 def _header_key(reader: VcfReader) -> tuple[list[str], list[str]]:
@@ -252,8 +357,11 @@ def concat_vcfs(inputs: list[str], target: str, output_type: str = "v") -> int:
     """Concatenate VCFs with compatible headers (e.g. the shards of one run); returns records written.
 
     The header comes from the first input; records are copied in input order."""
+    from biblip_cli.io.outputs import check_outputs
+
     if not inputs:
         raise BiblipError("nothing to merge", hint="pass the shard outputs in order")
+    check_outputs(inputs, [("-o", target)])
     readers = [open_vcf(path) for path in inputs]
     first_key = _header_key(readers[0])
     for reader in readers[1:]:

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from biblip_cli.errors import BiblipError
 from biblip_cli.records import GeneEffect
 
 if TYPE_CHECKING:
@@ -232,18 +230,11 @@ def evidence_text(c: Candidate, n_terms: int, model: bool, by_key: dict[str, Can
 
 
 def atomic_write(path: Path, text: str) -> None:
-    path = Path(path)
-    if not path.parent.exists():
-        raise BiblipError("output directory does not exist", where=str(path.parent), hint="create it")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """The whole file through the output layer (`io/outputs.write_file`: checked directory, lock,
+    unique temp file, fsync, rename; devices and `-` written through)."""
+    from biblip_cli.io.outputs import write_file
+
+    write_file(path, text)
 
 
 def _cell(value: Any) -> str:

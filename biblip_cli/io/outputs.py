@@ -1,0 +1,475 @@
+"""The one output layer: every file a command writes goes through here.
+
+- `check_outputs(inputs, outputs)`: before any work, refuse an output that is the same file as an input
+  (`os.path.samefile`: symlinks and hard links included) or as another output of the same run, an output
+  that is a directory, and an output directory that is missing or not writable.
+- `OutputLock(path)`: an exclusive `fcntl.flock` on `.NAME.lock` beside the output, so a second run on the
+  same output stops at once with a clear message; the lock file is removed when the run ends.
+- `OutputFile(path)`: a regular file is written to a uniquely named temp file in the target's directory
+  (`tempfile.mkstemp`), fsync'd and `os.replace`d over the target on `commit()` (a symlinked target is
+  replaced where it points, the link stays); character devices, FIFOs, sockets, `/dev/stdout` and `-` are
+  written through (no temp file, no rename). Writes turn OSError into a one-line `OutputError` naming the
+  path; `abort()` removes the temp file. Temp files still open when the process ends (an error, SIGTERM,
+  SIGINT) are removed by `cleanup()` (cli.main calls it).
+- `os_error(err, path)`: an OSError as the one-line `BiblipError` with the path and a hint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+import stat
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from biblip_cli.errors import BiblipError, UsageError
+
+STDOUT_ALIASES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+
+_HINTS = {
+    errno.ENOSPC: "free some space or write to another disk",
+    errno.EDQUOT: "free some space (disk quota) or write elsewhere",
+    errno.EROFS: "write the output to a writable location",
+    errno.EACCES: "check the permissions, or write elsewhere",
+    errno.EPERM: "check the permissions, or write elsewhere",
+    errno.EISDIR: "give a file name, not a directory",
+    errno.ENOTDIR: "a part of the path is a file, not a directory",
+    errno.ENOENT: "check the path; create the output directory first",
+    errno.EPIPE: "the reader of the output went away",
+    errno.EFBIG: "the file is too large for this file system",
+    errno.EIO: "the disk or device reported an I/O error",
+}
+
+
+class StdoutClosed(BaseException):
+    """The reader of stdout went away (EPIPE): the run ends quietly (cli.main exits 0).
+
+    A BaseException so that no `except Exception` (typer's included) turns it into an error message."""
+
+
+class OutputError(BiblipError):
+    """A file-system problem with an output (or an input read): one line, exit 1."""
+
+
+def os_error(err: OSError, path: str | os.PathLike | None = None, doing: str = "") -> BiblipError:
+    """`err` as a one-line error naming the path (`err.filename` if none is given) and a hint."""
+    where = str(path) if path is not None else (str(err.filename) if err.filename else "")
+    what = (err.strerror or str(err)).rstrip(".").lower() if err.strerror else str(err)
+    if doing:
+        what = f"cannot {doing}: {what}"
+    hint = _HINTS.get(err.errno or 0, "")
+    return OutputError(what, where=where, hint=hint)
+
+
+def is_stdout(target: str | os.PathLike) -> bool:
+    return str(target) == "-" or str(target) in STDOUT_ALIASES
+
+
+_FD_ALIAS = re.compile(r"^/(dev/(stdout|stderr|fd/\d+)|proc/(self|\d+)/fd/\d+)$")
+
+
+def is_special(path: Path) -> bool:
+    """True for an existing character/block device, FIFO or socket, and for the file-descriptor names
+    (`/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N`) whatever they point to: written through, never renamed."""
+    if _FD_ALIAS.match(str(path)):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _key(path: Path) -> str:
+    """A name for comparing outputs that may not exist yet: the real directory + the file name."""
+    real = Path(os.path.realpath(path))
+    return str(real)
+
+
+def check_outputs(
+    inputs: Iterable[str | os.PathLike | None],
+    outputs: Iterable[tuple[str, str | os.PathLike | None]],
+) -> None:
+    """Refuse bad outputs before any work. `outputs` are (option name, path) pairs; None = not asked."""
+    ins = [Path(str(p)) for p in inputs if p is not None and str(p) != "-"]
+    seen: dict[str, str] = {}
+    stdout_by: str | None = None
+    for option, value in outputs:
+        if value is None:
+            continue
+        if is_stdout(value):
+            if stdout_by is not None:
+                raise UsageError(
+                    f"stdout cannot carry both {stdout_by} and {option}", hint="give one of them a file name"
+                )
+            stdout_by = option
+            _check_stdout_is_no_input(option, ins)
+            continue
+        path = Path(str(value))
+        if path.is_dir():
+            raise UsageError(f"{option} is a directory", where=str(path), hint="give a file name inside it")
+        special = is_special(path)
+        for source in ins:
+            same = False
+            with contextlib.suppress(OSError):
+                same = source.exists() and path.exists() and os.path.samefile(source, path)
+            if same:
+                raise UsageError(
+                    f"{option} is the same file as the input {source}",
+                    where=str(path),
+                    hint="write the output to a new file; the input would be overwritten",
+                )
+        if not special:
+            key = _key(path)
+            if key in seen:
+                raise UsageError(
+                    f"{option} is the same file as {seen[key]}",
+                    where=str(path),
+                    hint="give each output its own file name",
+                )
+            seen[key] = option
+            for extra in (".partial", ".tbi"):  # files the run writes beside its outputs
+                seen.setdefault(key + extra, option)
+            check_directory(path)
+
+
+def _check_stdout_is_no_input(option: str, inputs: list[Path]) -> None:
+    """`biblip annotate in.vcf >> in.vcf`: stdout redirected into an input file."""
+    try:
+        out = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return
+    if not stat.S_ISREG(out.st_mode):
+        return
+    for source in inputs:
+        with contextlib.suppress(OSError):
+            found = os.stat(source)
+            if (found.st_dev, found.st_ino) == (out.st_dev, out.st_ino):
+                raise UsageError(
+                    f"{option} (stdout) is redirected into the input {source}",
+                    hint="redirect stdout to a new file; the input would be overwritten",
+                )
+
+
+def check_directory(path: Path) -> None:
+    """The output's directory must exist and be writable (a temp file and a lock file go there)."""
+    parent = Path(os.path.realpath(path)).parent if path.is_symlink() else (path.parent)
+    parent = parent if str(parent) else Path(".")
+    if not parent.exists():
+        raise OutputError("output directory does not exist", where=str(parent), hint="create it first")
+    if not parent.is_dir():
+        raise OutputError(
+            "output directory is not a directory", where=str(parent), hint=_HINTS[errno.ENOTDIR]
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        ro = False
+        with contextlib.suppress(OSError):
+            ro = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+        raise OutputError(
+            "output directory is on a read-only file system" if ro else "output directory is not writable",
+            where=str(parent),
+            hint=_HINTS[errno.EROFS] if ro else _HINTS[errno.EACCES],
+        )
+
+
+def real_target(path: Path) -> Path:
+    """Where a regular-file output really goes: a symlink is followed, so the link itself stays."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+_real_target = real_target
+
+
+class GuardedFile:
+    """An open binary file whose write/flush/close errors name its path (one-line `OutputError`)."""
+
+    def __init__(self, raw: BinaryIO, path: str | os.PathLike) -> None:
+        self.raw = raw
+        self.path = str(path)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, mode: str = "wb") -> GuardedFile:
+        try:
+            return cls(open(path, mode), path)
+        except OSError as err:
+            raise os_error(err, path, "open the output") from err
+
+    def _call(self, name: str, *args: object) -> object:
+        try:
+            return getattr(self.raw, name)(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise os_error(err, self.path, "write") from err
+
+    def write(self, data: bytes) -> int:
+        return self._call("write", data)  # type: ignore[return-value]
+
+    def flush(self) -> None:
+        self._call("flush")
+
+    def close(self) -> None:
+        self._call("close")
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.raw.seek(offset, whence)
+
+    def truncate(self, size: int | None = None) -> int:
+        return self._call("truncate", size)  # type: ignore[return-value]
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    @property
+    def closed(self) -> bool:
+        return self.raw.closed
+
+
+# --- temp files removed on exit --------------------------------------------------------------------
+
+_TEMPS: set[str] = set()
+
+
+def register_temp(path: str | os.PathLike) -> None:
+    _TEMPS.add(str(path))
+
+
+def unregister_temp(path: str | os.PathLike) -> None:
+    _TEMPS.discard(str(path))
+
+
+def cleanup() -> None:
+    """Remove every temp file and lock file still registered (an error or a signal ended the run)."""
+    for name in list(_TEMPS):
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        _TEMPS.discard(name)
+    for lock in list(_LOCKS):
+        lock.release()
+
+
+# --- the lock ---------------------------------------------------------------------------------------
+
+_LOCKS: set[OutputLock] = set()
+
+
+class OutputLock:
+    """Exclusive lock for one output: `.NAME.lock` beside it, held with `fcntl.flock` until `release()`."""
+
+    def __init__(self, target: str | os.PathLike) -> None:
+        target = _real_target(Path(target))
+        self.target = target
+        self.path = target.with_name(f".{target.name}.lock")
+        self.fd: int | None = None
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as err:
+                raise os_error(err, self.path, "create the lock file") from err
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as err:
+                os.close(fd)
+                raise OutputError(
+                    "another biblip run is writing this output",
+                    where=str(target),
+                    hint=f"wait for it to finish or choose another output name; its lock file is {self.path}",
+                ) from err
+            # the holder before us may have removed the file after we opened it: lock the file that is there
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        self.fd = fd
+        _LOCKS.add(self)
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)  # while still holding it, so no one else holds this inode
+        os.close(self.fd)
+        self.fd = None
+        _LOCKS.discard(self)
+
+    def __enter__(self) -> OutputLock:  # noqa: PYI034
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+# --- the writer -------------------------------------------------------------------------------------
+
+
+class OutputFile:
+    """A binary output: `write`, `flush`, `fileno`, then `commit()` (or `abort()`).
+
+    Regular files: unique temp file + lock + fsync + rename. Devices, FIFOs, `-`: written through."""
+
+    def __init__(self, target: str | os.PathLike, *, lock: bool = True) -> None:
+        self.target = str(target)
+        self.temp: Path | None = None
+        self.lock: OutputLock | None = None
+        self.closed = False
+        self.owned = True
+        if is_stdout(self.target):
+            self.raw: BinaryIO = sys.stdout.buffer
+            self.owned = False
+            self.final: Path | None = None
+            return
+        path = Path(self.target)
+        if is_special(path):
+            self.final = None
+            try:
+                self.raw = open(path, "ab")  # noqa: SIM115 - closed in commit/abort; append: a redirected fd keeps what it has
+            except OSError as err:
+                raise os_error(err, path, "open the output") from err
+            return
+        check_directory(path)
+        self.final = _real_target(path)
+        if lock:
+            self.lock = OutputLock(self.final)
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{self.final.name}.", suffix=".tmp", dir=self.final.parent)
+        except OSError as err:
+            self._release()
+            raise os_error(err, self.final.parent, "create a temp file") from err
+        self.temp = Path(name)
+        register_temp(name)
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o666 & ~_umask())
+        self.raw = os.fdopen(fd, "wb")
+
+    @property
+    def where(self) -> str:
+        return "<stdout>" if self.final is None and not self.owned else self.target
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.raw.write(data)
+        except BrokenPipeError as err:
+            raise StdoutClosed() if not self.owned else os_error(err, self.where, "write") from err
+        except OSError as err:
+            raise os_error(err, self.where, "write") from err
+
+    def flush(self) -> None:
+        try:
+            self.raw.flush()
+        except BrokenPipeError as err:
+            raise StdoutClosed() if not self.owned else os_error(err, self.where, "write") from err
+        except OSError as err:
+            raise os_error(err, self.where, "write") from err
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def commit(self) -> Path | None:
+        """Flush, fsync, rename over the target; returns the final path (None when written through)."""
+        if self.closed:
+            return self.final if self.temp is not None else None
+        try:
+            self.flush()
+            if self.owned:
+                try:
+                    if self.temp is not None:
+                        os.fsync(self.raw.fileno())
+                    self.raw.close()
+                except OSError as err:
+                    raise os_error(err, self.where, "write") from err
+            self.closed = True
+            if self.temp is None:
+                return None
+            assert self.final is not None
+            try:
+                os.replace(self.temp, self.final)
+            except OSError as err:
+                raise os_error(err, self.final, "move the finished output into place") from err
+            unregister_temp(self.temp)
+            return self.final
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            if self.closed:
+                self._release()
+
+    def abort(self) -> None:
+        """Drop the output: the temp file is removed (a written-through stream is left as it is)."""
+        if self.owned and not self.raw.closed:
+            with contextlib.suppress(OSError):
+                self.raw.close()
+        self.closed = True
+        if self.temp is not None:
+            with contextlib.suppress(OSError):
+                self.temp.unlink()
+            unregister_temp(self.temp)
+        self._release()
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def __enter__(self) -> OutputFile:  # noqa: PYI034
+        return self
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_file(path: str | os.PathLike, data: bytes | str) -> None:
+    """The whole file at once, atomically (text is UTF-8 with surrogateescape)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogateescape")
+    with OutputFile(path) as out:
+        out.write(data)
+
+
+class TextOutput:
+    """Text on top of `OutputFile` (UTF-8; surrogateescape keeps undecodable input bytes as they were)."""
+
+    def __init__(self, target: str | os.PathLike, *, lock: bool = True) -> None:
+        self.file = OutputFile(target, lock=lock)
+
+    def write(self, text: str) -> int:
+        return self.file.write(text.encode("utf-8", "surrogateescape"))
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def commit(self) -> Path | None:
+        return self.file.commit()
+
+    def abort(self) -> None:
+        self.file.abort()
+
+    def __enter__(self) -> TextOutput:  # noqa: PYI034
+        return self
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
