@@ -308,9 +308,10 @@ def _check_cross_refs(present: dict[str, Path], gtf: GtfSummary | None, checks: 
             checks.append(Check("knowledge vs GTF", WARN if orphans else OK, detail))
         except BiblipError as err:
             checks.append(Check("knowledge vs GTF", FAIL, err.one_line()))
+    if "paralogs" in present:
+        checks.append(_check_paralogs(present))
     if "enhancers" in present:
         try:
-
             with open_text(present["enhancers"]) as fh:
                 header = fh.readline().rstrip("\r\n").split("\t")
                 col = header.index("measuredGeneSymbol") if "measuredGeneSymbol" in header else -1
@@ -337,6 +338,28 @@ def _check_cross_refs(present: dict[str, Path], gtf: GtfSummary | None, checks: 
             checks.append(Check("enhancers", FAIL, f"cannot read: {err}"))
 
 
+def _check_paralogs(present: dict[str, Path]) -> Check:
+    """Every row's gene has a protein whose length equals its `aligned` string (else the columns misalign)."""
+    from biblip_cli.bundle.knowledge import load_proteins
+    from biblip_cli.bundle.paralogs import read_paralogs
+
+    try:
+        table = read_paralogs(present["paralogs"])
+        proteins = load_proteins(present["proteins"]) if "proteins" in present else {}
+    except (BiblipError, OSError, EOFError, UnicodeDecodeError, ValueError) as err:
+        return Check("paralogs", FAIL, f"cannot read: {err}")
+    bad = sorted(
+        g
+        for g, rows in table.items()
+        if g not in proteins or any(len(p.aligned) != len(proteins[g]) for p in rows)
+    )
+    pairs = sum(len(rows) for rows in table.values())
+    detail = f"{pairs} paralog pairs for {len(table)} genes"
+    if bad:
+        detail += f"; {len(bad)} genes whose alignment does not fit their protein ({_names(bad)})"
+    return Check("paralogs", FAIL if bad else OK, detail)
+
+
 def _check_hpo(present: dict[str, Path], checks: list[Check]) -> None:
     if "hpo_obo" not in present:
         return
@@ -346,7 +369,6 @@ def _check_hpo(present: dict[str, Path], checks: list[Check]) -> None:
         detail = f"release {version or '?'}, {terms:,} terms"
         for role, col in (("hpo_genes", "gene_symbol"), ("hpo_annotations", "hpo_id")):
             if role in present:
-
                 with open_text(present[role]) as fh:
                     head = next((line for line in fh if not line.startswith("#") or col in line), "")
                 if col not in head:
