@@ -358,9 +358,10 @@ def rank(
         bool,
         typer.Option(
             "--phenotype-match/--no-phenotype-match",
-            help="Add the LLM's 'does this variant explain these phenotypes' log-odds to the score.",
+            help="Add the LLM's 'does this variant explain these phenotypes' log-odds to the score "
+            "(off by default: it lowered top-1 on held-out cases, docs/evaluation.md).",
         ),
-    ] = True,
+    ] = False,
     output: Annotated[
         str | None,
         typer.Option(

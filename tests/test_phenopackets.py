@@ -156,7 +156,10 @@ def test_excluded_term_penalises_annotated_gene(env: dict, tmp_path: Path) -> No
     assert "gene annotated with excluded phenotype Vomiting (-1.4 log-odds, x0.25)" in row["evidence"]
     # with the model: log(EXCLUDED_LR) is added to the log-odds
     result = run_rank(
-        RankOptions(input=str(vcf), phenotypes=[AVP_TERMS], phenopacket=packet, shortlist=25, tsv=tmp_path / "c.tsv"),
+        RankOptions(
+            input=str(vcf), phenotypes=[AVP_TERMS], phenopacket=packet, shortlist=25, tsv=tmp_path / "c.tsv",
+            phenotype_match=True,
+        ),
         engine=FakeEngine(),
         **kw,
     )

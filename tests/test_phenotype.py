@@ -104,7 +104,7 @@ def test_unknown_id_error_suggests_close_ids(hpo: HpoOntology) -> None:
     assert "did you mean HP:000" in line
 
 
-@pytest.mark.parametrize("bad", ["HP:12ab", "HP:", "0001250x"])
+@pytest.mark.parametrize("bad", ["HP:12ab", "HP:", "0001250x", "HP:12", "HP:00012500"])
 def test_malformed_ids_are_errors(hpo: HpoOntology, bad: str) -> None:
     with pytest.raises(BiblipError, match="malformed HPO id"):
         hpo.resolve_terms([bad])

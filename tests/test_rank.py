@@ -136,12 +136,21 @@ class FakeEngine:
 def test_model_path_shortlists_and_combines(env: dict, tmp_path: Path) -> None:
     vcf = _spiked_vcf(tmp_path / "case.vcf")
     engine = FakeEngine()
-    opts = RankOptions(input=str(vcf), phenotypes=[AVP_TERMS], shortlist=25, tsv=tmp_path / "r.tsv")
+    opts = RankOptions(
+        input=str(vcf), phenotypes=[AVP_TERMS], shortlist=25, tsv=tmp_path / "r.tsv", phenotype_match=True
+    )
     result = run_rank(opts, bundle=env["bundle"], ontology=env["ontology"], engine=engine)
     assert result.shortlisted == 25 and engine.llm_calls == 25
     first = result.candidates[0]
     assert (first.gene, first.allele.pos, first.passes) == ("AVP", 3082633, 2)
     assert first.score == pytest.approx(combine(0.9, first.similarity, 1.0, 2.0))
+    # the default leaves the LLM phenotype match out of the score (it hurt on held-out cases)
+    default = run_rank(
+        RankOptions(input=str(vcf), phenotypes=[AVP_TERMS], shortlist=25, tsv=tmp_path / "d.tsv"),
+        bundle=env["bundle"], ontology=env["ontology"], engine=FakeEngine(),
+    )  # fmt: skip
+    top = default.candidates[0]
+    assert top.score == pytest.approx(combine(0.9, top.similarity, 1.0, 0.0))
     assert all(c.passes == 2 for c in result.candidates[:25]) and result.candidates[25].passes == 1
     assert "model: likely pathogenic (0.90)" in _read_tsv(tmp_path / "r.tsv")[0]["evidence"]
 

@@ -67,7 +67,7 @@ class RankOptions:
     device: str = "auto"
     batch_size: int = 64
     no_model: bool = False
-    phenotype_match: bool = True  # the LLM's phenotype log-odds in the score (docs/rank.md)
+    phenotype_match: bool = False  # the LLM's phenotype log-odds in the score: off, it hurt (docs/rank.md)
     command: str = ""
 
 

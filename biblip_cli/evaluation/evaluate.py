@@ -248,7 +248,7 @@ class ModelMethods:
         ontology: Any,
         out_dir: Path,
         shortlist: int,
-        phenotype_match: bool = True,
+        phenotype_match: bool = False,
     ) -> tuple[float, float]:
         """(allele rank, gene rank) of the causal allele, ranked as `biblip rank` ranks (`ranking.scoring.
         rank_reader`, the same call `commands/rank.run_rank` makes); the ranked TSV is kept in `out_dir`."""
@@ -269,7 +269,7 @@ class ModelMethods:
             phenotype_match,
         )  # fmt: skip
         atomic_write(
-            out_dir / f"{case.case_id}{'' if phenotype_match else '.no_match'}.tsv",
+            out_dir / f"{case.case_id}{'.with_match' if phenotype_match else ''}.tsv",
             tsv_text(TSV_COLUMNS, ranked_rows(result, RANK_TOP)),
         )
         return ranks_from_result(result.candidates, case)
@@ -304,11 +304,13 @@ def select_labels(
     limit: int | None,
     seed: int,
     always: Callable[[str], bool] | None = None,
+    by_gene: bool = False,
 ) -> tuple[list[LabeledVariant], dict[str, int]]:
     """Pathogenic/benign rows of genes in `split`, one per (gene, change) (conflicts dropped), sampled.
 
     Rows of genes for which `always(gene)` holds (those with sequence in the bundle) are kept whatever
-    the limit, so the subset with all four modalities is never sampled away.
+    the limit, so the subset with all four modalities is never sampled away; with `by_gene` (the patho
+    task) whole genes are sampled instead, those genes filling up to half of the limit.
     """
     stats = {"rows": len(labels), "labelled": 0, "in_split": 0, "conflicting": 0}
     by_key: dict[tuple[str, str], LabeledVariant] = {}
@@ -327,12 +329,35 @@ def select_labels(
     kept = [lv for key, lv in by_key.items() if key not in conflicting]
     stats["in_split"] = len(kept)
     stats["conflicting"] = len(conflicting)
-    if limit is not None and len(kept) > limit:
+    if limit is not None and len(kept) > limit and by_gene:
+        kept = _sample_genes(kept, limit, seed, always)
+    elif limit is not None and len(kept) > limit:
         pinned = [lv for lv in kept if always is not None and always(lv.variant.gene)]
         rest = [lv for lv in kept if not (always is not None and always(lv.variant.gene))]
         kept = pinned + random.Random(seed).sample(rest, max(0, min(len(rest), limit - len(pinned))))
     kept.sort(key=lambda lv: (lv.variant.gene, lv.variant.position, lv.variant.alt_aa))
     return kept, stats
+
+
+def _sample_genes(
+    kept: list[LabeledVariant], limit: int, seed: int, always: Callable[[str], bool] | None
+) -> list[LabeledVariant]:
+    """Whole genes, seeded, until `limit` rows (so per-gene AUROC keeps its genes): genes for which
+    `always(gene)` holds (protein sequence in the bundle) fill up to half of the rows first."""
+    by_gene: dict[str, list[LabeledVariant]] = {}
+    for lv in kept:
+        by_gene.setdefault(lv.variant.gene, []).append(lv)
+    genes = sorted(by_gene)
+    random.Random(seed).shuffle(genes)
+    pinned = [g for g in genes if always is not None and always(g)]
+    rest = [g for g in genes if g not in set(pinned)]
+    chosen: list[LabeledVariant] = []
+    for pool, cap in ((pinned, limit // 2 if rest else limit), (rest, limit)):
+        for gene in pool:
+            if len(chosen) >= cap:
+                break
+            chosen.extend(by_gene[gene])
+    return chosen
 
 
 # --- task: feature generation ----------------------------------------------------------------------
@@ -495,7 +520,7 @@ def _causal_index(alleles: Sequence[Allele], causal: Allele) -> int | None:
     return None
 
 
-NO_MATCH = "biblip rank without the LLM phenotype match"
+WITH_MATCH = "biblip rank + LLM phenotype match (ablation)"
 
 
 def evaluate_ranking(
@@ -536,8 +561,8 @@ def evaluate_ranking(
                     case_ranks["biblip rank"] = model.rank_case(
                         case, cached_annotate, ontology, folder, shortlist
                     )
-                    case_ranks[NO_MATCH] = model.rank_case(
-                        case, cached_annotate, ontology, folder, shortlist, phenotype_match=False
+                    case_ranks[WITH_MATCH] = model.rank_case(
+                        case, cached_annotate, ontology, folder, shortlist, phenotype_match=True
                     )
                 except (BiblipError, ImportError) as err:
                     failures["biblip rank"] = err.one_line() if isinstance(err, BiblipError) else str(err)
@@ -883,7 +908,7 @@ def run_evaluate(
             raise UsageError("the patho task needs --variants (a labels TSV) or --data", hint="see DATA.md")
         cap = limit if limit is not None else (opts.patho_limit or None)  # 0 = every row
         selected, stats = select_labels(
-            labels, splits, opts.split, cap, opts.seed, always=lambda gene: has_protein(bundle, gene)
+            labels, splits, opts.split, cap, opts.seed, always=lambda gene: has_protein(bundle, gene), by_gene=True
         )
         prior_path = opts.data_file(opts.hpo_genes, "hpo_genes") or bundle.path("hpo_genes")
         counts = read_gene_disease_counts(prior_path) if prior_path is not None else None

@@ -33,7 +33,8 @@ from biblip_cli.io.textfiles import read_user_text
 
 log = logging.getLogger(__name__)
 
-HPO_ID = re.compile(r"^HP[:_](\d{1,7})$", re.IGNORECASE)
+HPO_ID = re.compile(r"^HP[:_](\d{1,7})$", re.IGNORECASE)  # ids inside HPO files
+USER_HPO_ID = re.compile(r"^HP[:_](\d{7})$", re.IGNORECASE)  # typed by a user: all 7 digits, HP:12 is a typo
 ID_WITH_NAME = re.compile(r"^HP[:_](\d{7})\s+\S", re.IGNORECASE)  # "HP:0001250 Seizure" as pasted
 LOOKS_LIKE_ID = re.compile(r"^(HP[:_]?)?\s*\d+\S*$|^HP[:_]", re.IGNORECASE)
 MODE_OF_INHERITANCE = 5  # HP:0000005, its subtree is not a phenotype
@@ -218,7 +219,7 @@ class HpoOntology:
         return resolved
 
     def _resolve_one(self, item: str, resolved: ResolvedTerms, where: str) -> Term:
-        match = HPO_ID.match(item) or ID_WITH_NAME.match(item)
+        match = USER_HPO_ID.match(item) or ID_WITH_NAME.match(item)
         if match:
             return self._resolve_id(int(match.group(1)), item, resolved, where)
         if LOOKS_LIKE_ID.match(item):
