@@ -257,7 +257,8 @@ def test_real_engine_with_tiny_weights(env: dict, tmp_path: Path) -> None:
     engine = Engine(Builder(), model, llm, {}, torch.device("cpu"), 8)
     vcf = _spiked_vcf(tmp_path / "case.vcf")
     opts = RankOptions(
-        input=str(vcf), phenotypes=[AVP_TERMS], shortlist=5, batch_size=4, tsv=tmp_path / "r.tsv"
+        input=str(vcf), phenotypes=[AVP_TERMS], shortlist=5, batch_size=4, tsv=tmp_path / "r.tsv",
+        phenotype_match=True,  # exercise Engine.phenotype_match too (off by default)
     )
     result = run_rank(opts, bundle=env["bundle"], ontology=env["ontology"], engine=engine)
     assert result.shortlisted == 5 and result.model == "biblip"
