@@ -10,6 +10,7 @@ benchmark scores: can the method tell two changes of one gene apart?). Every sco
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from biblip_cli.errors import BiblipError
 from biblip_cli.evaluation import baselines
 from biblip_cli.evaluation.table import TaskTable
 from biblip_cli.io.datasets import LabeledVariant
+from biblip_cli.io.outputs import write_file
 
 PREDICTIONS_TSV = "patho_predictions.tsv"
 MIN_PER_CLASS = 5  # rows of each class a gene needs to enter the per-gene mean
@@ -71,23 +73,17 @@ def gene_prior(variants: Sequence[Any], disease_counts: dict[str, int]) -> np.nd
 def write_predictions(
     path: Path, selected: Sequence[LabeledVariant], methods: dict[str, tuple[np.ndarray, str]]
 ) -> None:
-    """`gene_symbol, hgvs_p, label`, then one column per method (biblip first), one row per variant."""
+    """`gene_symbol, hgvs_p, label`, then one column per method (biblip first), one row per variant;
+    written through the output layer (`io/outputs.write_file`: lock, temp file, rename)."""
     names = list(methods)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        out = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        out.writerow(["gene_symbol", "hgvs_p", "label", *names])
-        for i, lv in enumerate(selected):
-            values = [methods[n][0][i] for n in names]
-            out.writerow(
-                [
-                    lv.variant.gene,
-                    lv.variant.hgvsp,
-                    lv.label,
-                    *(f"{v:.6g}" if np.isfinite(v) else "" for v in values),
-                ]
-            )
-    tmp.replace(path)
+    buffer = io.StringIO()
+    out = csv.writer(buffer, delimiter="\t", lineterminator="\n")
+    out.writerow(["gene_symbol", "hgvs_p", "label", *names])
+    for i, lv in enumerate(selected):
+        values = [methods[n][0][i] for n in names]
+        cells = (f"{v:.6g}" if np.isfinite(v) else "" for v in values)
+        out.writerow([lv.variant.gene, lv.variant.hgvsp, lv.label, *cells])
+    write_file(path, buffer.getvalue())
 
 
 def evaluate_pathogenicity(
