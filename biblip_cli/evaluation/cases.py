@@ -10,7 +10,6 @@ pathogenic allele of a labelled gene, and 3-8 HPO terms of that gene plus 0-2 un
 
 from __future__ import annotations
 
-import csv
 import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -18,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from biblip_cli.errors import BiblipError
-from biblip_cli.io.datasets import LabeledVariant
-from biblip_cli.io.textfiles import open_existing_text
+from biblip_cli.io.datasets import LabeledVariant, tsv_rows
 from biblip_cli.records import Allele, ProteinVariant
 
 log = logging.getLogger(__name__)
@@ -53,16 +51,7 @@ NON_PHENOTYPE_WORDS = (
 
 
 def _rows(path: Path, required: Sequence[str]) -> Iterable[tuple[int, dict[str, str]]]:
-    with open_existing_text(path) as fh:
-        reader = csv.DictReader(fh, delimiter="\t")  # HPO names may be quoted
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise BiblipError(
-                f"missing column(s) {', '.join(missing)}",
-                where=str(path),
-                hint=f"expected a tab-separated header with {', '.join(required)}",
-            )
-        yield from enumerate(reader, start=2)
+    return tsv_rows(path, required, hint=None, quoted=True)  # HPO names may be quoted
 
 
 # --- HPO annotations -----------------------------------------------------------------------------

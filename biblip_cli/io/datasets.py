@@ -35,10 +35,13 @@ def normalise_chrom(chrom: str) -> str:
     return chrom if chrom.startswith("chr") else f"chr{chrom}"
 
 
-def tsv_rows(path: Path, required: Sequence[str], what: str = "file") -> Iterable[tuple[int, dict[str, str]]]:
-    """(line number, row) of a tab-separated file with a header (plain or gzip, no quoting)."""
-    with open_existing_text(Path(path), what, DATA_HINT) as fh:
-        reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+def tsv_rows(
+    path: Path, required: Sequence[str], what: str = "file", hint: str | None = DATA_HINT, quoted: bool = False
+) -> Iterable[tuple[int, dict[str, str]]]:
+    """(line number, row) of a tab-separated file with a header (plain or gzip; `quoted`: csv quoting,
+    for files such as HPO's where names may be quoted, else none)."""
+    with open_existing_text(Path(path), what, hint) as fh:
+        reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
             raise BiblipError(
