@@ -221,7 +221,8 @@ def test_temp_files_are_unique_and_removed(tmp_path: Path):
 
 def test_cli_concurrent_runs(tmp_path: Path):
     source = tmp_path / "big.vcf"
-    source.write_text(HEADER + "".join(f"chr20\t{96000 + i}\t.\tC\tT\t.\tPASS\t.\n" for i in range(400)))
+    # 100 batches x 0.2 s: the run cannot finish (and rename its TSV) before the signal, even on a loaded CPU
+    source.write_text(HEADER + "".join(f"chr20\t{96000 + i}\t.\tC\tT\t.\tPASS\t.\n" for i in range(2000)))
     env = {k: v for k, v in os.environ.items() if k != "BIBLIP_DEBUG"}
     env["BIBLIP_TEST_SLOW_BATCH"] = "0.2"
     args = [sys.executable, "-m", "biblip_cli.cli", "-q", "annotate", "big.vcf", "-o", "out.vcf"]
@@ -345,7 +346,8 @@ def test_broken_pipe_on_stdout_is_quiet(vcf: Path):
 
 def test_sigterm_removes_temp_files(tmp_path: Path):
     source = tmp_path / "big.vcf"
-    source.write_text(HEADER + "".join(f"chr20\t{96000 + i}\t.\tC\tT\t.\tPASS\t.\n" for i in range(400)))
+    # 100 batches x 0.2 s: the run cannot finish (and rename its TSV) before the signal, even on a loaded CPU
+    source.write_text(HEADER + "".join(f"chr20\t{96000 + i}\t.\tC\tT\t.\tPASS\t.\n" for i in range(2000)))
     env = {k: v for k, v in os.environ.items() if k != "BIBLIP_DEBUG"}
     env["BIBLIP_TEST_SLOW_BATCH"] = "0.2"
     run = subprocess.Popen(
