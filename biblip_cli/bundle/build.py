@@ -468,10 +468,9 @@ def read_protein_sources(srcs: list[Path]) -> dict[str, tuple[str, dict[str, str
     return merged
 
 
-def write_proteins_subset(srcs: Path | list[Path], dest: Path, genes: set[str]) -> int:
-    """Protein FASTA of `genes` from one or several sources (`read_protein_sources`), headers normalised
-    to `>SYMBOL key=value ...`; returns the number of genes written."""
-    merged = read_protein_sources([srcs] if isinstance(srcs, Path) else list(srcs))
+def write_proteins_subset(merged: dict[str, tuple[str, dict[str, str]]], dest: Path, genes: set[str]) -> int:
+    """Protein FASTA of `genes` from `read_protein_sources`' result, headers normalised to
+    `>SYMBOL key=value ...`; returns the number of genes written."""
     kept = [g for g in merged if g in genes]  # file order, first file first
     with gz_text_writer(dest) as out:
         for gene in kept:
@@ -483,9 +482,11 @@ def write_proteins_subset(srcs: Path | list[Path], dest: Path, genes: set[str]) 
     return len(kept)
 
 
-def write_paralog_table(srcs: list[Path], dest: Path, genes: set[str], threads: int = 1) -> int:
+def write_paralog_table(
+    merged: dict[str, tuple[str, dict[str, str]]], dest: Path, genes: set[str], threads: int = 1
+) -> int:
     """Paralogs of the bundle's proteins searched among *all* input proteins (`bundle/paralogs.py`)."""
-    proteins = {g: seq for g, (seq, _attrs) in read_protein_sources(srcs).items()}
+    proteins = {g: seq for g, (seq, _attrs) in merged.items()}
     queries = [g for g in proteins if g in genes]
     step = max(len(queries) // 10, 1)
 
@@ -652,10 +653,11 @@ def build_bundle(
         genes, gtf_contigs, indexed = write_gtf_subset(
             src["gtf"], work / LAYOUT["gtf"], region, list(lengths)
         )
-        n_prot = write_proteins_subset(protein_srcs, work / LAYOUT["proteins"], genes)
+        all_proteins = read_protein_sources(protein_srcs)  # parsed once for the subset and the paralogs
+        n_prot = write_proteins_subset(all_proteins, work / LAYOUT["proteins"], genes)
         n_par = 0
         if paralogs:
-            n_par = write_paralog_table(protein_srcs, work / LAYOUT["paralogs"], genes, threads=threads)
+            n_par = write_paralog_table(all_proteins, work / LAYOUT["paralogs"], genes, threads=threads)
             log.info("%d paralog pairs", n_par)
         n_know = write_table_subset(src["knowledge"], work / LAYOUT["knowledge"], "symbol", genes)
         copy_gzipped(src["hpo_obo"], work / LAYOUT["hpo_obo"])
@@ -697,7 +699,9 @@ def build_bundle(
             origin = (
                 role
                 if role in sources
-                else {"fai": "fasta", "gzi": "fasta", "gtf_index": "gtf", "paralogs": "proteins"}.get(role, role)
+                else {"fai": "fasta", "gzi": "fasta", "gtf_index": "gtf", "paralogs": "proteins"}.get(
+                    role, role
+                )
             )
             note = f" ({region})" if region and origin in ("fasta", "gtf", "enhancers") else ""
             files[role] = FileEntry(
