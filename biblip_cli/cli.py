@@ -102,7 +102,8 @@ def bundle_build(
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing output directory.")] = False,
     paralogs: Annotated[
-        bool, typer.Option("--paralogs/--no-paralogs", help="Align the proteins to their paralogs (evidence).")
+        bool,
+        typer.Option("--paralogs/--no-paralogs", help="Align the proteins to their paralogs (evidence)."),
     ] = True,
     threads: Annotated[int, typer.Option(min=1, help="Processes for the paralog alignments.")] = 1,
 ) -> None:
@@ -181,6 +182,12 @@ TextEncoderOption = Annotated[
     Path | None, typer.Option(help="Sentence encoder directory (default: prepared all-MiniLM-L6-v2).")
 ]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+OverwriteInfoOption = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite-info", help="Replace the input's own BIOBLIP* INFO declarations of another type."
+    ),
+]
 
 
 @app.command("annotate")
@@ -229,12 +236,7 @@ def annotate(
         bool,
         typer.Option(help="Continue a killed run from its last completed batch (same input and options)."),
     ] = False,
-    overwrite_info: Annotated[
-        bool,
-        typer.Option(
-            "--overwrite-info", help="Replace the input's own BIOBLIP* INFO declarations of another type."
-        ),
-    ] = False,
+    overwrite_info: OverwriteInfoOption = False,
 ) -> None:
     """Annotate every ALT allele: gene, consequence, HGVSp, pathogenicity (INFO field BIOBLIP).
 
@@ -397,6 +399,7 @@ def rank(
             "--no-model", help="Rank by phenotype similarity x deleteriousness only (Exomiser-like)."
         ),
     ] = False,
+    overwrite_info: OverwriteInfoOption = False,
 ) -> None:
     """Rank a patient's variants and genes for given HPO phenotypes (Mendelian prioritisation).
 
@@ -435,6 +438,7 @@ def rank(
         device=device,
         batch_size=batch_size,
         no_model=no_model,
+        overwrite_info=overwrite_info,
         command="biblip " + " ".join(sys.argv[1:]),
     )
     result = run_rank(opts)

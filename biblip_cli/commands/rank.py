@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -24,18 +25,19 @@ from typing import Any
 from biblip_cli.engine.loading import EngineSpec, load_engine
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.features import genotype as gt
+from biblip_cli.io.outputs import unregister_temp
+from biblip_cli.io.vcf_write import check_info_conflicts
 from biblip_cli.ranking.candidates import RankResult
+from biblip_cli.ranking.ranked_vcf import write_ranked_vcf
 from biblip_cli.ranking.report import (
     GENE_COLUMNS,
     TSV_COLUMNS,
-    atomic_write,
     gene_rows,
     json_text,
     print_summary,
     ranked_rows,
     render_report,
     tsv_text,
-    write_ranked_vcf,
 )
 from biblip_cli.ranking.scoring import rank_reader
 
@@ -68,6 +70,7 @@ class RankOptions:
     batch_size: int = 64
     no_model: bool = False
     phenotype_match: bool = False  # the LLM's phenotype log-odds in the score: off, it hurt (docs/rank.md)
+    overwrite_info: bool = False  # replace an input's own BIOBLIP_RANK/SCORE declarations of another type
     command: str = ""
 
 
@@ -97,7 +100,9 @@ def resolve_all_terms(opts: RankOptions, ontology: Any, packet: Any = None) -> A
     if opts.phenotype_file:
         file_items = read_phenotype_file(opts.phenotype_file)
         if file_items:
-            parts.append(("--phenotype-file", ontology.resolve_terms(file_items, where=str(opts.phenotype_file))))
+            parts.append(
+                ("--phenotype-file", ontology.resolve_terms(file_items, where=str(opts.phenotype_file)))
+            )
     excluded = None
     if packet is not None:
         where = f"phenopacket {packet.path.name}"
@@ -201,25 +206,28 @@ def run_rank(
         )
     if opts.input is None:
         if packet is None:
-            raise UsageError("no VCF given", hint="biblip rank case.vcf.gz -p HP:0001250, or --phenopacket case.json")
+            raise UsageError(
+                "no VCF given", hint="biblip rank case.vcf.gz -p HP:0001250, or --phenopacket case.json"
+            )
         opts.input = str(packet.require_vcf())
         log.info("VCF from the phenopacket: %s", opts.input)
     ped = gt.read_ped(opts.ped) if opts.ped else None
     spooled: Path | None = None
     source = opts.input
-    if source == "-":  # read twice (rank, then write the VCF): keep stdin in a temp file
-        fd, name = tempfile.mkstemp(prefix="biblip-rank-", suffix=".vcf")
-        with os.fdopen(fd, "wb") as fh:
-            shutil.copyfileobj(sys.stdin.buffer, fh)
-        spooled = source_path = Path(name)
-        source = str(source_path)
+    if source == "-" or _is_stream(source):  # read twice (rank, then write the VCF): keep it in a temp file
+        spooled = _spool(source)
+        source = str(spooled)
     try:
         reader = open_vcf(source)
+        if opts.output:  # a clash with the input's own INFO declarations stops the run before any work
+            check_info_conflicts(reader, overwrite=opts.overwrite_info)
         sample = opts.sample
         if sample is None and packet is not None and packet.subject_id in reader.samples:
             sample = packet.subject_id  # the packet's subject is the proband
         elif sample is None and packet is not None and packet.subject_id:
-            log.info("phenopacket subject %r is not a VCF sample; choosing the proband as usual", packet.subject_id)
+            log.info(
+                "phenopacket subject %r is not a VCF sample; choosing the proband as usual", packet.subject_id
+            )
         proband = gt.choose_proband(reader.samples, sample, ped, reader.name)
         ped, sex_source = _apply_packet_sex(ped, proband, packet)
         if proband is None:
@@ -257,7 +265,7 @@ def run_rank(
         result.seconds = time.monotonic() - start
         result.params = _params(opts, bundle, proband)
         sex = ped.people[proband].sex if ped is not None and proband in ped.people else 0
-        result.params["sex"] = f"{ {1: 'male', 2: 'female'}.get(sex, 'unknown')} ({sex_source})"
+        result.params["sex"] = f"{ {1: 'male', 2: 'female'}.get(sex, 'unknown') } ({sex_source})"
         if packet is not None:
             result.params["phenopacket"] = str(packet.path)
             result.params["phenopacket_id"] = packet.id
@@ -266,7 +274,35 @@ def run_rank(
     finally:
         if spooled is not None:
             spooled.unlink(missing_ok=True)
+            unregister_temp(spooled)
     return result
+
+
+def _is_stream(source: str) -> bool:
+    """A FIFO or process substitution (`<(zcat x.vcf.gz)`): it can be read only once."""
+    try:
+        return stat.S_ISFIFO(os.stat(source).st_mode) or stat.S_ISCHR(os.stat(source).st_mode)
+    except OSError:
+        return False  # open_vcf reports a missing input with its own message
+
+
+def _spool(source: str) -> Path:
+    """Copy stdin or a stream into a temp file (removed on every exit path by the caller or `cleanup`)."""
+    from biblip_cli.io.outputs import os_error, register_temp
+
+    fd, name = tempfile.mkstemp(prefix="biblip-rank-", suffix=".vcf")
+    register_temp(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if source == "-":
+                shutil.copyfileobj(sys.stdin.buffer, fh)
+            else:
+                with open(source, "rb") as stream:
+                    shutil.copyfileobj(stream, fh)
+    except OSError as err:
+        Path(name).unlink(missing_ok=True)
+        raise os_error(err, source, "read the input") from err
+    return Path(name)
 
 
 def _default_annotator(bundle: Any) -> Any:
@@ -276,9 +312,13 @@ def _default_annotator(bundle: Any) -> Any:
 
 
 def _load_engine(opts: RankOptions, bundle: Any) -> Any:
-    spec = EngineSpec(opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device, batch_size=opts.batch_size)
+    spec = EngineSpec(
+        opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device, batch_size=opts.batch_size
+    )
     return load_engine(
-        bundle, spec, without_model="rank without the model (phenotype similarity x deleteriousness): --no-model"
+        bundle,
+        spec,
+        without_model="rank without the model (phenotype similarity x deleteriousness): --no-model",
     )
 
 
@@ -310,22 +350,42 @@ def _params(opts: RankOptions, bundle: Any, proband: str | None) -> dict[str, st
 
 
 def _write_outputs(result: RankResult, opts: RankOptions, source: str) -> None:
+    """Every output is written to its temp file first and all are renamed into place only when every one
+    is complete, so a failure in one (a bad record, a full disk) leaves none of them behind."""
+    from biblip_cli.io.outputs import TextOutput
+
     table = tsv_text(TSV_COLUMNS, ranked_rows(result, opts.top))
+    stdout_parts: list[str] = []
+    files: list[tuple[Path | str, str]] = []
     if opts.tsv is not None:
-        atomic_write(opts.tsv, table)
+        files.append((opts.tsv, table))
     elif opts.output != "-" and opts.json != "-":
-        sys.stdout.write(table)
-        sys.stdout.flush()
+        stdout_parts.append(table)
     if opts.gene_tsv is not None:
-        atomic_write(opts.gene_tsv, tsv_text(GENE_COLUMNS, gene_rows(result)))
-    if opts.output:
-        write_ranked_vcf(result, source, opts.output, opts.output_type, opts.command)
+        files.append((opts.gene_tsv, tsv_text(GENE_COLUMNS, gene_rows(result))))
     if opts.html is not None:
-        atomic_write(opts.html, render_report(result, top=opts.top))
+        files.append((opts.html, render_report(result, top=opts.top)))
     if opts.json is not None:
         text = json_text(result, opts.top)
         if opts.json == "-":
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            stdout_parts.append(text)
         else:
-            atomic_write(Path(opts.json), text)
+            files.append((Path(opts.json), text))
+    pending: list[Any] = []
+    try:
+        if opts.output:
+            pending.append(write_ranked_vcf(result, source, opts.output, opts.output_type, opts.command,
+                                            overwrite_info=opts.overwrite_info))  # fmt: skip
+        for path, text in files:
+            out = TextOutput(path)
+            pending.append(out)
+            out.write(text)
+        for out in pending:
+            out.commit()
+    except BaseException:
+        for out in pending:
+            out.abort()
+        raise
+    for text in stdout_parts:
+        sys.stdout.write(text)
+        sys.stdout.flush()

@@ -311,6 +311,7 @@ class VcfOutput:
             reader.vcf.add_to_header(line)
         self.file = OutputFile(self.target)
         self.to_stdout = self.file.final is None
+        self.finished = False
         self.temp = self.file.temp
         self.sink: OutputFile | bgzf.BgzfWriter = bgzf_writer(self.file) if output_type == "z" else self.file
         try:
@@ -320,24 +321,34 @@ class VcfOutput:
             raise
 
     def write(self, variant: cyvcf2.Variant) -> None:
-        self.sink.write(str(variant).encode("utf-8", "surrogateescape"))
+        from biblip_cli.io.vcf_read import record_text
+
+        self.sink.write(record_text(variant).encode("utf-8", "surrogateescape"))
 
     def write_text(self, text: str) -> None:
         self.sink.write(text.encode("utf-8", "surrogateescape"))
 
-    def close(self) -> Path | None:
-        """Finish, rename into place, index; returns the final path (None for stdout/devices)."""
+    def finish(self) -> None:
+        """All records written: close the BGZF stream (the file stays a temp file until `commit`)."""
         try:
-            if isinstance(self.sink, bgzf.BgzfWriter):
+            if isinstance(self.sink, bgzf.BgzfWriter) and not self.finished:
+                self.finished = True
                 self.sink.close()
         except BaseException:
             self.abort()
             raise
+
+    def commit(self) -> Path | None:
+        """Finish, rename into place, index; returns the final path (None for stdout/devices)."""
+        self.finish()
         final = self.file.commit()
         if final is not None and self.output_type == "z":
             Path(str(final) + ".tbi").unlink(missing_ok=True)
             index_vcf_gz(final)
         return final
+
+    def close(self) -> Path | None:
+        return self.commit()
 
     def abort(self) -> None:
         self.file.abort()

