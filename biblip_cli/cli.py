@@ -364,6 +364,34 @@ def rank(
             "(off by default: it lowered top-1 on held-out cases, docs/evaluation.md).",
         ),
     ] = False,
+    include_filtered: Annotated[
+        bool,
+        typer.Option(
+            "--include-filtered", help="Keep records whose FILTER is not PASS (default: PASS or '.' only)."
+        ),
+    ] = False,
+    min_gq: Annotated[
+        int, typer.Option(help="Drop alleles whose proband GQ is below this (where FORMAT has GQ; 0 = off).")
+    ] = 20,
+    min_dp: Annotated[
+        int, typer.Option(help="Drop alleles whose proband DP is below this (where FORMAT has DP; 0 = off).")
+    ] = 10,
+    af_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--af-field",
+            help="INFO field with the population allele frequency (repeatable; the max over fields and "
+            "this allele's values is used). Default: gnomAD_AF, gnomADe_AF, gnomADg_AF, AF_popmax, MAX_AF, "
+            "... when in the header; plain AF only when named.",
+        ),
+    ] = None,
+    max_af: Annotated[
+        float | None,
+        typer.Option(
+            help="Drop alleles with a population AF above this (default: 0.01 for dominant-only genes, "
+            "0.02 for others; docs/rank.md, Filters)."
+        ),
+    ] = None,
     output: Annotated[
         str | None,
         typer.Option(
@@ -426,6 +454,11 @@ def rank(
         top=top,
         shortlist=shortlist,
         phenotype_match=phenotype_match,
+        include_filtered=include_filtered,
+        min_gq=min_gq,
+        min_dp=min_dp,
+        af_fields=list(af_field or []),
+        max_af=max_af,
         output=output,
         output_type=output_type,
         tsv=tsv,

@@ -28,11 +28,17 @@ def _allele(consequence: str, hgvsp: str = "", ref_aa: str = "", alt_aa: str = "
 def test_facts_state_gene_change_call_and_phenotypes():
     text = facts_text(_allele("missense_variant", "p.Arg264Trp", "R", "W"), 0.91, KNOWLEDGE)
     assert text == (
-        "Missense variant p.Arg264Trp in PANK2 (pantothenate kinase 2). Likely pathogenic (model probability "
-        "0.91). Gene-linked phenotypes: dystonia, dysarthria, retinopathy."
+        "Missense variant p.Arg264Trp in PANK2 (pantothenate kinase 2). Model: 0.91 (pathogenic-like). "
+        "Gene-linked phenotypes: dystonia, dysarthria, retinopathy."
     )  # the inheritance term is not a phenotype
     protein = facts_text(ProteinVariant("PANK2", "p.Gly2Ser", "G", 2, "S"), 0.2, KNOWLEDGE)
-    assert protein.startswith("Missense variant p.Gly2Ser in PANK2") and "Likely benign (model probability 0.20)" in protein
+    assert protein.startswith("Missense variant p.Gly2Ser in PANK2") and "Model: 0.20 (benign-like)" in protein
+    assert "likely" not in (text + protein).lower()  # a model probability never gets an ACMG class name
+    # the LLM is told the call in the words of its training answers (unchanged)
+    told = facts_text(_allele("missense_variant", "p.Arg264Trp", "R", "W"), 0.91, KNOWLEDGE, False, for_llm=True)
+    assert told == (
+        "Missense variant p.Arg264Trp in PANK2 (pantothenate kinase 2). Likely pathogenic (model probability 0.91)."
+    )
 
 
 def test_facts_without_a_model_call_or_a_gene():

@@ -28,6 +28,7 @@ from biblip_cli.features import genotype as gt
 from biblip_cli.io.outputs import unregister_temp
 from biblip_cli.io.vcf_write import check_info_conflicts
 from biblip_cli.ranking.candidates import RankResult
+from biblip_cli.ranking.filters import DEFAULT_MIN_DP, DEFAULT_MIN_GQ, FilterSettings
 from biblip_cli.ranking.ranked_vcf import write_ranked_vcf
 from biblip_cli.ranking.report import (
     GENE_COLUMNS,
@@ -71,7 +72,27 @@ class RankOptions:
     no_model: bool = False
     phenotype_match: bool = False  # the LLM's phenotype log-odds in the score: off, it hurt (docs/rank.md)
     overwrite_info: bool = False  # replace an input's own BIOBLIP_RANK/SCORE declarations of another type
+    include_filtered: bool = False  # keep non-PASS records (docs/rank.md, "Filters")
+    min_gq: int = DEFAULT_MIN_GQ  # the proband's GQ; 0 = off
+    min_dp: int = DEFAULT_MIN_DP  # the proband's DP; 0 = off
+    af_fields: list[str] = field(default_factory=list)  # INFO AF fields; empty = auto-detect
+    max_af: float | None = None  # None: 0.01 dominant-only genes / 0.02 others
     command: str = ""
+
+    def filter_settings(self) -> FilterSettings:
+        """The filters as ranking/filters.py takes them (`--af-field` values may be comma-separated)."""
+        if self.min_gq < 0 or self.min_dp < 0:
+            raise UsageError("--min-gq and --min-dp must be >= 0 (0 turns the filter off)")
+        if self.max_af is not None and not 0 <= self.max_af <= 1:
+            raise UsageError(f"--max-af {self.max_af:g}: must be an allele frequency in [0, 1]")
+        names = [n.strip() for item in self.af_fields for n in item.split(",") if n.strip()]
+        return FilterSettings(
+            include_filtered=self.include_filtered,
+            min_gq=self.min_gq,
+            min_dp=self.min_dp,
+            af_fields=tuple(dict.fromkeys(names)),
+            max_af=self.max_af,
+        )
 
 
 # --- main -----------------------------------------------------------------------------------------
@@ -194,6 +215,7 @@ def run_rank(
     )  # fmt: skip
     if opts.json is not None and opts.json == "-" and opts.output == "-":
         raise UsageError("--json - and -o - both want stdout", hint="write one of them to a file")
+    filters = opts.filter_settings()
     packet = read_phenopacket(opts.phenopacket) if opts.phenopacket else None
     if packet is not None:
         for warning in packet.warnings:
@@ -260,10 +282,11 @@ def run_rank(
         annotate = annotate or _default_annotator(bundle)
         result = rank_reader(
             reader, terms, proband, ped, ontology, engine, annotate, opts.shortlist, opts.batch_size,
-            opts.phenotype_match,
+            opts.phenotype_match, filters,
         )  # fmt: skip
         result.seconds = time.monotonic() - start
         result.params = _params(opts, bundle, proband)
+        result.params.update(_filter_params(result))
         sex = ped.people[proband].sex if ped is not None and proband in ped.people else 0
         result.params["sex"] = f"{ {1: 'male', 2: 'female'}.get(sex, 'unknown') } ({sex_source})"
         if packet is not None:
@@ -346,6 +369,17 @@ def _params(opts: RankOptions, bundle: Any, proband: str | None) -> dict[str, st
         "shortlist": str(opts.shortlist),
         "top": str(opts.top),
         "command": opts.command,
+    }
+
+
+def _filter_params(result: RankResult) -> dict[str, str]:
+    settings, counts = result.filter_settings, result.filters
+    return {
+        "include_filtered": "yes" if settings.include_filtered else "no (PASS only)",
+        "min_gq": str(settings.min_gq) if settings.min_gq > 0 else "off",
+        "min_dp": str(settings.min_dp) if settings.min_dp > 0 else "off",
+        "af_fields": ", ".join(counts.af_fields) or "none found",
+        "max_af": settings.max_af_words() if counts.af_fields else "not applied (no AF field)",
     }
 
 

@@ -246,8 +246,9 @@ class Engine:
             knowledge = self.builder.bundle.knowledge
             pairs = list(zip(variants, probs, strict=True))
             facts = [facts_text(v, float(p), knowledge) for v, p in pairs]
-            # the LLM reads the facts without the phenotype list: ~20 fewer tokens per row to run
-            told = [facts_text(v, float(p), knowledge, phenotypes=False) for v, p in pairs]
+            # the LLM reads the facts without the phenotype list (~20 fewer tokens per row to run) and
+            # with the call in its training answers' words (model/texts._call)
+            told = [facts_text(v, float(p), knowledge, phenotypes=False, for_llm=True) for v, p in pairs]
         else:
             told = list(facts)
         asked = [prompts.grounded_describe_prompt(f) for f in told]

@@ -1,12 +1,14 @@
 """`--explain`: a grounded description of each variant.
 
 The text has two parts. First the facts, stated from their sources and never generated: the spine's
-gene, consequence and protein change, the model's calibrated pathogenicity call and the gene's linked
-phenotypes from the bundle's knowledge (the describe target the model was trained on, `examples.
-describe_text`, in the same words). Then one or two generated sentences: the frozen LLM reads the
-soft prefix and the facts and continues. A 135M LLM with a 4-token prefix did not learn to state the
-facts on its own (docs/evaluation.md: field accuracy 0.00 from the prefix alone), and a clinical
-reader must not get a wrong gene or change from a generator, so the facts are never left to it.
+gene, consequence and protein change, the model's calibrated pathogenicity (shown as `Model: 0.91
+(pathogenic-like)`, never an ACMG class name) and the gene's linked phenotypes from the bundle's
+knowledge. The LLM is told the same facts with the call in the words of the describe target it was
+trained on (`examples.describe_text`: `Likely pathogenic (model probability 0.91).`). Then one or
+two generated sentences: the frozen LLM reads the soft prefix and the facts and continues. A 135M
+LLM with a 4-token prefix did not learn to state the facts on its own (docs/evaluation.md: field
+accuracy 0.00 from the prefix alone), and a clinical reader must not get a wrong gene or change from a
+generator, so the facts are never left to it.
 """
 
 from __future__ import annotations
@@ -62,11 +64,16 @@ def short_name(knowledge: Any) -> str:
     return " ".join(words[:MAX_NAME_WORDS]) + (" ..." if len(words) > MAX_NAME_WORDS else "")
 
 
-def _call(probability: float) -> str:
+def _call(probability: float, for_llm: bool = False) -> str:
+    """The model's call. For a reader: 'Model: 0.91 (pathogenic-like).', never an ACMG/AMP class name
+    (a calibrated probability is not a classification). For the LLM (`for_llm`): 'Likely pathogenic
+    (model probability 0.91).', the wording of the describe answers it was trained on."""
     if math.isnan(probability):
         return "No model pathogenicity for this consequence."
     word = "pathogenic" if probability >= 0.5 else "benign"
-    return f"Likely {word} (model probability {probability:.2f})."
+    if for_llm:
+        return f"Likely {word} (model probability {probability:.2f})."
+    return f"Model: {probability:.2f} ({word}-like)."
 
 
 def facts_text(
@@ -74,9 +81,10 @@ def facts_text(
     probability: float,
     knowledge: dict[str, Any],
     phenotypes: bool = True,
+    for_llm: bool = False,
 ) -> str:
-    """'Missense variant p.Arg264Trp in PANK2 (pantothenate kinase 2). Likely pathogenic (model
-    probability 0.91). Gene-linked phenotypes: dystonia, ...'"""
+    """'Missense variant p.Arg264Trp in PANK2 (pantothenate kinase 2). Model: 0.91 (pathogenic-like).
+    Gene-linked phenotypes: dystonia, ...'; `for_llm`: the call in the training answers' words (_call)."""
     from biblip_cli.features.protein import protein_consequence
 
     if isinstance(variant, ProteinVariant):
@@ -88,11 +96,11 @@ def facts_text(
         term = effect.consequences[0] if effect.consequences else ""
     else:
         a = variant.allele
-        return f"Intergenic variant {a.chrom}:{a.pos} {a.ref}>{a.alt}. {_call(probability)}"
+        return f"Intergenic variant {a.chrom}:{a.pos} {a.ref}>{a.alt}. {_call(probability, for_llm)}"
     know = knowledge.get(gene)
     name = short_name(know)
     head = " ".join(part for part in (consequence_words(term), change, "in", gene) if part)
-    text = head + (f" ({name})" if name else "") + ". " + _call(probability)
+    text = head + (f" ({name})" if name else "") + ". " + _call(probability, for_llm)
     terms = gene_phenotypes(know)[:MAX_PHENOTYPES] if phenotypes else []
     if terms:
         text += " Gene-linked phenotypes: " + ", ".join(t[:1].lower() + t[1:] for t in terms) + "."

@@ -1,7 +1,9 @@
 """The ranked records of `biblip rank` (Candidate, RankResult) and the one VCF pass that collects them.
 
-One pass over the VCF: every ALT allele the proband carries is a candidate, with its relatives' calls,
-its consequence annotation and (with a PED) its de novo / segregation status.
+One pass over the VCF: every ALT allele the proband carries and that passes the record-level filters
+(FILTER, the proband's GQ and DP: ranking/filters.py) is a candidate, with its relatives' calls, its
+consequence annotation, its population AF (read here, filtered once the gene is known) and (with a PED)
+its de novo / segregation status.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from biblip_cli.features import genotype as gt
+from biblip_cli.ranking import filters as flt
 from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,10 @@ class Candidate:
     partners: list[str] = field(default_factory=list)  # compound-het partner allele keys (in trans)
     possible_partners: list[str] = field(default_factory=list)  # phase unknown: possible compound het
     moi: float = 1.0
+    filter: str = ""  # the record's FILTER when not PASS (kept with --include-filtered)
+    allele_frequency: float | None = None  # max population AF over the AF fields; None: no value
+    af_field: str = ""  # the INFO field that gave allele_frequency
+    frequency_factor: float = 1.0  # filters.frequency_factor(allele_frequency)
     first_score: float = 0.0
     pathogenicity: float = float("nan")  # model (or deleteriousness with --no-model)
     phenotype_match: float = float("nan")  # LLM log-odds
@@ -67,14 +74,35 @@ class RankResult:
     model: str = "none"
     seconds: float = 0.0
     params: dict[str, str] = field(default_factory=dict)
+    filters: flt.FilterCounts = field(default_factory=flt.FilterCounts)
+    filter_settings: flt.FilterSettings = field(default_factory=flt.FilterSettings)
 
 
 def collect_candidates(
-    reader: Any, proband: str | None, ped: gt.Pedigree | None, annotate: Any, result: RankResult
+    reader: Any,
+    proband: str | None,
+    ped: gt.Pedigree | None,
+    annotate: Any,
+    result: RankResult,
+    settings: flt.FilterSettings | None = None,
 ) -> None:
-    """One pass over the VCF: proband calls, relatives' calls, annotations of carried alleles."""
+    """One pass over the VCF: proband calls, relatives' calls, annotations of carried alleles that pass
+    the FILTER/GQ/DP filters (`settings`, default `FilterSettings()`; counted in `result.filters`)."""
     from biblip_cli.io.vcf_read import alleles, precheck
 
+    settings = settings or result.filter_settings
+    result.filter_settings = settings
+    counts = result.filters
+    af_fields, warnings = flt.resolve_af_fields(flt.info_fields(reader), settings)
+    counts.af_fields = [f.name for f in af_fields]
+    for warning in warnings:  # each once per run
+        log.warning(warning)
+        counts.warnings.append(warning)
+    if af_fields:
+        log.info("population AF from INFO %s; max AF %s", ", ".join(counts.af_fields), settings.max_af_words())
+    elif settings.frequency and settings.max_af is None:
+        log.info("no population AF field in the VCF header (looked for %s): no frequency filter",
+                 ", ".join(settings.af_fields or flt.DEFAULT_AF_FIELDS))  # fmt: skip
     samples = reader.samples
     index = {s: i for i, s in enumerate(samples)}
     sex = ped.people[proband].sex if ped and proband in ped.people else 0
@@ -93,6 +121,9 @@ def collect_candidates(
         phase_sets = _phase_sets(variant) if genotypes is not None else None
         depths = gt.format_ints(variant, "DP") if genotypes is not None else None
         quals = gt.format_ints(variant, "GQ") if genotypes is not None else None
+        proband_i = index[proband] if proband is not None and genotypes is not None else None
+        record_filter = flt.failed_filter(variant)
+        n_alt = max(1, len(variant.ALT))
         for allele in alleles(variant, number):
             result.alleles += 1
             if precheck(allele) is not None:
@@ -109,6 +140,8 @@ def collect_candidates(
             if not (call.carries or call.zygosity == gt.UNKNOWN):
                 result.not_carried += 1
                 continue
+            if not _passes_record_filters(record_filter, depths, quals, proband_i, settings, counts):
+                continue
             relatives: dict[str, gt.Call] = {}
             if genotypes is not None:
                 for s in family:
@@ -123,9 +156,53 @@ def collect_candidates(
             if not ann.annotated:
                 result.unannotated += 1
                 continue
-            result.candidates.append(Candidate(number, allele, ann, call, relatives))
+            cand = Candidate(number, allele, ann, call, relatives, filter=record_filter)
+            if af_fields:
+                cand.allele_frequency, cand.af_field = flt.allele_frequency(
+                    variant, allele.alt_index, n_alt, af_fields
+                )
+                if cand.allele_frequency is None:
+                    counts.af_missing += 1
+            result.candidates.append(cand)
         if result.records % 10000 == 0:
             log.info("%d records, %d candidates", result.records, len(result.candidates))
+
+
+def _passes_record_filters(
+    record_filter: str,
+    depths: list[int | None] | None,
+    quals: list[int | None] | None,
+    proband_i: int | None,
+    settings: flt.FilterSettings,
+    counts: flt.FilterCounts,
+) -> bool:
+    """FILTER, then the proband's GQ, then DP (filters.py); counts the first failure or the unchecked."""
+    if record_filter:
+        if not settings.include_filtered:
+            counts.non_pass += 1
+            return False
+        counts.non_pass_kept += 1
+    gq = _proband_value(quals, proband_i, settings.min_gq)
+    if gq == "low":
+        counts.low_gq += 1
+        return False
+    counts.gq_not_checked += int(gq == "not checked")
+    dp = _proband_value(depths, proband_i, settings.min_dp)
+    if dp == "low":
+        counts.low_dp += 1
+        return False
+    counts.dp_not_checked += int(dp == "not checked")
+    return True
+
+
+def _proband_value(values: list[int | None] | None, proband_i: int | None, limit: int) -> str:
+    """'ok', 'low' or 'not checked' (no field, no value, or no proband) for a FORMAT threshold; 'off' at 0."""
+    if limit <= 0:
+        return "off"
+    value = values[proband_i] if values is not None and proband_i is not None else None
+    if value is None:
+        return "not checked"
+    return "low" if value < limit else "ok"
 
 
 def _has_gt(reader: Any) -> bool:

@@ -184,6 +184,23 @@ def _consequence_words(eff: GeneEffect | None) -> str:
     return f"{words} {eff.hgvsp}".strip() + f" in {eff.gene}"
 
 
+def model_probability_words(p: float) -> str:
+    """'model: 0.83 (pathogenic-like)': a model probability, never an ACMG class name (the calibrated
+    probability is not a classification; 'likely pathogenic' is an ACMG/AMP class)."""
+    return f"model: {p:.2f} ({'pathogenic' if p >= 0.5 else 'benign'}-like)"
+
+
+def frequency_words(c: Candidate, model: bool) -> str:
+    """'population AF 0.0031 (gnomAD_AF; -0.03 log-odds)', or '' for a novel allele / no AF field."""
+    af = c.allele_frequency
+    if af is None or af <= 0:
+        return ""
+    log_odds = math.log(c.frequency_factor)
+    log_odds = 0.0 if abs(log_odds) < 0.005 else log_odds  # no '-0.00'
+    text = f"population AF {af:.2g} ({c.af_field}; {log_odds:+.2f} log-odds"
+    return text + ("" if model else f", x{c.frequency_factor:.3g}") + ")"
+
+
 def evidence_text(c: Candidate, n_terms: int, model: bool, by_key: dict[str, Candidate]) -> str:
     parts = [_consequence_words(c.effect)]
     if c.partners:
@@ -213,9 +230,13 @@ def evidence_text(c: Candidate, n_terms: int, model: bool, by_key: dict[str, Can
     if c.modes:
         fit = "fits" if c.moi >= 1.0 else "does not fit"
         parts.append(f"{'/'.join(sorted(c.modes))} gene, genotype {fit}")
+    if c.filter:
+        parts.append(f"FILTER {c.filter} (kept: --include-filtered)")
+    frequency = frequency_words(c, model)
+    if frequency:
+        parts.append(frequency)
     if model and not math.isnan(c.pathogenicity):
-        label = "likely pathogenic" if c.pathogenicity >= 0.5 else "likely benign"
-        text = f"model: {label} ({c.pathogenicity:.2f})"
+        text = model_probability_words(c.pathogenicity)
         if not math.isnan(c.phenotype_match):
             text += f", phenotype match {c.phenotype_match:+.1f} log-odds"
         parts.append(text)
@@ -321,12 +342,43 @@ def print_summary(result: RankResult) -> None:
         table.add_row("skipped (unknown)", ", ".join(result.terms.unknown))
     table.add_row("records / alleles", f"{result.records:,} / {result.alleles:,}")
     table.add_row("not carried by the proband", f"{result.not_carried:,}")
+    for name, value in filter_summary(result):
+        table.add_row(name, value)
     table.add_row("candidates (first pass)", f"{len(result.candidates):,}")
     table.add_row("LLM pass", f"{result.shortlisted:,}" if result.model != "none" else "off (--no-model)")
     table.add_row("time", f"{result.seconds:.1f} s")
     for c in result.candidates[:5]:
         table.add_row(f"#{c.rank}", f"{c.gene or '.'} {c.allele.key} {c.score:.3g}")
     console.print(table)
+
+
+def filter_summary(result: RankResult) -> list[tuple[str, str]]:
+    """(row name, value) per filter for the stderr summary: removed alleles, and what was not checked."""
+    f, settings = result.filters, result.filter_settings
+    rows = []
+    if settings.include_filtered:
+        rows.append(("FILTER not PASS", f"{f.non_pass_kept:,} kept (--include-filtered)"))
+    else:
+        rows.append(("FILTER not PASS", f"{f.non_pass:,} removed"))
+    for name, limit, low, unchecked in (
+        ("GQ", settings.min_gq, f.low_gq, f.gq_not_checked),
+        ("DP", settings.min_dp, f.low_dp, f.dp_not_checked),
+    ):
+        if limit <= 0:
+            rows.append((f"{name} filter", "off"))
+        else:
+            rows.append((f"{name} < {limit}", f"{low:,} removed, {unchecked:,} not checked (no {name})"))
+    if f.af_fields:
+        rows.append(
+            (
+                "AF > max AF",
+                f"{f.af_above_max:,} removed (max {settings.max_af_words()}); AF from {', '.join(f.af_fields)}, "
+                f"{f.af_missing:,} without a value",
+            )
+        )
+    else:
+        rows.append(("AF filter", "off" if not settings.frequency else "no AF field in the VCF"))
+    return rows
 
 
 def _source(terms: Any, term: Any) -> str:
@@ -376,6 +428,10 @@ def json_document(result: RankResult, top: int | None = None) -> dict[str, Any]:
         record["excluded_phenotypes"] = list(c.excluded)
         record["moi_factor"] = c.moi
         record["passes"] = c.passes
+        record["allele_frequency"] = c.allele_frequency
+        record["af_field"] = c.af_field or None
+        record["frequency_factor"] = c.frequency_factor
+        record["filter"] = c.filter or "PASS"
         alleles.append(record)
     genes = [_typed(GENE_COLUMNS, row) for row in gene_rows(result)[: top or None]]
     excluded = _excluded(result.terms)
@@ -400,7 +456,7 @@ def json_document(result: RankResult, top: int | None = None) -> dict[str, Any]:
         "phenotypes": [_term_json(result.terms, t) for t in result.terms.terms],
         "excluded_phenotypes": [{"id": t.id, "name": t.name, "sources": ["phenopacket"]} for t in excluded],
         "unknown_terms": list(getattr(result.terms, "unknown", []) or []),
-        "warnings": list(result.terms.warnings),
+        "warnings": list(result.terms.warnings) + list(result.filters.warnings),
         "notes": list(result.terms.notes),
         "parameters": params,
         "counts": {
@@ -411,6 +467,7 @@ def json_document(result: RankResult, top: int | None = None) -> dict[str, Any]:
             "candidates": len(result.candidates),
             "shortlisted": result.shortlisted,
             "seconds": round(result.seconds, 3),
+            "filters": result.filters.as_dict(),
         },
         "alleles": alleles,
         "genes": genes,

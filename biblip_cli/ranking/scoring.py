@@ -2,7 +2,8 @@
 
 Scores. Every term is a log-odds (naive-Bayes style: independent pieces of evidence add as
 log-likelihood ratios, and the sum stays interpretable as "how much more likely causal"):
-    final = sigmoid( logit(p_path) + phenotype_match + PHENO_WEIGHT*(sim - PHENO_CENTRE) + log(moi) )
+    final = sigmoid( logit(p_path) + phenotype_match + PHENO_WEIGHT*(sim - PHENO_CENTRE) + log(moi)
+                     + log(frequency_factor) )
 p_path is the model's calibrated pathogenicity where the checkpoint answers (missense alleles for the
 shipped one, `Engine.in_domain`) and the consequence prior `allele_deleteriousness` elsewhere (as
 Exomiser scores non-missense alleles by their effect class), phenotype_match the LLM's log-odds that the variant
@@ -16,6 +17,11 @@ Excluded terms (a phenopacket's `excluded: true` features, as LIRICAL uses negat
 excluded term that the gene's HPO annotations include (the term itself or a descendant) adds
 log(EXCLUDED_LR) (= -1.39) to the log-odds; with `--no-model` the product is multiplied by EXCLUDED_LR
 per such term (the same factor on the likelihood-ratio scale).
+
+Population frequency (ranking/filters.py): alleles above the gene's max AF are removed once the gene
+is chosen (before compound-het pairing); below it, Exomiser's frequency score f(AF) (1 at AF 0 or
+missing, 0.77 at 1%, 0.135 at 2%) multiplies the `--no-model` product and log f(AF) is added to the
+model's log-odds (0 for a novel allele, -0.26 at 1%, -2.0 at 2%).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import numpy as np
 
 from biblip_cli.features import genotype as gt
 from biblip_cli.features.priors import allele_deleteriousness
+from biblip_cli.ranking import filters as flt
 from biblip_cli.ranking.candidates import Candidate, RankResult, collect_candidates
 from biblip_cli.records import AlleleAnnotation
 
@@ -51,16 +58,23 @@ def _sigmoid(x: float) -> float:
 
 
 def combine(
-    p_path: float, similarity: float, moi: float, phenotype_match: float = 0.0, excluded: int = 0
+    p_path: float,
+    similarity: float,
+    moi: float,
+    phenotype_match: float = 0.0,
+    excluded: int = 0,
+    frequency: float = 1.0,
 ) -> float:
     """The documented log-odds combination (module docstring); `excluded` = how many excluded patient
-    terms the gene is annotated with (each adds log(EXCLUDED_LR))."""
+    terms the gene is annotated with (each adds log(EXCLUDED_LR)); `frequency` = filters.frequency_factor
+    of the allele's population AF (1 = novel or no AF field)."""
     return _sigmoid(
         _logit(p_path)
         + phenotype_match
         + PHENO_WEIGHT * (similarity - PHENO_CENTRE)
         + math.log(max(moi, 1e-3))
         + excluded * math.log(EXCLUDED_LR)
+        + math.log(max(frequency, flt.FREQUENCY_FLOOR))
     )
 
 
@@ -98,11 +112,15 @@ def rank_reader(
     shortlist: int,
     batch_size: int,
     phenotype_match: bool = False,
+    filters: flt.FilterSettings | None = None,
 ) -> RankResult:
-    """Collect the proband's candidates from an open VCF and rank them (`biblip rank` and evaluation)."""
+    """Collect the proband's candidates from an open VCF and rank them (`biblip rank` and evaluation).
+    `filters`: the FILTER/GQ/DP/AF settings, default `FilterSettings()` (as `biblip rank` without
+    options); `FilterSettings.off()` ranks every carried allele."""
     result = RankResult(
-        candidates=[], terms=terms, proband=proband, model="none" if engine is None else "biblip"
-    )
+        candidates=[], terms=terms, proband=proband, model="none" if engine is None else "biblip",
+        filter_settings=filters or flt.FilterSettings(),
+    )  # fmt: skip
     collect_candidates(reader, proband, ped, annotate, result)
     reader.close()
     score_candidates(result, ontology, engine, ped, proband, shortlist, batch_size, phenotype_match)
@@ -143,6 +161,7 @@ def score_candidates(
             c.modes = ontology.inheritance(c.gene)
         else:
             c.deleteriousness = allele_deleteriousness(c.annotation)
+    cands = result.candidates = _frequency_filter(cands, result)
     hits = [
         gt.GeneHit(
             c.key, c.gene, c.call, c.deleteriousness >= QUALIFYING_DELETERIOUSNESS,
@@ -162,13 +181,15 @@ def score_candidates(
         for c in cands:
             c.pathogenicity = float("nan")
             c.score = c.first_score = (
-                c.deleteriousness * c.similarity * c.moi * EXCLUDED_LR ** len(c.excluded)
+                c.deleteriousness * c.similarity * c.moi * EXCLUDED_LR ** len(c.excluded) * c.frequency_factor
             )
     else:
         cheap = _batched(engine.cheap_pathogenicity, [c.annotation for c in cands], batch_size)
         for c, p in zip(cands, cheap, strict=True):
             c.pathogenicity = float(p)
-            c.first_score = combine(_evidence_p(c), c.similarity, c.moi, excluded=len(c.excluded))
+            c.first_score = combine(
+                _evidence_p(c), c.similarity, c.moi, excluded=len(c.excluded), frequency=c.frequency_factor
+            )
             c.score = c.first_score
         order = sorted(range(len(cands)), key=lambda i: -cands[i].first_score)
         short = [cands[i] for i in order[:shortlist]]
@@ -185,8 +206,9 @@ def score_candidates(
                 c.pathogenicity = float(p)
                 c.phenotype_match = float(m)
                 c.score = combine(
-                    _evidence_p(c), c.similarity, c.moi, 0.0 if math.isnan(m) else float(m), len(c.excluded)
-                )
+                    _evidence_p(c), c.similarity, c.moi, 0.0 if math.isnan(m) else float(m), len(c.excluded),
+                    c.frequency_factor,
+                )  # fmt: skip
                 c.passes = 2
     cands.sort(key=lambda c: (-c.passes, -c.score, c.allele.chrom, c.allele.pos, c.allele.alt))
     by_key = {c.key: c for c in cands}
@@ -194,6 +216,21 @@ def score_candidates(
         c.rank = rank
     for c in cands:  # best-ranked partner first (named in the evidence and the gene TSV)
         c.partners.sort(key=lambda key: by_key[key].rank if key in by_key else len(cands) + 1)
+
+
+def _frequency_filter(cands: list[Candidate], result: RankResult) -> list[Candidate]:
+    """Drop alleles above their gene's max AF (filters.max_af_for, counted); the rest get their
+    frequency factor. A no-op without an AF field or value."""
+    settings = result.filter_settings
+    kept = []
+    for c in cands:
+        af = c.allele_frequency
+        if af is not None and af > flt.max_af_for(c.modes, settings):
+            result.filters.af_above_max += 1
+            continue
+        c.frequency_factor = flt.frequency_factor(af)
+        kept.append(c)
+    return kept
 
 
 def _evidence_p(c: Candidate) -> float:
