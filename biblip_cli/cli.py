@@ -392,6 +392,13 @@ def rank(
             "0.02 for others; docs/rank.md, Filters)."
         ),
     ] = None,
+    excluded_lr: Annotated[
+        float,
+        typer.Option(
+            help="Likelihood ratio per excluded phenopacket term annotated to a gene (0.25 = LIRICAL-like "
+            "penalty; default 1: named in the evidence, not scored, as it hurt on real cases)."
+        ),
+    ] = 1.0,
     output: Annotated[
         str | None,
         typer.Option(
@@ -459,6 +466,7 @@ def rank(
         min_dp=min_dp,
         af_fields=list(af_field or []),
         max_af=max_af,
+        excluded_lr=excluded_lr,
         output=output,
         output_type=output_type,
         tsv=tsv,

@@ -15,10 +15,12 @@ import test_rank
 from test_rank import AVP_STOP, AVP_TERMS, FakeEngine, _cli, _read_tsv, _spiked_vcf
 
 from biblip_cli.commands.rank import RankOptions, run_rank
-from biblip_cli.errors import BiblipError
+from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.io.phenopackets import read_phenopacket
 from biblip_cli.ranking.report import GENE_COLUMNS, JSON_SCHEMA_VERSION, TSV_COLUMNS
 from biblip_cli.ranking.scoring import EXCLUDED_LR, combine
+
+LIRICAL_LR = 0.25  # --excluded-lr 0.25: the opt-in penalty
 
 REPO = Path(__file__).resolve().parent.parent
 VOMITING = "HP:0002013"  # annotated to AVP in the demo bundle's HPO
@@ -59,7 +61,9 @@ def test_reader_fields_files_and_errors(tmp_path: Path) -> None:
         {"uri": "https://example.org/x.bam", "fileAttributes": {"fileFormat": "bam"}},
         {"uri": "data/case.vcf", "fileAttributes": {"fileFormat": "VCF"}},
     ]
-    p = read_phenopacket(_packet(tmp_path / "p.json", ["HP:0001250", "HP:0001250"], ["HP:0000518"], files=files))
+    p = read_phenopacket(
+        _packet(tmp_path / "p.json", ["HP:0001250", "HP:0001250"], ["HP:0000518"], files=files)
+    )
     assert (p.id, p.subject_id, p.sex, p.sex_label) == ("case-1", "PROBAND", 2, "FEMALE")
     assert (p.observed, p.excluded) == (["HP:0001250"], ["HP:0000518"])
     assert p.vcf == vcf
@@ -92,7 +96,9 @@ def test_yaml_packet_and_missing_pyyaml(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 # --- end to end with a real packet ------------------------------------------------------------------
-def test_real_packet_end_to_end(env: dict, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_real_packet_end_to_end(
+    env: dict, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """A phenopacket-store packet (ACTA1, chr1: outside the demo region, so the AVP stop-gain stands in
     for its variant) with a `files` entry added; the VCF has two samples, so only the packet's subject
     id can pick the proband."""
@@ -135,36 +141,70 @@ def test_real_packet_end_to_end(env: dict, shared_data: Path, tmp_path: Path, ca
 
 
 # --- excluded terms ---------------------------------------------------------------------------------
+def test_excluded_terms_are_named_not_scored_by_default(env: dict, tmp_path: Path) -> None:
+    """Default excluded_lr 1: on real cases any penalty hurt (ranking/scoring docstring)."""
+    assert EXCLUDED_LR == 1.0
+    vcf = _spiked_vcf(tmp_path / "case.vcf")
+    packet = _packet(tmp_path / "p.json", [], [VOMITING])
+    kw = {"bundle": env["bundle"], "ontology": env["ontology"]}
+    base = run_rank(
+        RankOptions(input=str(vcf), phenotypes=[AVP_TERMS], no_model=True, tsv=tmp_path / "a.tsv"), **kw
+    )
+    opts = RankOptions(
+        input=str(vcf), phenotypes=[AVP_TERMS], phenopacket=packet, no_model=True, tsv=tmp_path / "b.tsv"
+    )
+    neg = run_rank(opts, **kw)
+    avp_base = next(c for c in base.candidates if c.gene == "AVP")
+    avp = next(c for c in neg.candidates if c.gene == "AVP")
+    assert avp.excluded == ["Vomiting"] and avp.score == pytest.approx(avp_base.score)
+    row = next(r for r in _read_tsv(tmp_path / "b.tsv") if r["gene"] == "AVP")
+    assert "gene annotated with excluded phenotype Vomiting (not scored" in row["evidence"]
+    with pytest.raises(UsageError, match="excluded-lr"):
+        run_rank(RankOptions(input=str(vcf), phenotypes=[AVP_TERMS], no_model=True, excluded_lr=0.0), **kw)
+
+
 def test_excluded_term_penalises_annotated_gene(env: dict, tmp_path: Path) -> None:
     vcf = _spiked_vcf(tmp_path / "case.vcf")
     packet = _packet(tmp_path / "p.json", [], [VOMITING, "HP:0000518"])  # Vomiting (AVP), Cataract (not AVP)
     kw = {"bundle": env["bundle"], "ontology": env["ontology"]}
-    base = run_rank(RankOptions(input=str(vcf), phenotypes=[AVP_TERMS], no_model=True, tsv=tmp_path / "a.tsv"), **kw)
-    opts = RankOptions(
-        input=str(vcf), phenotypes=[AVP_TERMS], phenopacket=packet, no_model=True, tsv=tmp_path / "b.tsv"
+    base = run_rank(
+        RankOptions(input=str(vcf), phenotypes=[AVP_TERMS], no_model=True, tsv=tmp_path / "a.tsv"), **kw
     )
+    opts = RankOptions(
+        input=str(vcf), phenotypes=[AVP_TERMS], phenopacket=packet, no_model=True, tsv=tmp_path / "b.tsv",
+        excluded_lr=LIRICAL_LR,
+    )  # fmt: skip
     neg = run_rank(opts, **kw)
     assert [t.id for t in neg.terms.excluded] == [VOMITING, "HP:0000518"]
     assert all(neg.terms.sources[t.id] == ["--phenotype"] for t in neg.terms.terms)
     avp_base = next(c for c in base.candidates if c.gene == "AVP")
     avp = next(c for c in neg.candidates if c.gene == "AVP")
     assert avp.excluded == ["Vomiting"]
-    assert avp.score == pytest.approx(avp_base.score * EXCLUDED_LR)  # --no-model: x0.25 per term
+    assert avp.score == pytest.approx(avp_base.score * LIRICAL_LR)  # --no-model: x0.25 per term
     others = {c.key: c.score for c in base.candidates if c.gene != "AVP" and not c.excluded}
-    assert all(c.score == pytest.approx(others[c.key]) for c in neg.candidates if c.key in others and not c.excluded)
+    assert all(
+        c.score == pytest.approx(others[c.key]) for c in neg.candidates if c.key in others and not c.excluded
+    )
     row = next(r for r in _read_tsv(tmp_path / "b.tsv") if r["gene"] == "AVP")
     assert "gene annotated with excluded phenotype Vomiting (-1.4 log-odds, x0.25)" in row["evidence"]
     # with the model: log(EXCLUDED_LR) is added to the log-odds
     result = run_rank(
         RankOptions(
-            input=str(vcf), phenotypes=[AVP_TERMS], phenopacket=packet, shortlist=25, tsv=tmp_path / "c.tsv",
+            input=str(vcf),
+            phenotypes=[AVP_TERMS],
+            phenopacket=packet,
+            shortlist=25,
+            tsv=tmp_path / "c.tsv",
             phenotype_match=True,
+            excluded_lr=LIRICAL_LR,
         ),
         engine=FakeEngine(),
         **kw,
     )
     avp = next(c for c in result.candidates if c.gene == "AVP")
-    assert avp.score == pytest.approx(combine(0.9, avp.similarity, 1.0, 2.0, excluded=1))
+    assert avp.score == pytest.approx(
+        combine(0.9, avp.similarity, 1.0, 2.0, excluded=1, excluded_lr=LIRICAL_LR)
+    )
     expected = 1 / (1 + math.exp(-(math.log(9) + 2.0 + 6 * (avp.similarity - 0.4) + math.log(0.25))))
     assert avp.score == pytest.approx(expected)
 
@@ -176,7 +216,8 @@ def test_unknown_packet_ids_warn_and_are_skipped(
     vcf = _spiked_vcf(tmp_path / "case.vcf")
     packet = _packet(tmp_path / "p.json", ["HP:0000873", "HP:9999998", "HP:0000057"], ["HP:9999997"])
     code, out, err = _cli(
-        ["rank", str(vcf), "--phenopacket", str(packet), "--no-model", "-p", "Polydipsia", "--json", "-"], capsys
+        ["rank", str(vcf), "--phenopacket", str(packet), "--no-model", "-p", "Polydipsia", "--json", "-"],
+        capsys,
     )
     assert code == 0, err
     doc = json.loads(out)  # --json - : the JSON alone on stdout (no TSV there)
@@ -192,7 +233,9 @@ def test_unknown_packet_ids_warn_and_are_skipped(
     assert any("HP:0000057 is obsolete" in w for w in doc["warnings"])
     assert doc["excluded_phenotypes"] == []
     # the same unknown id typed on the command line stays an error
-    code, out, err = _cli(["rank", str(vcf), "--phenopacket", str(packet), "--no-model", "-p", "HP:9999998"], capsys)
+    code, out, err = _cli(
+        ["rank", str(vcf), "--phenopacket", str(packet), "--no-model", "-p", "HP:9999998"], capsys
+    )
     assert code == 1 and "unknown HPO id HP:9999998" in err
     # a packet whose terms are all unknown, and nothing else: an error
     only = _packet(tmp_path / "u.json", ["HP:9999998"])
@@ -222,7 +265,11 @@ def test_json_matches_tsvs_and_names_the_bundle(env: dict, tmp_path: Path) -> No
     assert doc["bundle"]["manifest_sha256"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
     assert doc["bundle"]["name"] == env["bundle"].manifest.name
     assert doc["proband"]["sample"] == "PROBAND" and doc["proband"]["sex"] == "unknown (unknown)"
-    assert [t["name"] for t in doc["phenotypes"]] == ["Central diabetes insipidus", "Polydipsia", "Growth delay"]
+    assert [t["name"] for t in doc["phenotypes"]] == [
+        "Central diabetes insipidus",
+        "Polydipsia",
+        "Growth delay",
+    ]
     assert doc["parameters"]["top"] == "7" and doc["counts"]["candidates"] == len(result.candidates)
     rows = _read_tsv(tmp_path / "r.tsv")
     assert len(doc["alleles"]) == len(rows) == 7
@@ -258,6 +305,8 @@ def test_packet_sex_only_fills_in_a_missing_ped_sex(env: dict, tmp_path: Path) -
     )
     assert r2.params["sex"] == "male (ped)"
     # the one-person pedigree that carries the packet's sex changes nothing else on an autosome
-    r3 = run_rank(RankOptions(input=str(vcf), phenotypes=["HP:0000873"], no_model=True, tsv=tmp_path / "c.tsv"), **kw)
+    r3 = run_rank(
+        RankOptions(input=str(vcf), phenotypes=["HP:0000873"], no_model=True, tsv=tmp_path / "c.tsv"), **kw
+    )
     assert (tmp_path / "a.tsv").read_text() == (tmp_path / "c.tsv").read_text()
     assert r3.params["sex"] == "unknown (unknown)"

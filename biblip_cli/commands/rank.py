@@ -77,6 +77,7 @@ class RankOptions:
     min_dp: int = DEFAULT_MIN_DP  # the proband's DP; 0 = off
     af_fields: list[str] = field(default_factory=list)  # INFO AF fields; empty = auto-detect
     max_af: float | None = None  # None: 0.01 dominant-only genes / 0.02 others
+    excluded_lr: float = 1.0  # per excluded term annotated to the gene; 1 = named only (ranking/scoring)
     command: str = ""
 
     def filter_settings(self) -> FilterSettings:
@@ -204,6 +205,11 @@ def run_rank(
     start = time.monotonic()
     if opts.top < 1 or opts.shortlist < 0 or opts.batch_size < 1:
         raise UsageError("--top and --batch-size must be >= 1, --shortlist >= 0")
+    if not 0 < opts.excluded_lr <= 1:
+        raise UsageError(
+            f"--excluded-lr {opts.excluded_lr:g}: must be in (0, 1]",
+            hint="0.25 = LIRICAL-like penalty, 1 = off",
+        )
     if opts.output == "-" and opts.tsv is None:
         log.info("VCF goes to stdout; the ranked TSV is only written with --tsv")
     from biblip_cli.io.outputs import check_outputs  # the output layer: refuse clashes before any work
@@ -282,7 +288,7 @@ def run_rank(
         annotate = annotate or _default_annotator(bundle)
         result = rank_reader(
             reader, terms, proband, ped, ontology, engine, annotate, opts.shortlist, opts.batch_size,
-            opts.phenotype_match, filters,
+            opts.phenotype_match, filters, opts.excluded_lr,
         )  # fmt: skip
         result.seconds = time.monotonic() - start
         result.params = _params(opts, bundle, proband)
@@ -368,6 +374,8 @@ def _params(opts: RankOptions, bundle: Any, proband: str | None) -> dict[str, st
         else str(opts.model_dir or "default"),
         "shortlist": str(opts.shortlist),
         "top": str(opts.top),
+        "excluded_lr": f"{opts.excluded_lr:g}"
+        + (" (excluded terms named, not scored)" if opts.excluded_lr >= 1 else ""),
         "command": opts.command,
     }
 

@@ -323,6 +323,10 @@ class HpoOntology:
         names = self._name_index()
         return {names[n.lower()] for n in self.fallback_gene_terms.get(gene, []) if n.lower() in names}
 
+    def annotated_genes(self) -> list[str]:
+        """Genes with HPO annotations (genes_to_phenotype.txt): the universe of phenotype-only ranking."""
+        return sorted(self._genes)
+
     def has_gene(self, gene: str) -> bool:
         return bool(self.gene_term_ids(gene))
 
@@ -330,7 +334,7 @@ class HpoOntology:
         """Modes of inheritance annotated to a gene: subset of AD, AR, XL, XLR, XLD, MT, Y."""
         return {INHERITANCE_MODES[i] for i in self.gene_term_ids(gene) if i in INHERITANCE_MODES}
 
-    def _ancestors_of(self, index: int) -> frozenset[int]:
+    def ancestors(self, index: int) -> frozenset[int]:
         found = self._ancestors.get(index)
         if found is None:
             found = frozenset([index, *self.ontology.all_parents(index)])
@@ -347,7 +351,7 @@ class HpoOntology:
             self._ic[index] = ic
         return ic
 
-    def _gene_closure_of(self, gene: str) -> frozenset[int]:
+    def gene_closure(self, gene: str) -> frozenset[int]:
         closure = self._gene_closure.get(gene)
         if closure is None:
             ids: set[int] = set()
@@ -355,14 +359,14 @@ class HpoOntology:
                 if index in INHERITANCE_MODES:
                     continue
                 try:
-                    ids |= self._ancestors_of(index)
+                    ids |= self.ancestors(index)
                 except KeyError:
                     continue
             closure = frozenset(ids)
             self._gene_closure[gene] = closure
         return closure
 
-    def _term_indices(self, terms: Sequence[str | Term]) -> list[int]:
+    def term_indices(self, terms: Sequence[str | Term]) -> list[int]:
         result = []
         for t in terms:
             text = t.id if isinstance(t, Term) else str(t)
@@ -377,13 +381,13 @@ class HpoOntology:
         cached = self._similarity.get(key)
         if cached is not None:
             return cached
-        closure = self._gene_closure_of(gene)
+        closure = self.gene_closure(gene)
         score = 0.0
-        indices = [i for i in self._term_indices(terms) if i in self.ontology]
+        indices = [i for i in self.term_indices(terms) if i in self.ontology]
         if closure and indices:
             got = own = 0.0
             for index in indices:
-                shared = self._ancestors_of(index) & closure
+                shared = self.ancestors(index) & closure
                 got += max((self.information_content(a) for a in shared), default=0.0)
                 own += self.information_content(index)
             score = got / own if own > 0 else 0.0
@@ -392,8 +396,8 @@ class HpoOntology:
 
     def matched_terms(self, terms: Sequence[Term], gene: str) -> list[Term]:
         """The patient terms annotated to the gene itself or through a more specific term."""
-        closure = self._gene_closure_of(gene)
-        return [t for t in terms if self._term_indices([t]) and self._term_indices([t])[0] in closure]
+        closure = self.gene_closure(gene)
+        return [t for t in terms if self.term_indices([t]) and self.term_indices([t])[0] in closure]
 
 
 def _plural_variants(query: str) -> list[str]:

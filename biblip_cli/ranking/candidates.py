@@ -34,6 +34,7 @@ class Candidate:
     similarity: float = 0.0
     matched: list[str] = field(default_factory=list)  # patient term names the gene explains
     excluded: list[str] = field(default_factory=list)  # excluded patient terms annotated to the gene
+    excluded_lr: float = 1.0  # the run's likelihood ratio per excluded term (1 = named, not scored)
     modes: set[str] = field(default_factory=set)
     family: str = ""  # de_novo | segregates | does_not_segregate | ""
     partners: list[str] = field(default_factory=list)  # compound-het partner allele keys (in trans)
@@ -76,6 +77,7 @@ class RankResult:
     params: dict[str, str] = field(default_factory=dict)
     filters: flt.FilterCounts = field(default_factory=flt.FilterCounts)
     filter_settings: flt.FilterSettings = field(default_factory=flt.FilterSettings)
+    excluded_lr: float = 1.0  # likelihood ratio per excluded term annotated to the gene (ranking/scoring)
 
 
 def collect_candidates(
@@ -99,7 +101,9 @@ def collect_candidates(
         log.warning(warning)
         counts.warnings.append(warning)
     if af_fields:
-        log.info("population AF from INFO %s; max AF %s", ", ".join(counts.af_fields), settings.max_af_words())
+        log.info(
+            "population AF from INFO %s; max AF %s", ", ".join(counts.af_fields), settings.max_af_words()
+        )
     elif settings.frequency and settings.max_af is None:
         log.info("no population AF field in the VCF header (looked for %s): no frequency filter",
                  ", ".join(settings.af_fields or flt.DEFAULT_AF_FIELDS))  # fmt: skip

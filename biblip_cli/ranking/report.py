@@ -217,15 +217,15 @@ def evidence_text(c: Candidate, n_terms: int, model: bool, by_key: dict[str, Can
             linked += " incl. " + ", ".join(c.matched[:2])
         parts.append(linked + f" (similarity {c.similarity:.2f})")
     if c.excluded:
-        from biblip_cli.ranking.scoring import EXCLUDED_LR
-
+        lr = c.excluded_lr
         parts.append(
             f"gene annotated with excluded phenotype{'s' if len(c.excluded) > 1 else ''} "
             + ", ".join(c.excluded[:3])
             + ("" if len(c.excluded) <= 3 else f" (+{len(c.excluded) - 3})")
-            + f" ({len(c.excluded) * math.log(EXCLUDED_LR):+.1f} log-odds"
-            + ("" if model else f", x{EXCLUDED_LR ** len(c.excluded):.3g}")
-            + ")"
+            + (
+                " (not scored; --excluded-lr sets a penalty)" if lr >= 1.0
+                else f" ({len(c.excluded) * math.log(lr):+.1f} log-odds" + ("" if model else f", x{lr ** len(c.excluded):.3g}") + ")"
+            )
         )
     if c.modes:
         fit = "fits" if c.moi >= 1.0 else "does not fit"
