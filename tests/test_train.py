@@ -57,7 +57,8 @@ def _one_thread():
 
 
 def _build_small_bundle(shared_data: Path, bundle_dir: Path) -> None:
-    from biblip_cli.bundle.build import BuildInputs, Region, build_bundle
+    from biblip_cli.bundle.build import BuildInputs, build_bundle
+    from biblip_cli.bundle.subsets import Region
 
     inputs = BuildInputs.with_hpo_dir(
         str(shared_data / "hpo"),
