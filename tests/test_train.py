@@ -177,7 +177,7 @@ def test_train_end_to_end_and_resume(tmp_path, tiny_setup, tiny_llm):
 
 
 def test_loss_decreases_on_fixed_batch(tmp_path, tiny_setup, tiny_llm):
-    from biblip_cli.training.train import stage1_losses
+    from biblip_cli.training.losses import stage1_losses
 
     examples = _examples(*tiny_setup)
     trainer = _trainer(tmp_path / "run", tiny_setup, tiny_llm, examples)
