@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from biblip_cli.errors import BiblipError
-from biblip_cli.training.examples import ANSWERS
+from biblip_cli.training.instructions import ANSWERS
 
 STATE_FILE = "state.pt"
 LOG_FILE = "train_log.jsonl"
@@ -86,7 +86,7 @@ def bundle_sources(bundle: Any) -> dict[str, dict[str, str]]:
 
 
 def instruction_texts() -> dict[str, str]:
-    from biblip_cli.training.examples import instruction_templates
+    from biblip_cli.training.instructions import instruction_templates
 
     return instruction_templates()
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from biblip_cli.training.examples import VariantItem
+from biblip_cli.training.example_set import VariantItem
 
 
 class Featurizer:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from biblip_cli.errors import BiblipError
-from biblip_cli.training.examples import DATA_FILES, ExampleSet, build_examples
+from biblip_cli.training.example_set import ExampleSet
+from biblip_cli.training.examples import DATA_FILES, build_examples
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biblip_cli.training.examples import Example, ExampleSet
+from biblip_cli.training.example_set import Example, ExampleSet
 
 STAGE2_KINDS = ("pathogenicity", "phenotype", "regulates", "describe")
 

@@ -37,8 +37,9 @@ from biblip_cli.training.checkpoint import (
     read_state,
     write_state,
 )
-from biblip_cli.training.examples import ANSWERS, Example, ExampleSet, VariantItem
+from biblip_cli.training.example_set import Example, ExampleSet, VariantItem
 from biblip_cli.training.featurize import Featurizer
+from biblip_cli.training.instructions import ANSWERS
 from biblip_cli.training.losses import stage1_losses
 from biblip_cli.training.options import RECIPES, TrainOptions, load_examples, progress_bar
 from biblip_cli.training.schedule import lr_at, plan_stage2, stream_indices, stream_salt, training_genes
@@ -299,7 +300,7 @@ class Trainer:
     @torch.no_grad()
     def llm_log_odds(self, items: list[VariantItem], batch: int = 32) -> np.ndarray:
         """log P(' pathogenic') - log P(' benign') from the frozen LLM given the prefix."""
-        from biblip_cli.training.examples import instruction
+        from biblip_cli.training.instructions import instruction
 
         self.model.eval()
         out = []
