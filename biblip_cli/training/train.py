@@ -77,7 +77,8 @@ class Trainer:
         from biblip_cli.features.builder import FeatureBuilder
         from biblip_cli.model.biblip import BioBlip
         from biblip_cli.model.config import BioBlipConfig
-        from biblip_cli.model.llm import FrozenLLM, resolve_device
+        from biblip_cli.model.llm import FrozenLLM
+        from biblip_cli.model.llm_loading import resolve_device
 
         opts = self.opts
         _seed_all(opts.seed)
