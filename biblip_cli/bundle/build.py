@@ -176,6 +176,109 @@ def _build_time() -> str:
 # --- the build -----------------------------------------------------------------------------------
 
 
+def _fetch_inputs(inputs: BuildInputs, downloads: Path) -> tuple[dict[str, Path], dict[str, str], list[Path]]:
+    """Each role's local file (URLs downloaded into `downloads`), its source as given, the protein sources in order."""
+    src: dict[str, Path] = {}
+    sources: dict[str, str] = {}
+    for role in (
+        "fasta",
+        "gtf",
+        "proteins",
+        "knowledge",
+        "hpo_obo",
+        "hpo_genes",
+        "hpo_annotations",
+        "enhancers",
+    ):
+        value = getattr(inputs, role)
+        if value and role == "proteins":
+            protein_srcs = [
+                fetch_input(v.strip(), downloads, f"proteins{i}", inputs.sha256.get("proteins"))
+                for i, v in enumerate(value.split(","))
+                if v.strip()
+            ]
+            src[role] = protein_srcs[0]
+            sources[role] = value
+        elif value:
+            src[role] = fetch_input(value, downloads, role, inputs.sha256.get(role))
+            sources[role] = value
+    return src, sources, protein_srcs
+
+
+def _manifest_files(
+    work: Path, sources: dict[str, str], region: Region | None, indexed: bool
+) -> dict[str, FileEntry]:
+    """The manifest's file entries: every written file with its hash, source (or what it indexes) and version."""
+    versions = {
+        "fasta": "",
+        "gtf": _first_match(work / LAYOUT["gtf"], r"^##(?:description|date|provider)[:\s]+(.*)"),
+        "hpo_obo": _first_match(work / LAYOUT["hpo_obo"], r"^data-version:\s*(.*)"),
+        "hpo_annotations": _first_match(work / LAYOUT["hpo_annotations"], r"^#version:\s*(.*)"),
+    }
+    versions["hpo_genes"] = versions["hpo_obo"]
+    layout = dict(LAYOUT)
+    layout["fai"] = LAYOUT["fasta"] + ".fai"
+    layout["gzi"] = LAYOUT["fasta"] + ".gzi"
+    if indexed:
+        layout["gtf_index"] = LAYOUT["gtf"] + ".tbi"
+    files: dict[str, FileEntry] = {}
+    for role, rel in layout.items():
+        path = work / rel
+        if not path.is_file():
+            continue
+        origin = (
+            role
+            if role in sources
+            else {"fai": "fasta", "gzi": "fasta", "gtf_index": "gtf", "paralogs": "proteins"}.get(role, role)
+        )
+        note = f" ({region})" if region and origin in ("fasta", "gtf", "enhancers") else ""
+        files[role] = FileEntry(
+            path=rel,
+            sha256=sha256_file(path),
+            source=(
+                (sources.get(origin, "") + note)
+                if role == origin
+                else f"aligned from {sources.get(origin, '')}"
+                if role == "paralogs"
+                else f"index of {layout[origin]}"
+            ),
+            version=versions.get(role, ""),
+            size=path.stat().st_size,
+        )
+    return files
+
+
+def _write_tables(
+    src: dict[str, Path], work: Path, genes: set[str], region: Region | None, filter_hpo: bool
+) -> tuple[int, int, int | None]:
+    """Knowledge, HPO and enhancer files of the bundle's genes/region: (knowledge rows, gene-phenotype rows,
+    enhancer pairs or None without an enhancers input)."""
+    n_know = write_table_subset(src["knowledge"], work / LAYOUT["knowledge"], "symbol", genes)
+    copy_gzipped(src["hpo_obo"], work / LAYOUT["hpo_obo"])
+    n_g2p = write_table_subset(
+        src["hpo_genes"], work / LAYOUT["hpo_genes"], "gene_symbol", genes if filter_hpo else None
+    )
+    copy_gzipped(src["hpo_annotations"], work / LAYOUT["hpo_annotations"])
+    n_enh = None
+    if "enhancers" in src:
+        n_enh = write_enhancers_subset(src["enhancers"], work / LAYOUT["enhancers"], region)
+        if n_enh == 0:
+            log.warning("no enhancer-gene pairs in %s: enhancers left out", region)
+            (work / LAYOUT["enhancers"]).unlink()
+    return n_know, n_g2p, n_enh
+
+
+def _publish(work: Path, downloads: Path, out_dir: Path, manifest: Manifest) -> None:
+    """Write the manifest and rename the finished work folder to `out_dir` (replacing it under --force)."""
+    shutil.rmtree(downloads)
+    write_manifest(work, manifest)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    work.rename(out_dir)
+    for folder in [out_dir, *(p for p in out_dir.rglob("*") if p.is_dir())]:
+        folder.chmod(0o755)  # mkdtemp made it private
+
+
 def build_bundle(
     inputs: BuildInputs,
     out_dir: Path,
@@ -207,30 +310,7 @@ def build_bundle(
     try:
         downloads = work / "_downloads"
         downloads.mkdir()
-        src: dict[str, Path] = {}
-        sources: dict[str, str] = {}
-        for role in (
-            "fasta",
-            "gtf",
-            "proteins",
-            "knowledge",
-            "hpo_obo",
-            "hpo_genes",
-            "hpo_annotations",
-            "enhancers",
-        ):
-            value = getattr(inputs, role)
-            if value and role == "proteins":
-                protein_srcs = [
-                    fetch_input(v.strip(), downloads, f"proteins{i}", inputs.sha256.get("proteins"))
-                    for i, v in enumerate(value.split(","))
-                    if v.strip()
-                ]
-                src[role] = protein_srcs[0]
-                sources[role] = value
-            elif value:
-                src[role] = fetch_input(value, downloads, role, inputs.sha256.get(role))
-                sources[role] = value
+        src, sources, protein_srcs = _fetch_inputs(inputs, downloads)
         for rel in LAYOUT.values():
             (work / rel).parent.mkdir(parents=True, exist_ok=True)
 
@@ -248,18 +328,7 @@ def build_bundle(
         if paralogs:
             n_par = write_paralog_table(all_proteins, work / LAYOUT["paralogs"], genes, threads=threads)
             log.info("%d paralog pairs", n_par)
-        n_know = write_table_subset(src["knowledge"], work / LAYOUT["knowledge"], "symbol", genes)
-        copy_gzipped(src["hpo_obo"], work / LAYOUT["hpo_obo"])
-        n_g2p = write_table_subset(
-            src["hpo_genes"], work / LAYOUT["hpo_genes"], "gene_symbol", genes if filter_hpo else None
-        )
-        copy_gzipped(src["hpo_annotations"], work / LAYOUT["hpo_annotations"])
-        n_enh = None
-        if "enhancers" in src:
-            n_enh = write_enhancers_subset(src["enhancers"], work / LAYOUT["enhancers"], region)
-            if n_enh == 0:
-                log.warning("no enhancer-gene pairs in %s: enhancers left out", region)
-                (work / LAYOUT["enhancers"]).unlink()
+        n_know, n_g2p, n_enh = _write_tables(src, work, genes, region, filter_hpo)
         log.info(
             "%d genes, %d proteins, %d knowledge rows, %d gene-phenotype rows",
             len(genes),
@@ -268,44 +337,7 @@ def build_bundle(
             n_g2p,
         )
 
-        versions = {
-            "fasta": "",
-            "gtf": _first_match(work / LAYOUT["gtf"], r"^##(?:description|date|provider)[:\s]+(.*)"),
-            "hpo_obo": _first_match(work / LAYOUT["hpo_obo"], r"^data-version:\s*(.*)"),
-            "hpo_annotations": _first_match(work / LAYOUT["hpo_annotations"], r"^#version:\s*(.*)"),
-        }
-        versions["hpo_genes"] = versions["hpo_obo"]
-        layout = dict(LAYOUT)
-        layout["fai"] = LAYOUT["fasta"] + ".fai"
-        layout["gzi"] = LAYOUT["fasta"] + ".gzi"
-        if indexed:
-            layout["gtf_index"] = LAYOUT["gtf"] + ".tbi"
-        files: dict[str, FileEntry] = {}
-        for role, rel in layout.items():
-            path = work / rel
-            if not path.is_file():
-                continue
-            origin = (
-                role
-                if role in sources
-                else {"fai": "fasta", "gzi": "fasta", "gtf_index": "gtf", "paralogs": "proteins"}.get(
-                    role, role
-                )
-            )
-            note = f" ({region})" if region and origin in ("fasta", "gtf", "enhancers") else ""
-            files[role] = FileEntry(
-                path=rel,
-                sha256=sha256_file(path),
-                source=(
-                    (sources.get(origin, "") + note)
-                    if role == origin
-                    else f"aligned from {sources.get(origin, '')}"
-                    if role == "paralogs"
-                    else f"index of {layout[origin]}"
-                ),
-                version=versions.get(role, ""),
-                size=path.stat().st_size,
-            )
+        files = _manifest_files(work, sources, region, indexed)
         all_contigs = list(lengths) + [c for c in gtf_contigs if c not in lengths]
         manifest = Manifest(
             name=name or (f"{build} {region}" if region else build),
@@ -322,13 +354,7 @@ def build_bundle(
                 + (f", {n_enh} enhancer-gene pairs" if n_enh else "")
             ),
         )
-        shutil.rmtree(downloads)
-        write_manifest(work, manifest)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        work.rename(out_dir)
-        for folder in [out_dir, *(p for p in out_dir.rglob("*") if p.is_dir())]:
-            folder.chmod(0o755)  # mkdtemp made it private
+        _publish(work, downloads, out_dir, manifest)
         return manifest
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
