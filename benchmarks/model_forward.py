@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from test_model import random_inputs
 
 from biblip_cli.model.biblip import BioBlip, BioBlipConfig
-from biblip_cli.model.llm import FrozenLLM, resolve_device
+from biblip_cli.model.llm import FrozenLLM
+from biblip_cli.model.llm_loading import resolve_device
 from biblip_cli.model.prompts import pathogenicity_prompt
 
 

@@ -154,10 +154,10 @@ def annotate_with_cli(
 
 def _why_underivable(bundle, pv) -> str:
     from biblip_cli.features.codons import CODON_TABLE
-    from biblip_cli.features.consequence import _cds_seq
+    from biblip_cli.features.coding import cds_seq
 
     tx = bundle.transcripts.by_gene(pv.gene)
-    cds = _cds_seq(bundle, tx)
+    cds = cds_seq(bundle, tx)
     codon = cds[(pv.position - 1) * 3 : pv.position * 3]
     if len(codon) < 3:
         return f"isoform: residue {pv.position} is beyond our {len(cds) // 3 - 1}-residue protein"

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from biblip_cli.bundle import Bundle, default_bundle_dir
-from biblip_cli.bundle.build import BuildInputs, Region, build_bundle, fetch_input
+from biblip_cli.bundle.build import BuildInputs, build_bundle, fetch_input
 from biblip_cli.bundle.knowledge import load_knowledge, load_proteins
 from biblip_cli.bundle.manifest import (
     FileEntry,
@@ -26,6 +26,7 @@ from biblip_cli.bundle.manifest import (
     safe_path,
     write_manifest,
 )
+from biblip_cli.bundle.subsets import Region
 from biblip_cli.bundle.validate import FAIL, OK, validate_bundle
 from biblip_cli.cli import app
 from biblip_cli.errors import BiblipError

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from biblip_cli.errors import BiblipError
-from biblip_cli.evaluation.evaluate import LabeledVariant as EvaluationLabel
+from biblip_cli.evaluation.labels import LabeledVariant as EvaluationLabel
 from biblip_cli.io import datasets as ds
 from biblip_cli.records import ProteinVariant
 from biblip_cli.training import examples as ex

@@ -119,7 +119,7 @@ class ProteinBuilder(FakeBuilder):
 def test_model_methods_use_the_real_engine(parts):
     """evaluation.ModelMethods calls the engine's own methods (no probing): same numbers, LLM-alone rows."""
     from biblip_cli.engine.protocol import VariantEngine
-    from biblip_cli.evaluation.evaluate import ModelMethods
+    from biblip_cli.evaluation.methods import ModelMethods
     from biblip_cli.records import ProteinVariant
 
     model, llm, _ = parts

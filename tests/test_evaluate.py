@@ -13,13 +13,8 @@ import pytest
 from biblip_cli.engine.protocol import VariantEngine
 from biblip_cli.evaluation import baselines
 from biblip_cli.evaluation.cases import build_cases, read_cases
-from biblip_cli.evaluation.evaluate import (
-    EvaluateOptions,
-    field_hits,
-    generation_accuracy,
-    run_evaluate,
-    stated_label,
-)
+from biblip_cli.evaluation.evaluate import EvaluateOptions, run_evaluate
+from biblip_cli.evaluation.generation import field_hits, generation_accuracy, stated_label
 from biblip_cli.io.datasets import read_labels, read_pairs
 from biblip_cli.records import ProteinVariant
 

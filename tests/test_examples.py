@@ -10,8 +10,9 @@ import pytest
 
 from biblip_cli.bundle.knowledge import GeneKnowledge
 from biblip_cli.records import ProteinVariant
+from biblip_cli.training import example_set as es
 from biblip_cli.training import examples as ex
-from biblip_cli.training import splits
+from biblip_cli.training import instructions, splits
 
 LABEL_HEADER = "gene_symbol uniprot_acc variant_id hgvs_p ref_aa position alt_aa label rsid disease_ids disease_names omim_ids"
 CRISPR_HEADER = "chrom chromStart chromEnd name measuredGeneSymbol startTSS ValidConnection Regulated"
@@ -58,7 +59,7 @@ def _write(path: Path, header: str, rows: list[str]) -> Path:
 
 
 @pytest.fixture()
-def example_set(tmp_path: Path) -> ex.ExampleSet:
+def example_set(tmp_path: Path) -> es.ExampleSet:
     labels = _write(
         tmp_path / "labels.tsv.gz",
         LABEL_HEADER,
@@ -99,14 +100,14 @@ def test_gene_split_is_fixed_and_proportional():
     assert drawn.count("val") / len(drawn) == pytest.approx(0.1, abs=0.01)
 
 
-def test_leakage_guard_raises_not_asserts(example_set: ex.ExampleSet):
+def test_leakage_guard_raises_not_asserts(example_set: es.ExampleSet):
     item = next(i for i in example_set.items if i.split == "train")
-    leaked = ex.VariantItem(key=item.key + "-copy", gene=item.gene, split="test")
-    with pytest.raises(ex.SplitLeakError, match="test genes also in train"):
-        ex.ExampleSet([*example_set.items, leaked], example_set.examples).check_disjoint()
+    leaked = es.VariantItem(key=item.key + "-copy", gene=item.gene, split="test")
+    with pytest.raises(es.SplitLeakError, match="test genes also in train"):
+        es.ExampleSet([*example_set.items, leaked], example_set.examples).check_disjoint()
 
 
-def test_examples_kinds_splits_and_fulco_exclusion(example_set: ex.ExampleSet):
+def test_examples_kinds_splits_and_fulco_exclusion(example_set: es.ExampleSet):
     example_set.check_disjoint()
     by_gene = {e.item.gene: e.split for e in example_set.examples}
     assert by_gene["GENE21"] == "test"  # chr21: held out whole
@@ -130,23 +131,23 @@ def test_examples_kinds_splits_and_fulco_exclusion(example_set: ex.ExampleSet):
     assert len(no) == 2  # an unrelated gene's terms for the pathogenic one; its own terms for the benign one
     counts = example_set.counts()
     assert sum(counts[s]["pathogenicity"] for s in splits.SPLITS) == 4
-    assert "| split |" in ex.counts_table(counts)
+    assert "| split |" in es.counts_table(counts)
 
 
 def test_describe_text_is_short_and_complete():
     pv = ProteinVariant("PANK2", "p.Arg264Trp", "R", 264, "W")
     know = GeneKnowledge("PANK2", name="pantothenate kinase 2", hpo_terms=["Dystonia", "Rigidity"])
-    text = ex.describe_text(pv, "pathogenic", know)
+    text = instructions.describe_text(pv, "pathogenic", know)
     assert text == (
         "Missense variant p.Arg264Trp in PANK2 (pantothenate kinase 2). Likely pathogenic. "
         "Gene-linked phenotypes: dystonia, rigidity."
     )
-    stop = ex.describe_text(ProteinVariant("X", "p.Arg7Ter", "R", 7, "*"), "benign", None)
+    stop = instructions.describe_text(ProteinVariant("X", "p.Arg7Ter", "R", 7, "*"), "benign", None)
     assert stop == "Stop-gained variant p.Arg7Ter in X. Likely benign."
     assert len(text.split()) <= 30
 
 
-def test_inputs_never_carry_the_label(example_set: ex.ExampleSet):
+def test_inputs_never_carry_the_label(example_set: es.ExampleSet):
     """Item fields and input texts hold no disease id, disease name or OMIM id of the variant row,
     and the inputs of a pathogenic and a benign variant of one gene differ only in the change."""
     bundle = _bundle()

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from biblip_cli.bundle.build import index_fasta
 from biblip_cli.bundle.genome import CHUNK, Genome, to_start0
 from biblip_cli.bundle.manifest import contig_aliases
+from biblip_cli.bundle.subsets import index_fasta
 from biblip_cli.errors import BiblipError
 
 

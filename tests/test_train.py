@@ -57,7 +57,8 @@ def _one_thread():
 
 
 def _build_small_bundle(shared_data: Path, bundle_dir: Path) -> None:
-    from biblip_cli.bundle.build import BuildInputs, Region, build_bundle
+    from biblip_cli.bundle.build import BuildInputs, build_bundle
+    from biblip_cli.bundle.subsets import Region
 
     inputs = BuildInputs.with_hpo_dir(
         str(shared_data / "hpo"),
@@ -176,7 +177,7 @@ def test_train_end_to_end_and_resume(tmp_path, tiny_setup, tiny_llm):
 
 
 def test_loss_decreases_on_fixed_batch(tmp_path, tiny_setup, tiny_llm):
-    from biblip_cli.training.train import stage1_losses
+    from biblip_cli.training.losses import stage1_losses
 
     examples = _examples(*tiny_setup)
     trainer = _trainer(tmp_path / "run", tiny_setup, tiny_llm, examples)

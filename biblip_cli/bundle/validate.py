@@ -1,4 +1,4 @@
-"""Check a bundle (hashes, indexes, contigs, cross-references) and summarise its contents.
+"""Check a bundle (hashes, indexes, contigs, cross-references); its contents are read by summary.py.
 
 `validate_bundle` never raises for a broken bundle: each problem becomes a `Check` with status
 `FAIL` (unusable), `warn` (usable, but something is missing or inconsistent) or `ok`, so
@@ -7,9 +7,8 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from biblip_cli.bundle.manifest import (
@@ -20,6 +19,7 @@ from biblip_cli.bundle.manifest import (
     read_manifest,
     safe_path,
 )
+from biblip_cli.bundle.summary import GtfSummary, count_rows, hpo_release, summarize_gtf
 from biblip_cli.errors import BiblipError
 from biblip_cli.io.textfiles import open_text, sha256_file
 
@@ -33,82 +33,6 @@ class Check:
     name: str
     status: str
     detail: str
-
-
-@dataclass
-class GeneSpan:
-    """What validate/info need from a GTF gene (the full model lives in bundle/genes.py)."""
-
-    symbol: str
-    contig: str
-    start: int  # 1-based inclusive
-    end: int
-    gene_type: str = ""
-    coding: bool = False
-
-
-@dataclass
-class GtfSummary:
-    genes: dict[str, GeneSpan] = field(default_factory=dict)
-    bad_lines: list[str] = field(default_factory=list)
-
-    @property
-    def contigs(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for gene in self.genes.values():
-            counts[gene.contig] = counts.get(gene.contig, 0) + 1
-        return counts
-
-
-_ATTR = re.compile(r'(\S+)\s+"([^"]*)"')
-
-
-def summarize_gtf(path: Path) -> GtfSummary:
-    """One pass over a (gzipped) GTF: gene spans, types, which genes have a CDS."""
-
-    summary = GtfSummary()
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if line.startswith("#") or not line.strip():
-                continue
-            cols = line.rstrip("\r\n").split("\t")
-            if len(cols) != 9 or not cols[3].isdigit() or not cols[4].isdigit():
-                if len(summary.bad_lines) < 5:
-                    summary.bad_lines.append(f"line {lineno}")
-                continue
-            attrs = dict(_ATTR.findall(cols[8]))
-            symbol = attrs.get("gene_name") or attrs.get("gene_id", "")
-            start, end = int(cols[3]), int(cols[4])
-            gene = summary.genes.get(symbol)
-            if gene is None:
-                gene = summary.genes[symbol] = GeneSpan(
-                    symbol, cols[0], start, end, attrs.get("gene_type", "")
-                )
-            gene.start, gene.end = min(gene.start, start), max(gene.end, end)
-            if cols[2] == "CDS":
-                gene.coding = True
-    return summary
-
-
-def hpo_release(obo: Path) -> tuple[str, int]:
-    """(data-version, number of [Term] stanzas) of an hp.obo[.gz]."""
-
-    version, terms = "", 0
-    with open_text(obo) as fh:
-        for line in fh:
-            if line.startswith("data-version:") and not version:
-                version = line.split(":", 1)[1].strip()
-            elif line.startswith("[Term]"):
-                terms += 1
-    return version, terms
-
-
-def count_rows(path: Path) -> int:
-    """Data rows of a gzipped TSV (lines not starting with '#', minus the header)."""
-
-    with open_text(path) as fh:
-        rows = sum(1 for line in fh if line.strip() and not line.startswith("#"))
-    return max(rows - 1, 0)
 
 
 def _names(items: Iterable[str], limit: int = 5) -> str:
@@ -379,32 +303,3 @@ def _check_hpo(present: dict[str, Path], checks: list[Check]) -> None:
         checks.append(Check("HPO", status, detail))
     except (OSError, EOFError, UnicodeDecodeError) as err:
         checks.append(Check("HPO", FAIL, f"cannot read HPO files: {err}"))
-
-
-def bundle_summary(bundle_dir: Path) -> dict:
-    """Numbers for `biblip bundle info` (reads the manifest, the .fai and the small tables)."""
-    from biblip_cli.bundle import Bundle
-
-    bundle = Bundle.open(bundle_dir)
-    m = bundle.manifest
-    gtf = summarize_gtf(bundle.require("gtf"))
-    version, terms = hpo_release(bundle.require("hpo_obo"))
-    enh = bundle.path("enhancers")
-    return {
-        "name": m.name,
-        "build": m.build,
-        "regions": m.regions,
-        "created": m.created,
-        "contigs": bundle.genome.contigs,
-        "gene_contigs": gtf.contigs,
-        "aliases": dict(m.contig_aliases),
-        "genes": len(gtf.genes),
-        "coding": sum(g.coding for g in gtf.genes.values()),
-        "proteins": len(bundle.proteins),
-        "knowledge": len(bundle.knowledge),
-        "hpo_release": version,
-        "hpo_terms": terms,
-        "hpo_gene_rows": count_rows(bundle.require("hpo_genes")),
-        "enhancer_pairs": count_rows(enh) if enh else None,
-        "files": {role: (e.path, e.size, e.sha256, e.source, e.version) for role, e in m.files.items()},
-    }

@@ -9,8 +9,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from biblip_cli.bundle.build import BuildInputs, Region, build_bundle
-from biblip_cli.bundle.validate import FAIL, OK, WARN, bundle_summary, validate_bundle
+from biblip_cli.bundle.build import BuildInputs, build_bundle
+from biblip_cli.bundle.subsets import Region
+from biblip_cli.bundle.summary import bundle_summary
+from biblip_cli.bundle.validate import FAIL, OK, WARN, validate_bundle
 from biblip_cli.errors import UsageError
 from biblip_cli.io.outputs import OutputLock, check_directory, os_error
 

@@ -19,7 +19,8 @@ from biblip_cli.features.gene import COL_QUERY
 from biblip_cli.features.inputs import VariantInputs
 from biblip_cli.model import prompts
 from biblip_cli.model.biblip import BioBlip, read_metadata
-from biblip_cli.model.llm import FrozenLLM, resolve_device
+from biblip_cli.model.llm import FrozenLLM
+from biblip_cli.model.llm_loading import resolve_device
 from biblip_cli.model.texts import facts_text, first_sentence
 from biblip_cli.records import AlleleAnnotation, ProteinVariant
 

@@ -28,7 +28,7 @@ class EngineSpec:
 
 def set_threads(threads: int | None) -> None:
     """`torch.set_num_threads(threads)` when given (and torch is installed): the process's one setting.
-    (`model.llm.cpu_threads` only lowers it for a decode loop and restores it.)"""
+    (`model.llm_loading.cpu_threads` only lowers it for a decode loop and restores it.)"""
     if not threads:
         return
     try:

@@ -1,7 +1,9 @@
 """Training and evaluation examples: which variants, which texts, which split.
 
 Why one module: the split rule and the texts must be the same for `biblip train` and
-`biblip evaluate`, and both must be reproducible from the checkpoint's metadata alone.
+`biblip evaluate`, and both must be reproducible from the checkpoint's metadata alone. The records
+(VariantItem, Example, ExampleSet) are in example_set.py, the words (instructions, answers, describe
+texts) in instructions.py.
 
 Splits are by gene, fixed, independent of the seed:
   * a gene on a held-out chromosome goes to its chromosome's split (`TEST_CHROMS`, `VAL_CHROMS`);
@@ -28,7 +30,7 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,198 +38,29 @@ from biblip_cli.errors import BiblipError
 from biblip_cli.features.elements import element_allele
 from biblip_cli.io.datasets import EnhancerPair, normalise_chrom, read_labels, read_pairs
 from biblip_cli.io.textfiles import sha256_file
-from biblip_cli.model.texts import consequence_words, gene_phenotypes, short_name
+from biblip_cli.model.texts import gene_phenotypes
 from biblip_cli.records import Allele, ProteinVariant
-from biblip_cli.training.splits import (
-    SPLIT_RULE,
-    SPLITS,
-    TEST_CHROMS,
-    TRAIN_FRACTION,
-    VAL_CHROMS,
-    VAL_FRACTION,
-    gene_split,
+from biblip_cli.training.example_set import Example, ExampleSet, VariantItem
+from biblip_cli.training.instructions import (
+    ANSWERS,
+    MAX_PHENOTYPES,
+    describe_text,
+    enhancer_text,
+    instruction,
+    instruction_templates,
 )
+from biblip_cli.training.splits import gene_split
 
 log = logging.getLogger(__name__)
 
-
-class SplitLeakError(BiblipError):
-    """A held-out (val/test) gene also feeds training."""
-
-
-KINDS = ("pathogenicity", "describe", "phenotype", "regulates")
 #: columns of the labels file that nearly give the label away: never model inputs
 LEAKY_COLUMNS = ("disease_ids", "disease_names", "omim_ids")
-LABEL_WORDS = {
-    "pathogenic": "Likely pathogenic.",
-    "benign": "Likely benign.",
-    "uncertain": "Uncertain significance.",
-}
-MAX_PHENOTYPES = 3  # HPO names per describe answer / phenotype question
-
 # Default data files, relative to a data folder laid out as ../shared/data (see DATA.md).
 DATA_FILES = {
     "labels": "labels/protein_variants.tsv.gz",
     "crispr": "enhancers/crispr_K562_training.GRCh38.tsv.gz",
     "fulco": "enhancers/Fulco2019_K562.GRCh38.tsv.gz",
 }
-
-# Instruction templates: taken from model/prompts.py when it defines them, else these defaults.
-DEFAULT_INSTRUCTIONS = {  # the LLM sees: instruction, soft prefix, "\nAnswer:", answer
-    "pathogenicity": "Is the following human genetic variant pathogenic or benign?",
-    "describe": "Describe the following human genetic variant.",
-    "phenotype": "Could the following variant cause {phenotypes}? Answer yes or no.",
-    "regulates": "Does the following regulatory element regulate {gene}? Answer yes or no.",
-}
-ANSWERS = {
-    "pathogenicity": (" benign", " pathogenic"),
-    "phenotype": (" no", " yes"),
-    "regulates": (" no", " yes"),
-}
-
-
-# --- splits ----------------------------------------------------------------------------------------
-
-
-# --- records ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VariantItem:
-    """One model input: a protein-level variant (DNA masked) or a genomic allele, about `gene`."""
-
-    key: str
-    gene: str
-    split: str
-    protein: ProteinVariant | None = None
-    allele: Allele | None = None
-    label: int | None = None  # pathogenicity: 1 pathogenic, 0 benign, None uncertain / not a variant
-    regulates: int | None = None  # enhancer items: 1 regulated, 0 not
-    description: str = ""  # the describe answer: the VTC/VTM text of stage 1
-
-
-@dataclass(frozen=True)
-class Example:
-    """One instruction/answer pair about one item."""
-
-    kind: str
-    item: VariantItem
-    instruction: str
-    answer: str
-    label: int | None = None  # binary target where the kind has one
-
-    @property
-    def split(self) -> str:
-        return self.item.split
-
-
-@dataclass
-class ExampleSet:
-    """All items and examples, with the split rule and data sources for the checkpoint's metadata."""
-
-    items: list[VariantItem]
-    examples: list[Example]
-    sources: dict[str, dict[str, str]] = field(default_factory=dict)
-    excluded: dict[str, int] = field(default_factory=dict)
-
-    def of(self, split: str, kind: str | None = None) -> list[Example]:
-        return [e for e in self.examples if e.split == split and (kind is None or e.kind == kind)]
-
-    def items_of(self, split: str) -> list[VariantItem]:
-        return [i for i in self.items if i.split == split]
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        """{split: {kind: n}} plus {split: {"genes": n, "items": n, "genomic_variants": n}}."""
-        out: dict[str, dict[str, int]] = {s: {k: 0 for k in KINDS} for s in SPLITS}
-        for e in self.examples:
-            out[e.split][e.kind] += 1
-        for s in SPLITS:
-            items = self.items_of(s)
-            out[s]["items"] = len(items)
-            out[s]["genomic_variants"] = sum(
-                1 for i in items if i.allele is not None and i.protein is not None
-            )
-            out[s]["genes"] = len({i.gene for i in items})
-        return out
-
-    def genes(self, split: str) -> list[str]:
-        return sorted({i.gene for i in self.items if i.split == split})
-
-    def check_disjoint(self) -> None:
-        """The leakage guard: raise `SplitLeakError` if a val/test gene appears in train (also under `python -O`)."""
-        train = set(self.genes("train"))
-        for split in ("val", "test"):
-            overlap = train & set(self.genes(split))
-            if overlap:
-                raise SplitLeakError(
-                    f"{len(overlap)} {split} genes also in train, e.g. {sorted(overlap)[:3]}",
-                    hint="a bug in the gene split: every gene must belong to exactly one split",
-                )
-
-    def metadata(self) -> dict[str, Any]:
-        """What the checkpoint stores about its data: rule, held-out chromosomes, counts, gene lists' hashes."""
-        return {
-            "rule": SPLIT_RULE,
-            "train_fraction": TRAIN_FRACTION,
-            "val_fraction": VAL_FRACTION,
-            "test_chroms": list(TEST_CHROMS),
-            "val_chroms": list(VAL_CHROMS),
-            "counts": self.counts(),
-            "excluded": dict(self.excluded),
-            "gene_lists_sha1": {
-                s: hashlib.sha1("\n".join(self.genes(s)).encode()).hexdigest() for s in SPLITS
-            },
-            "val_genes": self.genes("val"),
-            "test_genes": self.genes("test"),
-        }
-
-
-# --- reading ---------------------------------------------------------------------------------------
-
-
-# --- texts -----------------------------------------------------------------------------------------
-
-
-def instruction_templates() -> dict[str, str]:
-    """Instruction templates by kind: model/prompts.py's `TRAINING_INSTRUCTIONS` when it defines them."""
-    templates = dict(DEFAULT_INSTRUCTIONS)
-    try:  # the prompts module is the single source of templates once it defines them
-        from biblip_cli.model import prompts
-
-        templates.update(getattr(prompts, "TRAINING_INSTRUCTIONS", {}))
-    except ImportError:
-        pass
-    return templates
-
-
-def instruction(kind: str, templates: dict[str, str] | None = None, **values: str) -> str:
-    """The instruction text of a kind, filled with `values`."""
-    return (templates or instruction_templates())[kind].format(**values)
-
-
-def describe_text(pv: ProteinVariant, label: str, knowledge: Any, phenotypes: list[str] | None = None) -> str:
-    """'Missense variant p.Arg264Trp in PANK2 (pantothenate kinase 2). Likely pathogenic. Gene-linked
-    phenotypes: dystonia, ...' (short: every answer token costs CPU time in stage 2)."""
-    from biblip_cli.features.protein import protein_consequence
-
-    consequence = protein_consequence(pv.ref_aa, pv.alt_aa, pv.position)
-    head = consequence_words(consequence)
-    name = short_name(knowledge)
-    text = f"{head} {pv.hgvsp} in {pv.gene}" + (f" ({name})" if name else "") + f". {LABEL_WORDS[label]}"
-    terms = (phenotypes if phenotypes is not None else gene_phenotypes(knowledge))[:MAX_PHENOTYPES]
-    if terms:
-        text += " Gene-linked phenotypes: " + ", ".join(t[:1].lower() + t[1:] for t in terms) + "."
-    return text
-
-
-def enhancer_text(pair: EnhancerPair) -> str:
-    """VTC text of an element-gene pair (the label is the target of stage 1's matching loss)."""
-    verb = "regulates" if pair.regulated else "does not regulate"
-    where = ""
-    if pair.tss0 is not None:
-        kb = abs((pair.start0 + pair.end0) // 2 - pair.tss0) / 1000
-        where = f", {kb:.0f} kb from its TSS"
-    return f"Regulatory element at {pair.chrom}:{pair.start0 + 1}-{pair.end0}{where}; {verb} {pair.gene}."
 
 
 def _pick(key: str, pool: list[str], n: int) -> list[str]:
@@ -428,15 +261,6 @@ def input_texts(item: VariantItem, knowledge: dict[str, Any]) -> list[str]:
     from biblip_cli.features.text import gene_snippets
 
     return gene_snippets(knowledge.get(item.gene))
-
-
-def counts_table(counts: dict[str, dict[str, int]]) -> str:
-    """Markdown table of examples per split and kind (model card, logs)."""
-    cols = [*KINDS, "items", "genomic_variants", "genes"]
-    lines = ["| split | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for split in SPLITS:
-        lines.append(f"| {split} | " + " | ".join(str(counts[split].get(c, 0)) for c in cols) + " |")
-    return "\n".join(lines)
 
 
 def iter_batches(n: int, batch_size: int, order: Iterable[int]) -> Iterable[list[int]]:
