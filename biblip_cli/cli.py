@@ -560,8 +560,8 @@ def evaluate(
         Path, typer.Option("--out", "-o", help="Folder for the tables (TSV + JSON) and cases.")
     ] = Path("evaluation"),
     tasks: Annotated[
-        str, typer.Option(help="Comma-separated: patho,generate,rank,target.")
-    ] = "patho,generate,rank,target",
+        str, typer.Option(help="Comma-separated: patho,generate,rank,target,cases.")
+    ] = "patho,generate,rank,target,cases",
     data: Annotated[
         Path | None,
         typer.Option(
@@ -588,6 +588,15 @@ def evaluate(
     hpo_genes: Annotated[
         Path | None, typer.Option(help="genes_to_phenotype.txt(.gz) for phenotype facts and case terms.")
     ] = None,
+    phenopackets: Annotated[
+        Path | None,
+        typer.Option(
+            help="Real cases for the cases task: phenopackets .zip, folder, or the flattened TSV(.gz)."
+        ),
+    ] = None,
+    cases_background: Annotated[
+        int, typer.Option(help="Benign missense changes behind each real case (cases task, protein level).")
+    ] = 300,
     split: Annotated[
         str, typer.Option(help="Genes evaluated: test, val, train or all (patho, generate, rank).")
     ] = "test",
@@ -641,6 +650,8 @@ def evaluate(
         cases=cases,
         background=background,
         hpo_genes=hpo_genes,
+        phenopackets=phenopackets,
+        cases_background=cases_background,
         split=split,
         pairs_split=pairs_split,
         limit=limit,

@@ -4,7 +4,10 @@ Tasks (each one table, printed on stderr and written as `<task>.tsv` + `<task>.j
 - patho:    pathogenicity of labelled protein variants of held-out genes (AUROC, AUPRC);
 - generate: field accuracy of generated variant descriptions, Bio-BLIP vs the LLM given words;
 - rank:     simulated Mendelian cases, top-1/5/10 recall of the causal allele and gene;
-- target:   CRISPRi enhancer-gene pairs, AUPRC and top-1 accuracy per element.
+- target:   CRISPRi enhancer-gene pairs, AUPRC and top-1 accuracy per element;
+- cases:    published phenopacket-store patients with their own HPO terms (real_cases.py): phenotype-only
+            gene ranking, the causal missense among benign polymorphisms, and `biblip rank` on a VCF for the
+            cases whose variants lie in the bundle's sequence.
 Every input is a file in a shared-data format (see cases.py), so a new hold-out file of the same
 format is evaluated by pointing the option at it. Model calls go through `ModelMethods` (one
 place that knows the engine's API); `--no-model` runs the baselines alone. This module is the run
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from biblip_cli.engine.loading import EngineSpec, load_engine
-from biblip_cli.errors import UsageError
+from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.evaluation import baselines
 from biblip_cli.evaluation.cases import read_gene_disease_counts, read_gene_phenotypes
 from biblip_cli.evaluation.gene_splits import GeneSplits
@@ -139,11 +142,78 @@ def _run_target(run: _Run) -> TaskTable:
     return table
 
 
-_RUNNERS: dict[str, Callable[[_Run], TaskTable]] = {
+def _run_cases(run: _Run) -> list[TaskTable]:
+    from biblip_cli.evaluation.real_case_vcfs import benign_alleles, build_real_cases, sequence_check
+    from biblip_cli.evaluation.real_cases import evaluate_gene_ranking, evaluate_protein_cases, protein_cases
+    from biblip_cli.io.case_records import read_case_records
+
+    opts = run.opts
+    path = opts.data_file(opts.phenopackets, "phenopackets")
+    if path is None:
+        raise UsageError(
+            "the cases task needs --phenopackets (a zip, folder or TSV) or --data", hint="see DATA.md"
+        )
+    records = read_case_records(path)
+    if run.ontology is None:
+        from biblip_cli.features.phenotype import HpoOntology
+
+        run.ontology = HpoOntology.from_bundle(run.bundle)
+    tables = [evaluate_gene_ranking(records, run.ontology, run.splits, limit=opts.limit or 0)]
+    tables[0].notes.append(f"cases: {path}")
+    if run.labels is not None:
+        try:
+            proteins = dict(run.bundle.proteins)
+        except (AttributeError, BiblipError):  # a bundle without the proteins role
+            proteins = {}
+        chosen, stats = protein_cases(records, proteins)
+        if opts.limit:
+            chosen = chosen[: opts.limit]
+        scorers = {}
+        if run.model is not None:
+            scorers = {
+                "biblip": run.model.pathogenicity,
+                "biblip Q-former head (no LLM)": run.model.cheap_pathogenicity,
+            }
+        table = evaluate_protein_cases(
+            chosen, run.labels, run.ontology, scorers, run.splits, opts.cases_background, opts.seed
+        )
+        table.notes.append(f"case selection: {stats}")
+        tables.append(table)
+        background = opts.data_file(opts.background, "background")
+        real = []
+        if background is not None:
+            real = build_real_cases(
+                records, sequence_check(run.bundle), background, benign_alleles(run.labels, run.bundle),
+                run.out_dir / "real_cases", run.splits, opts.seed, opts.limit or 0,
+            )  # fmt: skip
+        if real:
+            sets: dict[str, list] = {}
+            for case in real:
+                held = case.gene_split in ("test", "val")
+                sets.setdefault(
+                    "real cases, held-out genes" if held else "real cases, genes seen in training", []
+                ).append(case)
+            ranked = evaluate_ranking(
+                sets, run.model, run.annotate, run.ontology, opts.seed, run.out_dir, opts.rank_shortlist
+            )
+            ranked.task, ranked.title = (
+                "cases_rank",
+                "Real cases in the bundle's sequence: biblip rank on a VCF",
+            )
+            tables.append(ranked)
+        else:
+            tables[0].notes.append(
+                "no case has all its causal variants in the bundle's sequence: no VCF-level table"
+            )
+    return tables
+
+
+_RUNNERS: dict[str, Callable[[_Run], TaskTable | list[TaskTable]]] = {
     "patho": _run_patho,
     "generate": _run_generate,
     "rank": _run_rank,
     "target": _run_target,
+    "cases": _run_cases,
 }
 
 
@@ -182,7 +252,7 @@ def _prepare_run(
 
     labels: list[LabeledVariant] | None = None
     labels_path = opts.data_file(opts.variants, "labels")
-    if labels_path is not None and {"patho", "generate", "rank"} & set(opts.tasks):
+    if labels_path is not None and {"patho", "generate", "rank", "cases"} & set(opts.tasks):
         labels = read_labels(labels_path)
     phenotypes_of, gene_terms = _phenotypes_lookup(opts, bundle)
     return _Run(
@@ -219,13 +289,14 @@ def run_evaluate(
             continue
         task_started = time.perf_counter()
         log.info("evaluate: task %s", task)
-        table = _RUNNERS[task](run)
+        result = _RUNNERS[task](run)
         seconds[task] = round(time.perf_counter() - task_started, 1)
-        table.extra["seconds"] = seconds[task]
-        table.notes.append(f"{seconds[task]:.0f} s")
-        write_table(run.out_dir, table)  # each table lands as soon as its task is done
-        print_table(table)
-        tables.append(table)
+        for table in result if isinstance(result, list) else [result]:
+            table.extra["seconds"] = seconds[task]
+            table.notes.append(f"{seconds[task]:.0f} s (task {task})")
+            write_table(run.out_dir, table)  # each table lands as soon as its task is done
+            print_table(table)
+            tables.append(table)
     summary = {
         "command": opts.command_line,
         "seed": opts.seed,

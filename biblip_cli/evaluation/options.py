@@ -6,13 +6,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-TASKS = ("patho", "generate", "rank", "target")
+TASKS = ("patho", "generate", "rank", "target", "cases")
 DEFAULT_DATA = {
     "labels": "labels/protein_variants.tsv.gz",
     "pairs": "enhancers/Fulco2019_K562.GRCh38.tsv.gz",
     "abc": "enhancers/ABC_K562_Fulco2019Genes.GRCh38.tsv.gz",
     "background": "variants/common_snps.GRCh38.chr20_chr21_10M.vcf.gz",
     "hpo_genes": "hpo/genes_to_phenotype.txt.gz",
+    "phenopackets": "cases/phenopackets.tsv.gz",
 }
 
 
@@ -38,6 +39,8 @@ class EvaluateOptions:
     cases: Path | None = None
     background: Path | None = None
     hpo_genes: Path | None = None
+    phenopackets: Path | None = None  # real cases: a phenopackets .zip, folder or the flattened .tsv.gz
+    cases_background: int = 300  # benign missense changes behind each real case (protein level)
     split: str = "test"  # test | val | train | all: genes kept for patho/generate/rank
     pairs_split: str = "all"  # the Fulco 2019 genes and loci are excluded from training (examples.py)
     limit: int | None = None  # overrides every per-task limit below
