@@ -152,7 +152,7 @@ def test_model_path_shortlists_and_combines(env: dict, tmp_path: Path) -> None:
     top = default.candidates[0]
     assert top.score == pytest.approx(combine(0.9, top.similarity, 1.0, 0.0))
     assert all(c.passes == 2 for c in result.candidates[:25]) and result.candidates[25].passes == 1
-    assert "model: likely pathogenic (0.90)" in _read_tsv(tmp_path / "r.tsv")[0]["evidence"]
+    assert "model: 0.90 (pathogenic-like)" in _read_tsv(tmp_path / "r.tsv")[0]["evidence"]
 
 
 def _cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:

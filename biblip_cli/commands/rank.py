@@ -25,12 +25,12 @@ from biblip_cli.engine.loading import EngineSpec, load_engine
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.features import genotype as gt
 from biblip_cli.ranking.candidates import RankResult
+from biblip_cli.ranking.json_report import json_text
 from biblip_cli.ranking.report import (
     GENE_COLUMNS,
     TSV_COLUMNS,
     atomic_write,
     gene_rows,
-    json_text,
     print_summary,
     ranked_rows,
     render_report,
@@ -262,11 +262,20 @@ def run_rank(
             result.params["phenopacket"] = str(packet.path)
             result.params["phenopacket_id"] = packet.id
             result.params["phenopacket_subject"] = packet.subject_id or ""
-        _write_outputs(result, opts, source)
+        _write_outputs(result, opts, source, ontology, bundle)
     finally:
         if spooled is not None:
             spooled.unlink(missing_ok=True)
     return result
+
+
+def _knowledge(bundle: Any) -> Any:
+    """The bundle's gene knowledge for the report's gene names and diseases; None when it has none."""
+    try:
+        return bundle.knowledge
+    except (BiblipError, OSError) as err:
+        log.info("report without gene knowledge: %s", err)
+        return None
 
 
 def _default_annotator(bundle: Any) -> Any:
@@ -304,12 +313,13 @@ def _params(opts: RankOptions, bundle: Any, proband: str | None) -> dict[str, st
         if opts.no_model
         else str(opts.model_dir or "default"),
         "shortlist": str(opts.shortlist),
+        "phenotype_match": "off" if opts.no_model else ("on" if opts.phenotype_match else "off (default)"),
         "top": str(opts.top),
         "command": opts.command,
     }
 
 
-def _write_outputs(result: RankResult, opts: RankOptions, source: str) -> None:
+def _write_outputs(result: RankResult, opts: RankOptions, source: str, ontology: Any, bundle: Any) -> None:
     table = tsv_text(TSV_COLUMNS, ranked_rows(result, opts.top))
     if opts.tsv is not None:
         atomic_write(opts.tsv, table)
@@ -321,7 +331,7 @@ def _write_outputs(result: RankResult, opts: RankOptions, source: str) -> None:
     if opts.output:
         write_ranked_vcf(result, source, opts.output, opts.output_type, opts.command)
     if opts.html is not None:
-        atomic_write(opts.html, render_report(result, top=opts.top))
+        atomic_write(opts.html, render_report(result, opts.top, ontology, _knowledge(bundle)))
     if opts.json is not None:
         text = json_text(result, opts.top)
         if opts.json == "-":

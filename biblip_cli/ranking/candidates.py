@@ -42,6 +42,7 @@ class Candidate:
     score: float = 0.0
     passes: int = 1  # 1 = first pass only, 2 = LLM pass too
     rank: int = 0
+    vcf_id: str = ""  # the record's ID column (rsIDs, ClinVar ids; '' for '.'), linked in the report
 
     @property
     def key(self) -> str:
@@ -123,7 +124,7 @@ def collect_candidates(
             if not ann.annotated:
                 result.unannotated += 1
                 continue
-            result.candidates.append(Candidate(number, allele, ann, call, relatives))
+            result.candidates.append(Candidate(number, allele, ann, call, relatives, vcf_id=variant.ID or ""))
         if result.records % 10000 == 0:
             log.info("%d records, %d candidates", result.records, len(result.candidates))
 
