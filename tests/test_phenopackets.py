@@ -17,7 +17,8 @@ from test_rank import AVP_STOP, AVP_TERMS, FakeEngine, _cli, _read_tsv, _spiked_
 from biblip_cli.commands.rank import RankOptions, run_rank
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.io.phenopackets import read_phenopacket
-from biblip_cli.ranking.report import GENE_COLUMNS, JSON_SCHEMA_VERSION, TSV_COLUMNS
+from biblip_cli.ranking.json_report import JSON_SCHEMA_VERSION
+from biblip_cli.ranking.report import GENE_COLUMNS, TSV_COLUMNS
 from biblip_cli.ranking.scoring import EXCLUDED_LR, combine
 
 LIRICAL_LR = 0.25  # --excluded-lr 0.25: the opt-in penalty

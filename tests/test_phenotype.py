@@ -166,3 +166,21 @@ def test_lenient_resolution_lists_unknown_items(hpo: HpoOntology) -> None:
     assert empty.terms == [] and empty.unknown == []
     with pytest.raises(BiblipError):  # the strict resolver is unchanged
         hpo.resolve_terms(["HP:0001250", f"HP:{missing:07d}"])
+
+
+def test_term_matches_explain_the_similarity(hpo: HpoOntology) -> None:
+    """The report's matched terms: per patient term the credited common ancestor (its IC) and the gene
+    term it came through; their ICs add up to the similarity."""
+    terms = hpo.resolve_terms(["HP:0000863", "HP:0001959", "HP:0001250"]).terms  # CDI, polydipsia, seizure
+    matches = hpo.term_matches(terms, "AVP")
+    assert [m.patient.id for m in matches] == ["HP:0000863", "HP:0001959", "HP:0001250"]
+    cdi = matches[0]
+    assert cdi.annotated and cdi.gene_term == cdi.patient and cdi.ic == pytest.approx(cdi.patient_ic)
+    assert cdi.ic > 0
+    seizure = matches[2]
+    assert not seizure.annotated and seizure.common is not None and seizure.ic < seizure.patient_ic
+    assert seizure.gene_term is not None and seizure.gene_term.id in {
+        f"HP:{i:07d}" for i in hpo.gene_term_ids("AVP")
+    }
+    share = sum(m.ic for m in matches) / sum(m.patient_ic for m in matches)
+    assert share == pytest.approx(hpo.phenotype_similarity(terms, "AVP"))

@@ -29,12 +29,12 @@ from biblip_cli.io.outputs import unregister_temp
 from biblip_cli.io.vcf_write import check_info_conflicts
 from biblip_cli.ranking.candidates import RankResult
 from biblip_cli.ranking.filters import DEFAULT_MIN_DP, DEFAULT_MIN_GQ, FilterSettings
+from biblip_cli.ranking.json_report import json_text
 from biblip_cli.ranking.ranked_vcf import write_ranked_vcf
 from biblip_cli.ranking.report import (
     GENE_COLUMNS,
     TSV_COLUMNS,
     gene_rows,
-    json_text,
     print_summary,
     ranked_rows,
     render_report,
@@ -299,7 +299,7 @@ def run_rank(
             result.params["phenopacket"] = str(packet.path)
             result.params["phenopacket_id"] = packet.id
             result.params["phenopacket_subject"] = packet.subject_id or ""
-        _write_outputs(result, opts, source)
+        _write_outputs(result, opts, source, ontology, bundle)
     finally:
         if spooled is not None:
             spooled.unlink(missing_ok=True)
@@ -332,6 +332,15 @@ def _spool(source: str) -> Path:
         Path(name).unlink(missing_ok=True)
         raise os_error(err, source, "read the input") from err
     return Path(name)
+
+
+def _knowledge(bundle: Any) -> Any:
+    """The bundle's gene knowledge for the report's gene names and diseases; None when it has none."""
+    try:
+        return bundle.knowledge
+    except (BiblipError, OSError) as err:
+        log.info("report without gene knowledge: %s", err)
+        return None
 
 
 def _default_annotator(bundle: Any) -> Any:
@@ -373,6 +382,7 @@ def _params(opts: RankOptions, bundle: Any, proband: str | None) -> dict[str, st
         if opts.no_model
         else str(opts.model_dir or "default"),
         "shortlist": str(opts.shortlist),
+        "phenotype_match": "off" if opts.no_model else ("on" if opts.phenotype_match else "off (default)"),
         "top": str(opts.top),
         "excluded_lr": f"{opts.excluded_lr:g}"
         + (" (excluded terms named, not scored)" if opts.excluded_lr >= 1 else ""),
@@ -391,7 +401,7 @@ def _filter_params(result: RankResult) -> dict[str, str]:
     }
 
 
-def _write_outputs(result: RankResult, opts: RankOptions, source: str) -> None:
+def _write_outputs(result: RankResult, opts: RankOptions, source: str, ontology: Any, bundle: Any) -> None:
     """Every output is written to its temp file first and all are renamed into place only when every one
     is complete, so a failure in one (a bad record, a full disk) leaves none of them behind."""
     from biblip_cli.io.outputs import TextOutput
@@ -406,7 +416,7 @@ def _write_outputs(result: RankResult, opts: RankOptions, source: str) -> None:
     if opts.gene_tsv is not None:
         files.append((opts.gene_tsv, tsv_text(GENE_COLUMNS, gene_rows(result))))
     if opts.html is not None:
-        files.append((opts.html, render_report(result, top=opts.top)))
+        files.append((opts.html, render_report(result, opts.top, ontology, _knowledge(bundle))))
     if opts.json is not None:
         text = json_text(result, opts.top)
         if opts.json == "-":

@@ -85,6 +85,22 @@ class ResolvedTerms:
         return [t.name for t in self.terms]
 
 
+@dataclass(frozen=True)
+class TermMatch:
+    """How one patient term meets a gene's annotations (the report's "matched terms")."""
+
+    patient: Term
+    common: Term | None  # the most informative common ancestor with any of the gene's terms
+    gene_term: Term | None  # the gene's annotated term under `common` closest to the patient term
+    ic: float  # information content of `common` (0 when nothing in common): the term's similarity share
+    patient_ic: float  # the patient term's own IC (the most it can contribute)
+
+    @property
+    def annotated(self) -> bool:
+        """The patient term itself is annotated to the gene, or a more specific term is."""
+        return self.common is not None and self.common.id == self.patient.id
+
+
 def format_id(index: int) -> str:
     return f"HP:{index:07d}"
 
@@ -398,6 +414,47 @@ class HpoOntology:
         """The patient terms annotated to the gene itself or through a more specific term."""
         closure = self.gene_closure(gene)
         return [t for t in terms if self.term_indices([t]) and self.term_indices([t])[0] in closure]
+
+    def term_matches(self, terms: Sequence[Term], gene: str) -> list[TermMatch]:
+        """Per patient term: the common ancestor `phenotype_similarity` credits (its IC is the term's
+        share of the score) and the gene term it came through: the patient term itself, else its most
+        general annotated descendant, else the gene term nearest to the common ancestor."""
+        closure = self.gene_closure(gene)
+        gene_ids = [i for i in self.gene_term_ids(gene) if i not in INHERITANCE_MODES and i in self.ontology]
+        matches = []
+        for term in terms:
+            found = [i for i in self.term_indices([term]) if i in self.ontology]
+            if not found:
+                matches.append(TermMatch(term, None, None, 0.0, 0.0))
+                continue
+            index = found[0]
+            own = self.information_content(index)
+            shared = self.ancestors(index) & closure
+            if not shared:
+                matches.append(TermMatch(term, None, None, 0.0, own))
+                continue
+            common = max(shared, key=lambda a: (self.information_content(a), -a))
+            under = [g for g in gene_ids if common in self.ancestors(g)]
+            pick = min(under, key=lambda g, i=index: self._nearness(g, i)) if under else common
+            matches.append(
+                TermMatch(
+                    term, self._as_term(common), self._as_term(pick), self.information_content(common), own
+                )
+            )
+        return matches
+
+    def _nearness(self, gene_term: int, patient_term: int) -> tuple[bool, bool, float, int]:
+        """Sort key: the patient term itself, then its descendants, then the least specific term."""
+        return (
+            gene_term != patient_term,
+            patient_term not in self.ancestors(gene_term),
+            self.information_content(gene_term),
+            gene_term,
+        )
+
+    def _as_term(self, index: int) -> Term:
+        term = self.ontology[index]
+        return Term(term.id, term.name)
 
 
 def _plural_variants(query: str) -> list[str]:

@@ -50,6 +50,7 @@ class Candidate:
     score: float = 0.0
     passes: int = 1  # 1 = first pass only, 2 = LLM pass too
     rank: int = 0
+    vcf_id: str = ""  # the record's ID column (rsIDs, ClinVar ids; '' for '.'), linked in the report
 
     @property
     def key(self) -> str:
@@ -160,7 +161,9 @@ def collect_candidates(
             if not ann.annotated:
                 result.unannotated += 1
                 continue
-            cand = Candidate(number, allele, ann, call, relatives, filter=record_filter)
+            cand = Candidate(
+                number, allele, ann, call, relatives, filter=record_filter, vcf_id=variant.ID or ""
+            )
             if af_fields:
                 cand.allele_frequency, cand.af_field = flt.allele_frequency(
                     variant, allele.alt_index, n_alt, af_fields

@@ -80,6 +80,28 @@ def combine(
     )
 
 
+def log_odds_terms(c: Candidate, model: bool) -> list[tuple[str, float]]:
+    """The score of a ranked candidate split into the terms it adds up (the report's evidence bar).
+    With the model: what `combine` sums, so the terms add to logit(score); with `--no-model`: the log of
+    each factor of the product (floored at 1e-3), so they add to log(score)."""
+    floor = 1e-3
+    excluded = [("excluded phenotypes", len(c.excluded) * math.log(EXCLUDED_LR))] if c.excluded else []
+    if not model:
+        return [
+            ("deleteriousness", math.log(max(c.deleteriousness, floor))),
+            ("HPO similarity", math.log(max(c.similarity, floor))),
+            ("inheritance fit", math.log(max(c.moi, floor))),
+            *excluded,
+        ]
+    source = "consequence prior" if math.isnan(c.pathogenicity) else "model pathogenicity"
+    terms = [(source, _logit(_evidence_p(c)))]
+    if c.passes == 2 and not math.isnan(c.phenotype_match):
+        terms.append(("LLM phenotype match", c.phenotype_match))
+    terms.append(("HPO similarity", PHENO_WEIGHT * (c.similarity - PHENO_CENTRE)))
+    terms.append(("inheritance fit", math.log(max(c.moi, floor))))
+    return terms + excluded
+
+
 def moi_factor(cand: Candidate, proband_sex: int) -> float:
     """1 when the genotype fits a mode of inheritance of the gene (or none is known), else a penalty."""
     if cand.family == "does_not_segregate":
