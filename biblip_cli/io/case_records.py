@@ -148,6 +148,8 @@ def _from_packet(data: Any, where: str) -> CaseRecord | None:
     variants = list(_variants(data.get("interpretations")))
     diseases = data.get("diseases") or []
     disease = ((diseases[0] or {}).get("term") or {}).get("id", "") if diseases else ""
+    for interp in data.get("interpretations") or []:  # else the diagnosis the variants explain
+        disease = disease or (((interp or {}).get("diagnosis") or {}).get("disease") or {}).get("id", "")
     sex = str((data.get("subject") or {}).get("sex") or "").upper()
     case_id = str(data.get("id") or Path(where.split(":")[-1]).stem)
     gene = variants[0].gene if variants else ""
