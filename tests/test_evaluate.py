@@ -301,3 +301,27 @@ def test_patho_predictions_file_and_gene_prior(tmp_path):
     lines = (tmp_path / PREDICTIONS_TSV).read_text().splitlines()
     assert lines[0].split("\t")[:4] == ["gene_symbol", "hgvs_p", "label", "gene prior (HPO diseases)"]
     assert lines[1].startswith("G1\tp.Arg10Trp\tpathogenic\t1.60944")
+
+
+def test_simulated_backgrounds_carry_an_af_the_baseline_uses(demo_bundle, tmp_path: Path) -> None:
+    """Common SNPs get a gnomAD_AF (cases.background_af), the causal allele none; the AF row of the rank
+    task drops alleles above 2% from the Exomiser-like score and keeps the causal one."""
+    from biblip_cli.evaluation.cases import AF_FIELD
+    from biblip_cli.evaluation.ranking_task import EXO_AF, _frequency_weights, read_case_alleles
+
+    labels, terms, background, alleles_of = _case_inputs(demo_bundle, tmp_path)
+    (case,) = build_cases(labels, alleles_of, terms, background, tmp_path / "c", n_cases=1, seed=2,
+                          proteins=demo_bundle.proteins, n_decoys=2, splits=("train", "val", "test"))  # fmt: skip
+    text = case.vcf.read_text()
+    assert f"##INFO=<ID={AF_FIELD},Number=A,Type=Float" in text
+    alleles, _, afs = read_case_alleles(case)
+    by_key = {(a.pos, a.alt): af for a, af in zip(alleles, afs, strict=True)}
+    assert by_key[(case.causal.pos, case.causal.alt)] is None
+    common = [af for a, af in zip(alleles, afs, strict=True) if a.pos % 5000 == 0]
+    assert common and all(af is not None and 0.01 <= af <= 0.5 for af in common)
+    weights = _frequency_weights([None, 0.0, 0.005, 0.03])
+    assert weights[0] == weights[1] == 1.0 and 0.9 < weights[2] < 1.0 and weights[3] == 0.0
+    opts = EvaluateOptions(out=tmp_path / "out", tasks=("rank",), cases=tmp_path / "c", no_model=True, seed=3)
+    (table,) = run_evaluate(opts, bundle=demo_bundle, ontology=FakeOntology(terms))
+    rows = {r["method"]: r for r in table.rows}
+    assert rows[EXO_AF]["allele_top1"] >= rows["Exomiser-like (HPO sim x deleteriousness)"]["allele_top1"]

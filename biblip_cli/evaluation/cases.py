@@ -11,6 +11,7 @@ pathogenic allele of a labelled gene, and 3-8 HPO terms of that gene plus 0-2 un
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -133,20 +134,47 @@ def read_background(
     return contig_lines, out
 
 
+AF_FIELD = "gnomAD_AF"  # the INFO field simulated backgrounds carry (`biblip rank` auto-detects it)
+
+
+def background_af(rng: random.Random, kind: str) -> float | None:
+    """A population allele frequency for a simulated background variant (None: no value written).
+
+    Stated assumptions, since the shared data has no frequencies: the common dbSNP SNPs (MAF >= 1% by
+    dbSNP's definition) get U(0.01, 0.5); benign UniProt missense polymorphisms get a log-uniform AF in
+    [1e-4, 0.3] (so about a third are rarer than 1% and stay candidates); the causal allele and the random
+    missense decoys (a case's own rare variants) have none."""
+    if kind == "common":
+        return rng.uniform(0.01, 0.5)
+    if kind == "benign":
+        return 10 ** rng.uniform(-4.0, math.log10(0.3))
+    return None
+
+
 def write_case_vcf(
-    path: Path, contig_lines: Sequence[str], rows: Sequence[tuple[str, int, str, str, str, str]]
+    path: Path,
+    contig_lines: Sequence[str],
+    rows: Sequence[tuple[str, int, str, str, str, str] | tuple[str, int, str, str, str, str, float | None]],
 ) -> None:
-    """Rows (chrom, pos, id, ref, alt, genotype), sorted here; one sample named PROBAND."""
+    """Rows (chrom, pos, id, ref, alt, genotype[, gnomAD_AF]), sorted here; one sample named PROBAND."""
     contig_order = {line.split("ID=")[1].split(",")[0].rstrip(">"): i for i, line in enumerate(contig_lines)}
     rows = sorted(rows, key=lambda r: (contig_order.get(r[0], len(contig_order)), r[0], r[1], r[3], r[4]))
+    with_af = any(len(r) > 6 for r in rows)
+
+    def info(row: tuple) -> str:
+        af = row[6] if len(row) > 6 else None
+        return f"{AF_FIELD}={af:.4g}" if af is not None else "."
+
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("##fileformat=VCFv4.2\n##source=biblip simulated Mendelian case\n")
         fh.writelines(line + "\n" for line in contig_lines)
+        if with_af:
+            fh.write(f'##INFO=<ID={AF_FIELD},Number=A,Type=Float,Description="Simulated population AF '
+                     '(evaluation/cases.background_af)">\n')  # fmt: skip
         fh.write('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n')
         fh.write(f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{CASE_SAMPLE}\n")
         fh.writelines(
-            f"{chrom}\t{pos}\t{vid}\t{ref}\t{alt}\t.\tPASS\t.\tGT\t{gt}\n"
-            for chrom, pos, vid, ref, alt, gt in rows
+            f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t.\tPASS\t{info(r)}\tGT\t{r[5]}\n" for r in rows
         )
 
 
@@ -180,6 +208,7 @@ def build_cases(
     tell the causal change from benign ones of the same gene, not only from random decoys.
     """
     rng = random.Random(seed)
+    af_rng = random.Random(seed + 1)  # its own stream: the cases stay the ones the seed gave before AFs
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     by_gene: dict[str, list[LabeledVariant]] = {}
@@ -245,14 +274,27 @@ def build_cases(
             if poly.chrom != causal.chrom or poly.pos in taken or draw >= 0.51:
                 continue
             taken.add(poly.pos)
-            rows.append((poly.chrom, poly.pos, "benign", poly.ref, poly.alt, "0/1" if draw < 0.42 else "1/1"))
+            rows.append(
+                (poly.chrom, poly.pos, "benign", poly.ref, poly.alt, "0/1" if draw < 0.42 else "1/1",
+                 background_af(af_rng, "benign"))
+            )  # fmt: skip
         for bg in background:
             if bg.chrom != causal.chrom or bg.pos in taken:
                 continue
             draw = rng.random()  # allele frequency 0.5: 0/0 25%, 0/1 50%, 1/1 25%; 0/0 lines dropped
             if draw < 0.25:
                 continue
-            rows.append((bg.chrom, bg.pos, bg.rsid, bg.ref, bg.alt, "0/1" if draw < 0.75 else "1/1"))
+            rows.append(
+                (
+                    bg.chrom,
+                    bg.pos,
+                    bg.rsid,
+                    bg.ref,
+                    bg.alt,
+                    "0/1" if draw < 0.75 else "1/1",
+                    background_af(af_rng, "common"),
+                )
+            )
         case_id = f"case{index + 1:03d}"
         vcf = out_dir / f"{case_id}.vcf"
         write_case_vcf(vcf, contig_lines, rows)

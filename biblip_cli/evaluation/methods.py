@@ -109,6 +109,7 @@ class ModelMethods:
         out_dir: Path,
         shortlist: int,
         phenotype_match: bool = False,
+        filters: Any = None,
     ) -> tuple[float, float]:
         """(allele rank, gene rank) of the causal allele, ranked as `biblip rank` ranks (`ranking.scoring.
         rank_reader`, the same call `commands/rank.run_rank` makes); the ranked TSV is kept in `out_dir`."""
@@ -126,10 +127,11 @@ class ModelMethods:
         terms = ontology.resolve_terms(split_phenotype_option(list(case.terms)))
         result = rank_reader(
             reader, terms, proband, None, ontology, self._rank_engine, annotate, shortlist, self.batch_size,
-            phenotype_match,
+            phenotype_match, filters,
         )  # fmt: skip
+        suffix = (".with_match" if phenotype_match else "") + (".no_af" if filters is not None else "")
         atomic_write(
-            out_dir / f"{case.case_id}{'.with_match' if phenotype_match else ''}.tsv",
+            out_dir / f"{case.case_id}{suffix}.tsv",
             tsv_text(TSV_COLUMNS, ranked_rows(result, RANK_TOP)),
         )
         return ranks_from_result(result.candidates, case)

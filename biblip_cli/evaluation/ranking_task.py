@@ -19,23 +19,29 @@ from biblip_cli.evaluation.options import EvaluateOptions
 from biblip_cli.evaluation.patho import has_protein
 from biblip_cli.evaluation.table import TaskTable
 from biblip_cli.io.datasets import LabeledVariant
+from biblip_cli.ranking.filters import FilterSettings
 from biblip_cli.records import Allele, AlleleAnnotation, ProteinVariant
 
 TOP_K = (1, 5, 10)
+NO_AF = "biblip rank, AF not used (ablation)"
+EXO_AF = "Exomiser-like + AF filter and frequency score"
 MIN_HELD_OUT_CASE_GENES = 5  # fewer held-out genes than this: also simulate cases from every gene
 
 
-def read_case_alleles(case: SimulatedCase) -> tuple[list[Allele], list[str]]:
-    """ALT alleles of a case VCF and the proband's genotype of each (e.g. '0/1')."""
+def read_case_alleles(case: SimulatedCase) -> tuple[list[Allele], list[str], list[float | None]]:
+    """ALT alleles of a case VCF, the proband's genotype of each (e.g. '0/1') and its simulated AF."""
+    from biblip_cli.evaluation.cases import AF_FIELD
     from biblip_cli.io.vcf_read import alleles, open_vcf, precheck
 
     reader = open_vcf(case.vcf)
     out: list[Allele] = []
     genotypes: list[str] = []
+    afs: list[float | None] = []
     try:
         for number, variant in reader.records():
             gts = variant.genotypes
             gt = gts[0] if gts else [1, 1, False]
+            value = variant.INFO.get(AF_FIELD)
             for allele in alleles(variant, number):
                 if precheck(allele) is not None:
                     continue
@@ -45,9 +51,19 @@ def read_case_alleles(case: SimulatedCase) -> tuple[list[Allele], list[str]]:
                     continue
                 out.append(allele)
                 genotypes.append("1/1" if count >= 2 else "0/1")
+                one = value[allele.alt_index] if isinstance(value, tuple) else value
+                afs.append(float(one) if one is not None else None)
     finally:
         reader.close()
-    return out, genotypes
+    return out, genotypes, afs
+
+
+def _frequency_weights(afs: Sequence[float | None]) -> np.ndarray:
+    """The AF part of `biblip rank`, for the baseline: 0 above the recessive threshold (the looser one:
+    the baseline knows no modes), else Exomiser's frequency score (ranking/filters.frequency_factor)."""
+    from biblip_cli.ranking.filters import RECESSIVE_MAX_AF, frequency_factor
+
+    return np.array([0.0 if af is not None and af > RECESSIVE_MAX_AF else frequency_factor(af) for af in afs])
 
 
 def _gene_ranks(genes_of: Sequence[str | None], scores: np.ndarray, gene: str) -> float:
@@ -98,7 +114,7 @@ def evaluate_ranking(
         ranks: dict[str, tuple[list[float], list[float]]] = {}
         failures: dict[str, str] = {}
         for case_number, case in enumerate(cases):
-            alleles, _ = read_case_alleles(case)
+            alleles, _, afs = read_case_alleles(case)
             causal = _causal_index(alleles, case.causal)
             if causal is None:
                 raise BiblipError("the causal allele is not in the case VCF", where=str(case.vcf))
@@ -113,6 +129,15 @@ def evaluate_ranking(
                     case_ranks[WITH_MATCH] = model.rank_case(
                         case, cached_annotate, ontology, folder, shortlist, phenotype_match=True
                     )
+                    if any(af is not None for af in afs):
+                        case_ranks[NO_AF] = model.rank_case(
+                            case,
+                            cached_annotate,
+                            ontology,
+                            folder,
+                            shortlist,
+                            filters=FilterSettings(frequency=False),
+                        )
                 except (BiblipError, ImportError) as err:
                     failures["biblip rank"] = err.one_line() if isinstance(err, BiblipError) else str(err)
             exo, exo_genes = baselines.exomiser_like_scores(
@@ -120,10 +145,11 @@ def evaluate_ranking(
             )
             first_gene = [ann.effects[0].gene if ann.effects else None for ann in annotations]
             random_scores = baselines.random_scores(len(alleles), seed * 1000 + case_number)
-            for name, scores, genes_of in (
-                ("Exomiser-like (HPO sim x deleteriousness)", exo, exo_genes),
-                ("random", random_scores, first_gene),
-            ):
+            methods = [("Exomiser-like (HPO sim x deleteriousness)", exo, exo_genes)]
+            if any(af is not None for af in afs):
+                methods.append((EXO_AF, exo * _frequency_weights(afs), exo_genes))
+            methods.append(("random", random_scores, first_gene))
+            for name, scores, genes_of in methods:
                 case_ranks[name] = (metrics.rank_of(scores, causal), _gene_ranks(genes_of, scores, case.gene))
             for name, (allele_rank, gene_rank) in case_ranks.items():
                 ranks.setdefault(name, ([], []))
