@@ -130,6 +130,7 @@ class ModelMethods:
             phenotype_match, filters,
         )  # fmt: skip
         suffix = (".with_match" if phenotype_match else "") + (".no_af" if filters is not None else "")
+        suffix += ".head_only" if shortlist == 0 else ""
         atomic_write(
             out_dir / f"{case.case_id}{suffix}.tsv",
             tsv_text(TSV_COLUMNS, ranked_rows(result, RANK_TOP)),

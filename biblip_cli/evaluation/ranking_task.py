@@ -24,6 +24,7 @@ from biblip_cli.records import Allele, AlleleAnnotation, ProteinVariant
 
 TOP_K = (1, 5, 10)
 NO_AF = "biblip rank, AF not used (ablation)"
+HEAD_ONLY = "biblip rank, Q-former head only (no LLM pass)"
 EXO_AF = "Exomiser-like + AF filter and frequency score"
 MIN_HELD_OUT_CASE_GENES = 5  # fewer held-out genes than this: also simulate cases from every gene
 
@@ -129,6 +130,7 @@ def evaluate_ranking(
                     case_ranks[WITH_MATCH] = model.rank_case(
                         case, cached_annotate, ontology, folder, shortlist, phenotype_match=True
                     )
+                    case_ranks[HEAD_ONLY] = model.rank_case(case, cached_annotate, ontology, folder, 0)
                     if any(af is not None for af in afs):
                         case_ranks[NO_AF] = model.rank_case(
                             case,
@@ -166,7 +168,11 @@ def evaluate_ranking(
             for k in TOP_K:
                 row[f"gene_top{k}"] = metrics.top_k_recall(gene_ranks, k)
             row["allele_median_rank"] = float(np.median(allele_ranks)) if allele_ranks else math.nan
-            row["note"] = f"LLM pass on the top {shortlist}" if name.startswith("biblip rank") else ""
+            row["note"] = (
+                f"LLM pass on the top {shortlist}"
+                if name.startswith("biblip rank") and name != HEAD_ONLY
+                else ""
+            )
             table.rows.append(row)
         for name, note in failures.items():
             table.notes.append(f"{set_name}: {name} failed: {note}")
