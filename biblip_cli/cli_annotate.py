@@ -77,7 +77,8 @@ def annotate(
 
     Example: biblip annotate resources/demo.vcf.gz -o annotated.vcf.gz -O z --tsv annotated.tsv
     """
-    from biblip_cli.commands.annotate import AnnotateOptions, infer_output_type, print_summary, run_annotate
+    from biblip_cli.commands.annotate import print_summary, run_annotate
+    from biblip_cli.commands.annotate_options import AnnotateOptions, infer_output_type
 
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     default_model = default_model_dir()
@@ -139,7 +140,7 @@ def merge(
 
     Example: biblip merge part1.vcf part2.vcf part3.vcf -o whole.vcf.gz
     """
-    from biblip_cli.commands.annotate import infer_output_type
+    from biblip_cli.commands.annotate_options import infer_output_type
     from biblip_cli.io.vcf_write import concat_vcfs
 
     output_type = infer_output_type(output, output_type)
