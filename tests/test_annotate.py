@@ -13,14 +13,10 @@ import cyvcf2
 import numpy as np
 import pytest
 
-from biblip_cli.commands.annotate import (
-    TSV_COLUMNS,
-    AnnotateOptions,
-    ShardPlan,
-    parse_region,
-    parse_shard,
-    run_annotate,
-)
+from biblip_cli.commands.annotate import run_annotate
+from biblip_cli.commands.annotate_options import AnnotateOptions
+from biblip_cli.commands.annotate_regions import ShardPlan, parse_region, parse_shard
+from biblip_cli.commands.annotate_rows import TSV_COLUMNS
 from biblip_cli.errors import UsageError
 from biblip_cli.io.vcf_write import BIOBLIP_COLUMNS, concat_vcfs
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import cyvcf2
 import pytest
 
-from biblip_cli.commands.annotate import AnnotateOptions, run_annotate
+from biblip_cli.commands.annotate import run_annotate
+from biblip_cli.commands.annotate_options import AnnotateOptions
 from biblip_cli.errors import BiblipError
 
 BAD = Path(__file__).resolve().parent / "data" / "bad"

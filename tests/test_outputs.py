@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from biblip_cli.commands.annotate import AnnotateOptions, run_annotate
+from biblip_cli.commands.annotate import run_annotate
+from biblip_cli.commands.annotate_options import AnnotateOptions
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.io import outputs
 from biblip_cli.io.outputs import OutputFile, OutputLock, check_outputs

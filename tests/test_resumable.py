@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from biblip_cli.commands.annotate import AnnotateOptions, run_annotate
+from biblip_cli.commands.annotate import run_annotate
+from biblip_cli.commands.annotate_options import AnnotateOptions
 from biblip_cli.errors import UsageError
 
 

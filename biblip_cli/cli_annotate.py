@@ -1,0 +1,150 @@
+"""`biblip annotate` and `biblip merge`: parse options, call commands/annotate.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from biblip_cli.cli_options import (
+    BundleOption,
+    DeviceOption,
+    LlmOption,
+    ModelOption,
+    OverwriteInfoOption,
+    TextEncoderOption,
+)
+from biblip_cli.errors import UsageError
+from biblip_cli.paths import default_model_dir
+
+ExplainOption = Annotated[
+    bool, typer.Option(help="Add a generated summary per allele (BIOBLIP_EXPLAIN; slow).")
+]
+NoModelOption = Annotated[
+    bool, typer.Option("--no-model", help="Consequences only: no model, Pathogenicity left empty (fast).")
+]
+NoLlmOption = Annotated[
+    bool,
+    typer.Option("--no-llm", help="Cheap path: pathogenicity from the Q-former head, no LLM (fast on CPU)."),
+]
+OutputTypeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--output-type",
+        "-O",
+        help="v = plain VCF, z = bgzip (+ .tbi index for files); default: z for *.gz.",
+    ),
+]
+RegionOption = Annotated[
+    str | None, typer.Option(help="Only chr:start-end (1-based); uses the index if the input has one.")
+]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run."
+    ),
+]
+ResumeOption = Annotated[
+    bool,
+    typer.Option(help="Continue a killed run from its last completed batch (same input and options)."),
+]
+
+
+def annotate(
+    ctx: typer.Context,
+    input: Annotated[str, typer.Argument(help="VCF, VCF.gz or BCF to annotate; '-' reads stdin.")],
+    output: Annotated[str, typer.Option("-o", "--output", help="Output VCF path; '-' = stdout.")] = "-",
+    bundle: BundleOption = None,
+    model: ModelOption = None,
+    llm: LlmOption = None,
+    text_encoder: TextEncoderOption = None,
+    explain: ExplainOption = False,
+    no_model: NoModelOption = False,
+    no_llm: NoLlmOption = False,
+    tsv: Annotated[Path | None, typer.Option(help="Also write a TSV: one row per ALT allele x gene.")] = None,
+    output_type: OutputTypeOption = None,
+    region: RegionOption = None,
+    shard: ShardOption = None,
+    batch_size: Annotated[int, typer.Option(help="Alleles per batch.")] = 256,
+    device: DeviceOption = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads for decompression and the model.")] = None,
+    resume: ResumeOption = False,
+    overwrite_info: OverwriteInfoOption = False,
+) -> None:
+    """Annotate every ALT allele: gene, consequence, HGVSp, pathogenicity (INFO field BIOBLIP).
+
+    Example: biblip annotate resources/demo.vcf.gz -o annotated.vcf.gz -O z --tsv annotated.tsv
+    """
+    from biblip_cli.commands.annotate import print_summary, run_annotate
+    from biblip_cli.commands.annotate_options import AnnotateOptions, infer_output_type
+
+    quiet = bool(ctx.obj and ctx.obj.get("quiet"))
+    default_model = default_model_dir()
+    opts = AnnotateOptions(
+        input=input,
+        output=output,
+        bundle_dir=bundle,
+        model_dir=model or default_model,
+        llm_dir=llm,
+        text_encoder_dir=text_encoder,
+        explain=explain,
+        no_model=no_model,
+        no_llm=no_llm,
+        tsv=tsv,
+        output_type=infer_output_type(output, output_type),
+        region=region,
+        shard=shard,
+        batch_size=batch_size,
+        device=device,
+        threads=threads,
+        resume=resume,
+        command_line="biblip " + " ".join(sys.argv[1:]),
+        quiet=quiet,
+        overwrite_info=overwrite_info,
+    )
+    if quiet or not sys.stderr.isatty():
+        summary = run_annotate(opts)
+    else:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("annotating", total=None)
+            summary = run_annotate(
+                opts,
+                progress=lambda records, alleles: bar.update(
+                    task, description=f"annotating: {records:,} records, {alleles:,} alleles"
+                ),
+            )
+    if not quiet:
+        print_summary(summary)
+
+
+def merge(
+    inputs: Annotated[list[str], typer.Argument(help="Shard outputs, in shard order (1..n).")],
+    output: Annotated[str, typer.Option("-o", "--output", help="Merged VCF path; '-' = stdout.")] = "-",
+    output_type: Annotated[
+        str | None,
+        typer.Option("--output-type", "-O", help="v = plain VCF, z = bgzip (+ .tbi); default: z for *.gz."),
+    ] = None,
+) -> None:
+    """Concatenate the shard outputs of one run (header from the first; headers must agree).
+
+    Example: biblip merge part1.vcf part2.vcf part3.vcf -o whole.vcf.gz
+    """
+    from biblip_cli.commands.annotate_options import infer_output_type
+    from biblip_cli.io.vcf_write import concat_vcfs
+
+    output_type = infer_output_type(output, output_type)
+
+    if output_type not in ("v", "z"):
+        raise UsageError(f"unknown --output-type {output_type!r}", hint="use v (plain VCF) or z (bgzip)")
+    concat_vcfs(inputs, output, output_type)

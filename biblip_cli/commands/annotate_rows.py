@@ -1,0 +1,156 @@
+"""What `biblip annotate` writes per batch: BIOBLIP INFO entries, TSV rows, the batch writer."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from Bio import bgzf
+
+from biblip_cli.commands.annotate_options import AnnotateOptions, AnnotateSummary
+from biblip_cli.io.vcf_read import record_text
+from biblip_cli.io.vcf_write import BIOBLIP_COLUMNS, INFO_ESCAPES, append_info, escape_info
+from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
+
+TSV_COLUMNS: tuple[str, ...] = ("chrom", "pos", "ref", "alt") + tuple(c.lower() for c in BIOBLIP_COLUMNS)
+SCORED_STATUSES = ("ok",)  # ref mismatches are flagged, not scored
+
+
+def _effect_values(allele: Allele, effect: GeneEffect | None, ann: AlleleAnnotation, score: str) -> list[str]:
+    flags = "" if ann.status == "ok" else ann.status
+    if effect is None:
+        return [
+            allele.alt,
+            "",
+            "",
+            "intergenic_variant",
+            "",
+            "",
+            "",
+            score,
+            "MODIFIER",
+            "",
+            "",
+            "",
+            "",
+            "",
+            flags,
+        ]
+    return [
+        allele.alt,
+        effect.gene,
+        effect.transcript,
+        effect.consequence,
+        effect.hgvsp,
+        "" if effect.protein_position is None else str(effect.protein_position),
+        effect.amino_acids,
+        score,
+        effect.impact,
+        effect.hgvsc,
+        effect.codons,
+        effect.exon,
+        effect.intron,
+        "" if effect.distance is None else str(effect.distance),
+        flags,
+    ]
+
+
+def annotation_rows(ann: AlleleAnnotation, score: float | None) -> list[list[str]]:
+    """Values in BIOBLIP_COLUMNS order, one list per reported gene (one for intergenic)."""
+    text = "" if score is None else f"{score:.4f}"
+    if not ann.annotated:
+        row = [ann.allele.alt] + [""] * (len(BIOBLIP_COLUMNS) - 2) + [ann.status]
+        return [row]
+    if not ann.effects:
+        return [_effect_values(ann.allele, None, ann, text)]
+    return [_effect_values(ann.allele, effect, ann, text) for effect in ann.effects]
+
+
+def most_severe(ann: AlleleAnnotation) -> str:
+    if ann.effects and ann.effects[0].consequences:
+        return ann.effects[0].consequences[0]
+    return "intergenic_variant"
+
+
+def _tsv_cell(value: str) -> str:
+    return value.translate(_TSV_ESCAPES)
+
+
+# Rows are joined once with a separator no value contains, then escaped for INFO or TSV in one
+# `translate` each (escaping cell by cell dominated the spine's profile).
+_SEP = "\x1f"
+_INFO_ROW = str.maketrans({**{ord(k): v for k, v in INFO_ESCAPES.items()}, ord(_SEP): "|"})
+_TSV_ESCAPES = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
+_TSV_ROW = str.maketrans({"\t": " ", "\n": " ", "\r": " ", _SEP: "\t"})
+
+
+@dataclass
+class Batch:
+    records: list[tuple[Any, str | None]] = field(default_factory=list)  # (variant, original line)
+    annotations: list[list[AlleleAnnotation]] = field(default_factory=list)  # per record
+    n_alleles: int = 0
+
+
+def write_batch(
+    batch: Batch,
+    engine: Any,
+    opts: AnnotateOptions,
+    summary: AnnotateSummary,
+    vcf_sink: BinaryIO | bgzf.BgzfWriter,
+    tsv_sink: BinaryIO | None,
+) -> None:
+    """Score one batch with the model and write its records and TSV rows."""
+    if not batch.records:
+        return
+    scores: dict[int, float] = {}
+    explanations: dict[int, str] = {}
+    if engine is not None:
+        scored = [ann for anns in batch.annotations for ann in anns if ann.status in SCORED_STATUSES]
+        if scored:
+            probabilities = engine.pathogenicity(scored)
+            for ann, p in zip(scored, probabilities):
+                if not math.isnan(p):  # NaN: outside the checkpoint's pathogenicity domain, left empty
+                    scores[id(ann)] = float(p)
+                    summary.model_scored += 1
+            if opts.explain:
+                for ann, text in zip(scored, engine.explain(scored, probabilities=probabilities)):
+                    explanations[id(ann)] = text
+    vcf_parts: list[str] = []
+    tsv_parts: list[str] = []
+    for (variant, text), anns in zip(batch.records, batch.annotations):
+        entries: list[str] = []
+        explain_values: list[str] = []
+        for ann in anns:
+            summary.alleles += 1
+            summary.by_status[ann.status] += 1
+            if ann.annotated:
+                summary.by_consequence[most_severe(ann)] += 1
+            rows = [_SEP.join(row) for row in annotation_rows(ann, scores.get(id(ann)))]
+            if ann.annotated:
+                entries.extend(row.translate(_INFO_ROW) for row in rows)
+            explain_text = explanations.get(id(ann), "")
+            explain_values.append(escape_info(explain_text) if explain_text else ".")
+            if tsv_sink is not None:
+                allele = ann.allele
+                prefix = f"{allele.chrom}\t{allele.pos}\t{allele.ref}\t{allele.alt}\t"
+                tail = ("\t" + _tsv_cell(explain_text)) if opts.explain and engine is not None else ""
+                tsv_parts.extend(prefix + row.translate(_TSV_ROW) + tail + "\n" for row in rows)
+        if entries:
+            added = "BIOBLIP=" + ",".join(entries)
+            if explanations and any(v != "." for v in explain_values):
+                added += ";BIOBLIP_EXPLAIN=" + ",".join(explain_values)
+            vcf_parts.append(with_info(variant, added, text))
+        else:
+            vcf_parts.append(text or record_text(variant))
+        summary.records += 1
+    vcf_sink.write("".join(vcf_parts).encode("utf-8", "surrogateescape"))
+    if tsv_sink is not None:
+        tsv_sink.write("".join(tsv_parts).encode("utf-8", "surrogateescape"))
+    if getattr(vcf_sink, "owned", True) is False:  # stdout: pass records on as they are done
+        vcf_sink.flush()
+
+
+def with_info(variant: Any, added: str, text: str | None = None) -> str:
+    """The record's text (its own line, else htslib's) with `added` appended to INFO (`vcf_write.append_info`)."""
+    return append_info(text or record_text(variant), added)
