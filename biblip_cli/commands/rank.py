@@ -197,30 +197,24 @@ def run_rank(
     annotate: Any = None,
 ) -> RankResult:
     """Rank, write the outputs named in `opts`, return the result (for tests and the report)."""
+    start = time.monotonic()
+    _check_options(opts)
+    locks = _lock_outputs(opts)  # a second run on the same output stops here, not after its work
+    try:
+        return _rank_and_write(opts, start, bundle, ontology, engine, annotate)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _rank_and_write(
+    opts: RankOptions, start: float, bundle: Any, ontology: Any, engine: Any, annotate: Any
+) -> RankResult:
     from biblip_cli.bundle import Bundle
     from biblip_cli.features.phenotype import HpoOntology
     from biblip_cli.io.phenopackets import read_phenopacket
     from biblip_cli.io.vcf_read import open_vcf
 
-    start = time.monotonic()
-    if opts.top < 1 or opts.shortlist < 0 or opts.batch_size < 1:
-        raise UsageError("--top and --batch-size must be >= 1, --shortlist >= 0")
-    if not 0 < opts.excluded_lr <= 1:
-        raise UsageError(
-            f"--excluded-lr {opts.excluded_lr:g}: must be in (0, 1]",
-            hint="0.25 = LIRICAL-like penalty, 1 = off",
-        )
-    if opts.output == "-" and opts.tsv is None:
-        log.info("VCF goes to stdout; the ranked TSV is only written with --tsv")
-    from biblip_cli.io.outputs import check_outputs  # the output layer: refuse clashes before any work
-
-    check_outputs(
-        [opts.input, opts.ped, opts.phenotype_file, opts.phenopacket],
-        [("-o", opts.output), ("--tsv", opts.tsv), ("--gene-tsv", opts.gene_tsv), ("--html", opts.html),
-         ("--json", opts.json)],
-    )  # fmt: skip
-    if opts.json is not None and opts.json == "-" and opts.output == "-":
-        raise UsageError("--json - and -o - both want stdout", hint="write one of them to a file")
     filters = opts.filter_settings()
     packet = read_phenopacket(opts.phenopacket) if opts.phenopacket else None
     if packet is not None:
@@ -249,14 +243,7 @@ def run_rank(
         reader = open_vcf(source)
         if opts.output:  # a clash with the input's own INFO declarations stops the run before any work
             check_info_conflicts(reader, overwrite=opts.overwrite_info)
-        sample = opts.sample
-        if sample is None and packet is not None and packet.subject_id in reader.samples:
-            sample = packet.subject_id  # the packet's subject is the proband
-        elif sample is None and packet is not None and packet.subject_id:
-            log.info(
-                "phenopacket subject %r is not a VCF sample; choosing the proband as usual", packet.subject_id
-            )
-        proband = gt.choose_proband(reader.samples, sample, ped, reader.name)
+        proband = _choose_proband(reader, opts, packet, ped)
         ped, sex_source = _apply_packet_sex(ped, proband, packet)
         if proband is None:
             log.warning("the VCF has no samples: every allele is a candidate, zygosity unknown")
@@ -305,6 +292,63 @@ def run_rank(
             spooled.unlink(missing_ok=True)
             unregister_temp(spooled)
     return result
+
+
+def _choose_proband(reader: Any, opts: RankOptions, packet: Any, ped: gt.Pedigree | None) -> str | None:
+    """--sample, else the phenopacket's subject when it is a VCF sample, else the usual choice."""
+    sample = opts.sample
+    if sample is None and packet is not None and packet.subject_id in reader.samples:
+        sample = packet.subject_id  # the packet's subject is the proband
+    elif sample is None and packet is not None and packet.subject_id:
+        log.info(
+            "phenopacket subject %r is not a VCF sample; choosing the proband as usual", packet.subject_id
+        )
+    proband = gt.choose_proband(reader.samples, sample, ped, reader.name)
+    if ped is not None and not set(ped.people) & set(reader.samples):
+        log.warning(
+            "%s: none of its %d people is a sample of the VCF; de novo and segregation are not checked",
+            opts.ped, len(ped.people),
+        )  # fmt: skip
+    return proband
+
+
+def _check_options(opts: RankOptions) -> None:
+    """Usage and output clashes, before any work."""
+    if opts.top < 1 or opts.shortlist < 0 or opts.batch_size < 1:
+        raise UsageError("--top and --batch-size must be >= 1, --shortlist >= 0")
+    if not 0 < opts.excluded_lr <= 1:
+        raise UsageError(
+            f"--excluded-lr {opts.excluded_lr:g}: must be in (0, 1]",
+            hint="0.25 = LIRICAL-like penalty, 1 = off",
+        )
+    if opts.output == "-" and opts.tsv is None:
+        log.info("VCF goes to stdout; the ranked TSV is only written with --tsv")
+    from biblip_cli.io.outputs import check_outputs  # the output layer: refuse clashes before any work
+
+    tsv_to_stdout = opts.tsv is None and opts.output != "-" and opts.json != "-"
+    check_outputs(
+        [opts.input, opts.ped, opts.phenotype_file, opts.phenopacket],
+        [("-o", opts.output), ("--tsv", opts.tsv if not tsv_to_stdout else "-"), ("--gene-tsv", opts.gene_tsv),
+         ("--html", opts.html), ("--json", opts.json)],
+    )  # fmt: skip
+    if opts.json is not None and opts.json == "-" and opts.output == "-":
+        raise UsageError("--json - and -o - both want stdout", hint="write one of them to a file")
+
+
+def _lock_outputs(opts: RankOptions) -> list[Any]:
+    """The output layer's lock on every regular-file output, held for the whole run."""
+    from biblip_cli.io.outputs import OutputLock, is_special, is_stdout
+
+    locks: list[Any] = []
+    try:
+        for path in (opts.output, opts.tsv, opts.gene_tsv, opts.html, opts.json):
+            if path is not None and not is_stdout(path) and not is_special(Path(str(path))):
+                locks.append(OutputLock(path))
+    except BaseException:
+        for lock in locks:
+            lock.release()
+        raise
+    return locks
 
 
 def _is_stream(source: str) -> bool:
@@ -404,7 +448,7 @@ def _filter_params(result: RankResult) -> dict[str, str]:
 def _write_outputs(result: RankResult, opts: RankOptions, source: str, ontology: Any, bundle: Any) -> None:
     """Every output is written to its temp file first and all are renamed into place only when every one
     is complete, so a failure in one (a bad record, a full disk) leaves none of them behind."""
-    from biblip_cli.io.outputs import TextOutput
+    from biblip_cli.io.outputs import OutputFile, StdoutClosed, TextOutput
 
     table = tsv_text(TSV_COLUMNS, ranked_rows(result, opts.top))
     stdout_parts: list[str] = []
@@ -424,20 +468,28 @@ def _write_outputs(result: RankResult, opts: RankOptions, source: str, ontology:
         else:
             files.append((Path(opts.json), text))
     pending: list[Any] = []
+    closed: StdoutClosed | None = None
     try:
         if opts.output:
             pending.append(write_ranked_vcf(result, source, opts.output, opts.output_type, opts.command,
-                                            overwrite_info=opts.overwrite_info))  # fmt: skip
+                                            overwrite_info=opts.overwrite_info, lock=False))  # fmt: skip
         for path, text in files:
-            out = TextOutput(path)
+            out = TextOutput(path, lock=False)  # the run holds the locks (_lock_outputs)
             pending.append(out)
             out.write(text)
+        try:
+            for text in stdout_parts:
+                stream = OutputFile("-")
+                stream.write(text.encode("utf-8", "surrogateescape"))
+                stream.commit()
+        except StdoutClosed as err:  # `| head`: the files are still complete, keep them
+            closed = err
+        pending.sort(key=lambda out: out.file.temp is not None)  # devices/FIFOs first: they can still fail
         for out in pending:
             out.commit()
     except BaseException:
         for out in pending:
             out.abort()
         raise
-    for text in stdout_parts:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    if closed is not None:
+        raise closed

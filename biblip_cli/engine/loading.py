@@ -29,8 +29,12 @@ class EngineSpec:
 def set_threads(threads: int | None) -> None:
     """`torch.set_num_threads(threads)` when given (and torch is installed): the process's one setting.
     (`model.llm_loading.cpu_threads` only lowers it for a decode loop and restores it.)"""
-    if not threads:
+    if threads is None:
         return
+    if threads < 1:
+        from biblip_cli.errors import UsageError
+
+        raise UsageError(f"--threads must be at least 1, got {threads}", hint="omit it to use every core")
     try:
         import torch
     except ImportError:  # pragma: no cover - the no-model install

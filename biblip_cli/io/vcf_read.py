@@ -163,7 +163,13 @@ class VcfReader:
 
     @property
     def samples(self) -> list[str]:
-        return list(self.vcf.samples)
+        """Sample names; bytes that are not UTF-8 (a Windows-1252 `é`) kept as surrogate escapes, since
+        cyvcf2's `VCF.samples` cannot decode them."""
+        try:
+            return list(self.vcf.samples)
+        except UnicodeDecodeError:
+            chrom = [line for line in self.original_header_lines() if line.startswith("#CHROM")]
+            return chrom[-1].split("\t")[9:] if chrom else []
 
     @property
     def seqnames(self) -> list[str]:

@@ -300,6 +300,7 @@ class VcfOutput:
         reader: VcfReader,
         output_type: str = "v",
         extra_header_lines: Iterable[str] = (),
+        lock: bool = True,  # False: the caller holds the output's lock (io/outputs.OutputLock)
     ) -> None:
         from biblip_cli.io.outputs import OutputFile
 
@@ -309,7 +310,7 @@ class VcfOutput:
         self.output_type = output_type
         for line in extra_header_lines:
             reader.vcf.add_to_header(line)
-        self.file = OutputFile(self.target)
+        self.file = OutputFile(self.target, lock=lock)
         self.to_stdout = self.file.final is None
         self.finished = False
         self.temp = self.file.temp

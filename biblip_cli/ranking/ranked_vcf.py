@@ -17,6 +17,7 @@ def write_ranked_vcf(
     command: str,
     *,
     overwrite_info: bool = False,
+    lock: bool = True,
 ) -> VcfOutput:
     """The input again with BIOBLIP_RANK/BIOBLIP_SCORE per ALT (`.` for non-candidates), finished but not yet
     renamed into place: the caller commits it with the run's other outputs (or aborts them all)."""
@@ -32,7 +33,7 @@ def write_ranked_vcf(
     add_rank_header(reader)
     if command:
         add_command_header(reader, command)
-    out = VcfOutput(target, reader, kind)
+    out = VcfOutput(target, reader, kind, lock=lock)
     try:
         for number, variant, original in reader.records_text():
             line = original if original is not None else record_text(variant)  # input bytes kept
