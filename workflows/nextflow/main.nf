@@ -40,11 +40,12 @@ workflow {
     if (!params.vcf) { error "--vcf is required" }
     def n = params.shards as int
     vcf = Channel.fromPath(params.vcf, checkIfExists: true)
-    shards = vcf.flatMap { f -> (1..n).collect { i -> [[id: f.simpleName, shard: "${i}/${n}"], f] } }
+    // meta.id names the shard (<name>.<i>of<n>); the shard itself travels as a plain value.
+    shards = vcf.flatMap { f -> (1..n).collect { i -> [[id: "${f.simpleName}.${i}of${n}"], f, "${i}/${n}"] } }
     BIBLIP_ANNOTATE(shards, file(params.bundle), file(params.model))
     grouped = BIBLIP_ANNOTATE.out.vcf
         .join(BIBLIP_ANNOTATE.out.tsv)
-        .map { meta, v, t -> [[id: meta.id], v, t] }
+        .map { meta, v, t -> [[id: meta.id.replaceFirst(/\.\d+of\d+$/, '')], v, t] }
         .groupTuple(size: n)
     BIBLIP_GATHER(grouped)
 }

@@ -4,8 +4,13 @@ process BIBLIP_RANK {
     label 'process_medium'
     accelerator params.biblip_gpus ?: 0
 
+    conda "${moduleDir}/environment.yml"
+    // Built from workflows/container/Dockerfile (Apptainer: workflows/container/biblip.def); not published.
+    container "biblip:0.1.0"
+
     input:
-    tuple val(meta), path(vcf), val(phenotypes)
+    // ped, phenopacket: [] when absent; phenotypes: 'HP:..,HP:..' or '' (then the phenopacket's terms)
+    tuple val(meta), path(vcf), path(ped), path(phenopacket), val(phenotypes)
     path bundle
     path model
 
@@ -14,19 +19,22 @@ process BIBLIP_RANK {
     tuple val(meta), path("*.rank.tsv")     , emit: tsv
     tuple val(meta), path("*.genes.tsv")    , emit: genes
     tuple val(meta), path("*.report.html")  , emit: html
-    path "versions.yml"                     , emit: versions
+    tuple val("${task.process}"), val('biblip'), eval("biblip --version | sed 's/^biblip //'"), topic: versions, emit: versions_biblip
 
     when:
     task.ext.when == null || task.ext.when
 
     script:
-    def args   = task.ext.args ?: ''
-    def prefix = task.ext.prefix ?: "${meta.id}"
-    def sample = meta.sample ? "--sample ${meta.sample}" : ''
+    def args            = task.ext.args ?: ''   // e.g. "--sample ${meta.id}" for a multi-sample VCF
+    def prefix          = task.ext.prefix ?: "${meta.id}"
+    def phenotype_arg   = phenotypes ? "--phenotype ${phenotypes}" : ''
+    def ped_arg         = ped ? "--ped ${ped}" : ''
+    def phenopacket_arg = phenopacket ? "--phenopacket ${phenopacket}" : ''
     """
     biblip rank ${vcf} \\
-        --phenotype ${phenotypes} \\
-        ${sample} \\
+        ${phenotype_arg} \\
+        ${phenopacket_arg} \\
+        ${ped_arg} \\
         --bundle ${bundle} \\
         --model ${model} \\
         --threads ${task.cpus} \\
@@ -36,25 +44,17 @@ process BIBLIP_RANK {
         --gene-tsv ${prefix}.genes.tsv \\
         --html ${prefix}.report.html \\
         ${args}
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        biblip: \$(biblip --version | sed 's/^biblip //')
-    END_VERSIONS
     """
 
     stub:
-    def args   = task.ext.args ?: ''
-    def prefix = task.ext.prefix ?: "${meta.id}"
-    def sample = meta.sample ? "--sample ${meta.sample}" : ''
+    def args            = task.ext.args ?: ''
+    def prefix          = task.ext.prefix ?: "${meta.id}"
+    def phenotype_arg   = phenotypes ? "--phenotype ${phenotypes}" : ''
+    def ped_arg         = ped ? "--ped ${ped}" : ''
+    def phenopacket_arg = phenopacket ? "--phenopacket ${phenopacket}" : ''
     """
-    echo "biblip rank ${vcf} --phenotype ${phenotypes} ${sample} --bundle ${bundle} --model ${model} --threads ${task.cpus} --output-type z -o ${prefix}.rank.vcf.gz --tsv ${prefix}.rank.tsv --gene-tsv ${prefix}.genes.tsv --html ${prefix}.report.html ${args}" > ${prefix}.command.txt
+    echo "biblip rank ${vcf} ${phenotype_arg} ${phenopacket_arg} ${ped_arg} --bundle ${bundle} --model ${model} --threads ${task.cpus} --output-type z -o ${prefix}.rank.vcf.gz --tsv ${prefix}.rank.tsv --gene-tsv ${prefix}.genes.tsv --html ${prefix}.report.html ${args}" > ${prefix}.command.txt
     echo "" | gzip > ${prefix}.rank.vcf.gz
     touch ${prefix}.rank.tsv ${prefix}.genes.tsv ${prefix}.report.html
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        biblip: \$(biblip --version | sed 's/^biblip //')
-    END_VERSIONS
     """
 }
