@@ -14,7 +14,8 @@ import cyvcf2
 import pytest
 from test_rank import AVP_TERMS, env  # noqa: F401  (env: the demo bundle with the HPO subset)
 
-from biblip_cli.features import genotype as gt
+from biblip_cli.features import family as family_rules
+from biblip_cli.features import pedigree, zygosity
 
 TRIO_PED = "F1 KID DAD MUM 1 2\nF1 DAD 0 0 1 1\nF1 MUM 0 0 2 1\n"
 # quad: affected son, unaffected parents, a sibling whose status the test sets
@@ -29,12 +30,12 @@ def family(
     modes: tuple[str, ...] | None = ("AR",),
     proband: str = "KID",
     qualifies: bool = True,
-) -> tuple[gt.FamilyResult, dict[str, gt.GeneHit]]:
+) -> tuple[family_rules.FamilyResult, dict[str, family_rules.GeneHit]]:
     """Rows (chrom, pos, one `GT[:PS[:DP[:GQ]]]` per sample) of one gene -> family_logic and the hits
     by position (`str(pos)`), built as tasks/rank.py builds them."""
     ped_path = tmp_path / "f.ped"
     ped_path.write_text(ped_text)
-    ped = gt.read_ped(ped_path)
+    ped = pedigree.read_ped(ped_path)
     header = (
         "##fileformat=VCFv4.2\n##contig=<ID=chr1,length=1000000>\n##contig=<ID=chrX,length=156040895>\n"
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
@@ -50,18 +51,18 @@ def family(
     index = {s: i for i, s in enumerate(reader.samples)}
     hits = {}
     for v in reader:
-        ps, dp, gq = (gt.format_ints(v, name) for name in ("PS", "DP", "GQ"))
+        ps, dp, gq = (zygosity.format_ints(v, name) for name in ("PS", "DP", "GQ"))
         calls = {
-            s: gt.call_for(
+            s: zygosity.call_for(
                 v.genotypes[i], 1, v.CHROM, v.POS, ped.people[s].sex if s in ped.people else 0,
                 ps[i] if ps else None, dp[i] if dp else None, gq[i] if gq else None,
             )
             for s, i in index.items()
         }  # fmt: skip
         key = str(v.POS)
-        hits[key] = gt.GeneHit(key, "G", calls[proband], qualifies, calls, set(modes or ()), v.CHROM, v.POS)
+        hits[key] = family_rules.GeneHit(key, "G", calls[proband], qualifies, calls, set(modes or ()), v.CHROM, v.POS)
     reader.close()
-    return gt.family_logic(list(hits.values()), ped, proband), hits
+    return family_rules.family_logic(list(hits.values()), ped, proband), hits
 
 
 def quad(status: int, sex: int = 1) -> str:
@@ -181,7 +182,7 @@ def test_D2_thin_parental_ref_call_is_not_de_novo(tmp_path: Path, dad: str) -> N
     )
     assert fam.status["100"] == "segregates"  # judged by segregation instead (nobody unaffected carries it)
     h = hits["100"]
-    assert gt.inherited_from(h.call, h.relatives["DAD"], h.relatives["MUM"]) == ""
+    assert zygosity.inherited_from(h.call, h.relatives["DAD"], h.relatives["MUM"]) == ""
 
 
 def test_D3_missing_or_absent_parent_is_not_de_novo(tmp_path: Path) -> None:
@@ -199,7 +200,7 @@ def test_D4_allele_a_parent_carries_is_inherited(tmp_path: Path) -> None:
         ("chr1", 300, ["1/1", "0/1", "0/1"]),
     ]
     fam, hits = family(tmp_path, TRIO_PED, rows, modes=("AD",))
-    origin = {k: gt.inherited_from(h.call, h.relatives["DAD"], h.relatives["MUM"]) for k, h in hits.items()}
+    origin = {k: zygosity.inherited_from(h.call, h.relatives["DAD"], h.relatives["MUM"]) for k, h in hits.items()}
     assert origin == {"100": "paternal", "200": "maternal", "300": "both"}
     assert "de_novo" not in fam.status.values()
 
@@ -216,12 +217,12 @@ def test_D5_male_chrX_outside_par_needs_only_the_mother(tmp_path: Path) -> None:
     assert fam.status["5000000"] == "de_novo" and fam.status["5000100"] == "de_novo"
     assert fam.status["5000200"] != "de_novo" and fam.status["5000300"] != "de_novo"
     h = hits["5000200"]
-    assert gt.inherited_from(h.call, h.relatives["DAD"], h.relatives["MUM"], "chrX", h.pos, 1) == "maternal"
+    assert zygosity.inherited_from(h.call, h.relatives["DAD"], h.relatives["MUM"], "chrX", h.pos, 1) == "maternal"
     # chrY outside the PARs: the father only (the mother's call, here nonsense, is ignored)
-    son, ref, carrier = gt.Call("hemi", 1), gt.Call("ref", depth=30, gq=99), gt.Call("hemi", 1)
-    assert gt.inherited_from(son, ref, carrier, "chrY", 5_000_000, 1) == "de_novo"
-    assert gt.inherited_from(son, carrier, ref, "chrY", 5_000_000, 1) == "paternal"
-    assert not gt.de_novo(son, gt.Call("ref", depth=4), ref, "chrY", 5_000_000, 1)
+    son, ref, carrier = zygosity.Call("hemi", 1), zygosity.Call("ref", depth=30, gq=99), zygosity.Call("hemi", 1)
+    assert zygosity.inherited_from(son, ref, carrier, "chrY", 5_000_000, 1) == "de_novo"
+    assert zygosity.inherited_from(son, carrier, ref, "chrY", 5_000_000, 1) == "paternal"
+    assert not zygosity.de_novo(son, zygosity.Call("ref", depth=4), ref, "chrY", 5_000_000, 1)
 
 
 def test_D6_chrX_par_uses_both_parents(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from biblip_cli.engine.loading import EngineSpec, load_engine
 from biblip_cli.errors import BiblipError, UsageError
-from biblip_cli.features import genotype as gt
+from biblip_cli.features import pedigree
 from biblip_cli.io.outputs import unregister_temp
 from biblip_cli.io.vcf_write import check_info_conflicts
 from biblip_cli.ranking.candidates import RankResult
@@ -179,10 +179,10 @@ def _apply_packet_sex(ped: Any, proband: str | None, packet: Any) -> tuple[Any, 
     if packet is None or packet.sex not in (1, 2):
         return ped, "unknown"
     if ped is None:
-        ped = gt.Pedigree()
+        ped = pedigree.Pedigree()
     person = ped.people.get(proband)
     if person is None:
-        ped.people[proband] = gt.Person("phenopacket", proband, "0", "0", packet.sex, 2)
+        ped.people[proband] = pedigree.Person("phenopacket", proband, "0", "0", packet.sex, 2)
     else:
         ped.people[proband] = dataclasses.replace(person, sex=packet.sex)
     return ped, "phenopacket"
@@ -233,7 +233,7 @@ def _rank_and_write(
             )
         opts.input = str(packet.require_vcf())
         log.info("VCF from the phenopacket: %s", opts.input)
-    ped = gt.read_ped(opts.ped) if opts.ped else None
+    ped = pedigree.read_ped(opts.ped) if opts.ped else None
     spooled: Path | None = None
     source = opts.input
     if source == "-" or _is_stream(source):  # read twice (rank, then write the VCF): keep it in a temp file
@@ -294,7 +294,7 @@ def _rank_and_write(
     return result
 
 
-def _choose_proband(reader: Any, opts: RankOptions, packet: Any, ped: gt.Pedigree | None) -> str | None:
+def _choose_proband(reader: Any, opts: RankOptions, packet: Any, ped: pedigree.Pedigree | None) -> str | None:
     """--sample, else the phenopacket's subject when it is a VCF sample, else the usual choice."""
     sample = opts.sample
     if sample is None and packet is not None and packet.subject_id in reader.samples:
@@ -303,7 +303,7 @@ def _choose_proband(reader: Any, opts: RankOptions, packet: Any, ped: gt.Pedigre
         log.info(
             "phenopacket subject %r is not a VCF sample; choosing the proband as usual", packet.subject_id
         )
-    proband = gt.choose_proband(reader.samples, sample, ped, reader.name)
+    proband = pedigree.choose_proband(reader.samples, sample, ped, reader.name)
     if ped is not None and not set(ped.people) & set(reader.samples):
         log.warning(
             "%s: none of its %d people is a sample of the VCF; de novo and segregation are not checked",

@@ -113,7 +113,7 @@ class ModelMethods:
     ) -> tuple[float, float]:
         """(allele rank, gene rank) of the causal allele, ranked as `biblip rank` ranks (`ranking.scoring.
         rank_reader`, the same call `commands/rank.run_rank` makes); the ranked TSV is kept in `out_dir`."""
-        from biblip_cli.features import genotype as gt
+        from biblip_cli.features import pedigree
         from biblip_cli.features.phenotype import split_phenotype_option
         from biblip_cli.io.vcf_read import open_vcf
         from biblip_cli.ranking.report import TSV_COLUMNS, atomic_write, ranked_rows, tsv_text
@@ -123,7 +123,7 @@ class ModelMethods:
             self._rank_engine = AlleleScoreCache(self.engine)
         out_dir.mkdir(parents=True, exist_ok=True)
         reader = open_vcf(str(case.vcf))
-        proband = gt.choose_proband(reader.samples, None, None, reader.name)
+        proband = pedigree.choose_proband(reader.samples, None, None, reader.name)
         terms = ontology.resolve_terms(split_phenotype_option(list(case.terms)))
         result = rank_reader(
             reader, terms, proband, None, ontology, self._rank_engine, annotate, shortlist, self.batch_size,

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from biblip_cli.features import genotype as gt
+from biblip_cli.features import pedigree, zygosity
 from biblip_cli.ranking import filters as flt
 from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
 
@@ -26,8 +26,8 @@ class Candidate:
     record_number: int
     allele: Allele
     annotation: AlleleAnnotation
-    call: gt.Call
-    relatives: dict[str, gt.Call] = field(default_factory=dict)
+    call: zygosity.Call
+    relatives: dict[str, zygosity.Call] = field(default_factory=dict)
     gene: str | None = None
     effect: GeneEffect | None = None
     deleteriousness: float = 0.0
@@ -84,7 +84,7 @@ class RankResult:
 def collect_candidates(
     reader: Any,
     proband: str | None,
-    ped: gt.Pedigree | None,
+    ped: pedigree.Pedigree | None,
     annotate: Any,
     result: RankResult,
     settings: flt.FilterSettings | None = None,
@@ -124,8 +124,8 @@ def collect_candidates(
             except Exception:  # noqa: BLE001 - no FORMAT/GT in this record
                 genotypes = None
         phase_sets = _phase_sets(variant) if genotypes is not None else None
-        depths = gt.format_ints(variant, "DP") if genotypes is not None else None
-        quals = gt.format_ints(variant, "GQ") if genotypes is not None else None
+        depths = zygosity.format_ints(variant, "DP") if genotypes is not None else None
+        quals = zygosity.format_ints(variant, "GQ") if genotypes is not None else None
         proband_i = index[proband] if proband is not None and genotypes is not None else None
         record_filter = flt.failed_filter(variant)
         n_alt = max(1, len(variant.ALT))
@@ -136,23 +136,23 @@ def collect_candidates(
                 continue
             k = allele.alt_index + 1
             if proband is None or genotypes is None:
-                call = gt.Call(gt.UNKNOWN)
+                call = zygosity.Call(pedigree.UNKNOWN)
             else:
                 i = index[proband]
-                call = gt.call_for(
+                call = zygosity.call_for(
                     genotypes[i], k, allele.chrom, allele.pos, sex, phase_sets[i] if phase_sets else None
                 )
-            if not (call.carries or call.zygosity == gt.UNKNOWN):
+            if not (call.carries or call.zygosity == pedigree.UNKNOWN):
                 result.not_carried += 1
                 continue
             if not _passes_record_filters(record_filter, depths, quals, proband_i, settings, counts):
                 continue
-            relatives: dict[str, gt.Call] = {}
+            relatives: dict[str, zygosity.Call] = {}
             if genotypes is not None:
                 for s in family:
                     person_sex = ped.people[s].sex if ped else 0
                     j = index[s]
-                    relatives[s] = gt.call_for(
+                    relatives[s] = zygosity.call_for(
                         genotypes[j], k, allele.chrom, allele.pos, person_sex,
                         phase_sets[j] if phase_sets else None,
                         depths[j] if depths else None, quals[j] if quals else None,

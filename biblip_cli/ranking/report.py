@@ -368,8 +368,10 @@ def filter_summary(result: RankResult) -> list[tuple[str, str]]:
         rows.append(
             (
                 "AF > max AF",
-                f"{f.af_above_max:,} removed (max {settings.max_af_words()}); AF from {', '.join(f.af_fields)}, "
-                f"{f.af_missing:,} without a value",
+                (
+                    f"{f.af_above_max:,} removed (max {settings.max_af_words()}); AF from {', '.join(f.af_fields)}, "
+                    f"{f.af_missing:,} without a value"
+                ),
             )
         )
     else:

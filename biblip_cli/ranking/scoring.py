@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from biblip_cli.features import genotype as gt
+from biblip_cli.features import family, pedigree
 from biblip_cli.features.priors import allele_deleteriousness
 from biblip_cli.ranking import filters as flt
 from biblip_cli.ranking.candidates import Candidate, RankResult, collect_candidates
@@ -107,7 +107,7 @@ def moi_factor(cand: Candidate, proband_sex: int) -> float:
     if cand.family == "does_not_segregate":
         return MOI_PENALTY
     modes = cand.modes
-    if not modes or cand.call.zygosity == gt.UNKNOWN:
+    if not modes or cand.call.zygosity == pedigree.UNKNOWN:
         return 1.0
     zyg = cand.zygosity
     if zyg in ("hom", "compound_het", "possible_compound_het"):
@@ -129,7 +129,7 @@ def rank_reader(
     reader: Any,
     terms: Any,
     proband: str | None,
-    ped: gt.Pedigree | None,
+    ped: pedigree.Pedigree | None,
     ontology: Any,
     engine: Any,
     annotate: Any,
@@ -156,7 +156,7 @@ def score_candidates(
     result: RankResult,
     ontology: Any,
     engine: Any,
-    ped: gt.Pedigree | None,
+    ped: pedigree.Pedigree | None,
     proband: str | None,
     shortlist: int,
     batch_size: int,
@@ -189,13 +189,13 @@ def score_candidates(
             c.deleteriousness = allele_deleteriousness(c.annotation)
     cands = result.candidates = _frequency_filter(cands, result)
     hits = [
-        gt.GeneHit(
+        family.GeneHit(
             c.key, c.gene, c.call, c.deleteriousness >= QUALIFYING_DELETERIOUSNESS,
             c.relatives, c.modes, c.allele.chrom, c.allele.pos,
         )
         for c in cands
     ]  # fmt: skip
-    fam = gt.family_logic(hits, ped, proband)  # compound hets, de novo, segregation (docs/rank.md)
+    fam = family.family_logic(hits, ped, proband)  # compound hets, de novo, segregation (docs/rank.md)
     sex = ped.people[proband].sex if ped and proband in ped.people else 0
     for c in cands:
         c.partners = fam.partners.get(c.key, [])
