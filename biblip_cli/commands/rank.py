@@ -98,7 +98,7 @@ class RankOptions:
 
 # --- main -----------------------------------------------------------------------------------------
 def collect_terms(opts: RankOptions) -> list[str]:
-    from biblip_cli.features.phenotype import read_phenotype_file, split_phenotype_option
+    from biblip_cli.features.hpo_terms import read_phenotype_file, split_phenotype_option
 
     items = split_phenotype_option(opts.phenotypes)
     if opts.phenotype_file:
@@ -112,7 +112,7 @@ def resolve_all_terms(opts: RankOptions, ontology: Any, packet: Any = None) -> A
     Command-line terms resolve strictly (an unknown id is an error); the packet's leniently (ids the
     bundle's HPO does not know are skipped with a warning naming them). The packet's excluded terms go
     to `.excluded` (a term both observed and excluded counts as observed, with a warning)."""
-    from biblip_cli.features.phenotype import ResolvedTerms, read_phenotype_file, split_phenotype_option
+    from biblip_cli.features.hpo_terms import ResolvedTerms, read_phenotype_file, split_phenotype_option
 
     merged = ResolvedTerms(terms=[])
     parts: list[tuple[str, Any]] = []

@@ -114,7 +114,7 @@ class ModelMethods:
         """(allele rank, gene rank) of the causal allele, ranked as `biblip rank` ranks (`ranking.scoring.
         rank_reader`, the same call `commands/rank.run_rank` makes); the ranked TSV is kept in `out_dir`."""
         from biblip_cli.features import pedigree
-        from biblip_cli.features.phenotype import split_phenotype_option
+        from biblip_cli.features.hpo_terms import split_phenotype_option
         from biblip_cli.io.vcf_read import open_vcf
         from biblip_cli.ranking.report import TSV_COLUMNS, atomic_write, ranked_rows, tsv_text
         from biblip_cli.ranking.scoring import rank_reader
