@@ -52,7 +52,11 @@ SampleOption = Annotated[
 ]
 PedOption = Annotated[Path | None, typer.Option(help="PED pedigree (6 columns) for de novo and segregation.")]
 ShortlistOption = Annotated[
-    int, typer.Option(help="Candidates passed from the cheap first pass to the LLM pass.")
+    int,
+    typer.Option(
+        help="Candidates given the LLM pass after the Q-former head's first pass (default 0: the head scores "
+        "every allele; it ranked as well or better on held-out and real cases, docs/rank.md)."
+    ),
 ]
 PhenotypeMatchOption = Annotated[
     bool,
@@ -131,7 +135,7 @@ def rank(
     sample: SampleOption = None,
     ped: PedOption = None,
     top: Annotated[int, typer.Option(help="Rows in the ranked TSV and the HTML table.")] = 50,
-    shortlist: ShortlistOption = 200,
+    shortlist: ShortlistOption = 0,
     phenotype_match: PhenotypeMatchOption = False,
     include_filtered: IncludeFilteredOption = False,
     min_gq: MinGqOption = 20,

@@ -38,6 +38,8 @@ __all__ = ["RankOptions", "collect_terms", "print_summary", "run_rank"]
 
 log = logging.getLogger(__name__)
 
+LLM_PASS_SHORTLIST = 200  # the LLM pass's size when --phenotype-match asks for one without --shortlist
+
 
 def run_rank(
     opts: RankOptions,
@@ -165,6 +167,9 @@ def _choose_proband(reader: Any, opts: RankOptions, packet: Any, ped: pedigree.P
 
 def _check_options(opts: RankOptions) -> None:
     """Usage and output clashes, before any work."""
+    if opts.phenotype_match and opts.shortlist == 0 and not opts.no_model:
+        log.warning("--phenotype-match is asked of the LLM pass: using --shortlist %d", LLM_PASS_SHORTLIST)
+        opts.shortlist = LLM_PASS_SHORTLIST
     if opts.top < 1 or opts.shortlist < 0 or opts.batch_size < 1:
         raise UsageError("--top and --batch-size must be >= 1, --shortlist >= 0")
     if not 0 < opts.excluded_lr <= 1:
@@ -220,9 +225,11 @@ def _default_annotator(bundle: Any) -> Any:
 
 
 def _load_engine(opts: RankOptions, bundle: Any) -> Any:
+    needs_llm = opts.shortlist > 0  # the Q-former head alone needs no LLM (a faster start)
     spec = EngineSpec(
-        opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device, batch_size=opts.batch_size
-    )
+        opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device, batch_size=opts.batch_size,
+        use_llm=needs_llm,
+    )  # fmt: skip
     return load_engine(
         bundle,
         spec,

@@ -26,7 +26,7 @@ class RankOptions:
     phenopacket: Path | None = None  # GA4GH Phenopacket v2 (io/phenopackets.py)
     json: str | None = None  # JSON output ('-' = stdout; docs/output.md)
     top: int = 50
-    shortlist: int = 200
+    shortlist: int = 0  # candidates given the LLM pass; 0 = the Q-former head scores all (docs/rank.md)
     output: str | None = None  # VCF with BIOBLIP_RANK/SCORE
     output_type: str | None = None  # v | z; default from the suffix
     tsv: Path | None = None  # None: stdout (unless the VCF goes there)
