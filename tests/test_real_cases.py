@@ -183,3 +183,42 @@ def test_real_case_vcf_holds_the_causal_variant(tmp_path: Path):
     text = cases[0].vcf.read_text()
     assert "\tcausal1\t" in text and text.count("\n") > 5 and cases[0].genotype == "1/1"
     assert cases[0].vcf.name == "PMID_1_case_1.vcf"
+
+
+def test_cases_task_end_to_end_with_a_case_in_the_sequence(tmp_path: Path, ontology):
+    """`evaluate --tasks cases --no-model`: the phenotype-only and protein tables, and a VCF-level table for a
+    case whose variant lies in the demo bundle's sequence (the path the held-out region's cases take)."""
+    from biblip_cli.bundle import Bundle
+    from biblip_cli.evaluation.evaluate import EvaluateOptions, run_evaluate
+    from biblip_cli.features.consequence import protein_variant_to_alleles
+
+    bundle = Bundle.open()
+    seq = bundle.proteins["PRNP"]
+    causal = ProteinVariant("PRNP", f"p.X{102}Y", seq[101], 102, "L" if seq[101] != "L" else "V")
+    (allele,) = protein_variant_to_alleles(bundle, causal)[:1]
+    terms = sorted(f"HP:{i:07d}" for i in ontology.gene_term_ids("PRNP"))[:5]
+    row = (f"c\tC1.json\tC1\tOMIM:1\td\tPRNP\t1\t{allele.chrom}\t{allele.pos}\t{allele.ref}\t{allele.alt}\t\t"
+           f"NP_1.1:p.(Pro102Leu)\theterozygous\t\t1\t{';'.join(terms)}\t\tMALE\n")  # fmt: skip
+    cases = tmp_path / "cases.tsv"
+    cases.write_text(TSV_HEADER + row)
+    labels = tmp_path / "labels.tsv"
+    labels.write_text(
+        "gene_symbol\thgvs_p\tref_aa\tposition\talt_aa\tlabel\n"
+        + "".join(
+            f"PRNP\tp.X{p}A\t{seq[p - 1]}\t{p}\tA\tbenign\n" for p in (20, 60, 150) if seq[p - 1] != "A"
+        )
+    )
+    background = tmp_path / "bg.vcf"
+    background.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=chr20,length=64444167>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        + "".join(f"chr20\t{100000 + 5000 * i}\trs{i}\tA\tG\t.\tPASS\t.\n" for i in range(20))
+    )
+    opts = EvaluateOptions(
+        out=tmp_path / "out", tasks=("cases",), phenopackets=cases, variants=labels, background=background,
+        no_model=True,
+    )  # fmt: skip
+    tables = run_evaluate(opts, bundle=bundle, ontology=ontology)
+    assert [t.task for t in tables] == ["cases_genes", "cases_variants", "cases_rank"]
+    rank_rows = {r["method"]: r for r in tables[2].rows}
+    assert rank_rows["Exomiser-like (HPO sim x deleteriousness)"]["n"] == 1
+    assert (tmp_path / "out" / "cases_rank.tsv").is_file()
