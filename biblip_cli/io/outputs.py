@@ -200,6 +200,30 @@ class GuardedFile:
         except OSError as err:
             raise os_error(err, path, "open the output") from err
 
+    @classmethod
+    def open_own(cls, path: str | os.PathLike, *, resume: bool = False) -> GuardedFile:
+        """A file we keep under a fixed name (`OUT.partial`), never opened through a link: a fresh start
+        removes whatever is there (a symlink or hard link to an input loses only the link) and creates a
+        new file (`O_EXCL | O_NOFOLLOW`); a resume opens it only if it is a regular file with one link."""
+        path = Path(path)
+        try:
+            if resume:
+                found = os.lstat(path)
+                if not stat.S_ISREG(found.st_mode) or found.st_nlink != 1:
+                    raise OutputError(
+                        "the partial output is not a regular file of its own (a link or a special file)",
+                        where=str(path),
+                        hint="delete it and rerun without --resume",
+                    )
+                fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+                return cls(os.fdopen(fd, "r+b"), path)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+            return cls(os.fdopen(fd, "wb"), path)
+        except OSError as err:
+            raise os_error(err, path, "open the output") from err
+
     def _call(self, name: str, *args: object) -> object:
         try:
             return getattr(self.raw, name)(*args)
@@ -272,9 +296,15 @@ class OutputLock:
         self.fd: int | None = None
         while True:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
             except OSError as err:
-                raise os_error(err, self.path, "create the lock file") from err
+                if err.errno != errno.ELOOP:
+                    raise os_error(err, self.path, "create the lock file") from err
+                try:  # a symlink in the lock's place: never lock (or create) its target; drop the link
+                    os.unlink(self.path)
+                except OSError as unlink_err:
+                    raise os_error(unlink_err, self.path, "remove the link in the lock file's place") from err
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as err:

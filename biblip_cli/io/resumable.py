@@ -12,6 +12,7 @@ output stops at once instead of writing into the same `OUT.partial`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -93,12 +94,12 @@ class ResumableOutput:
             self.resumed = self._load(fingerprint)
         elif self.state_path.exists():
             log.info("%s: an unfinished run's partial output is there; starting over (use --resume)", target)
-        mode = "r+b" if self.resumed else "wb"
-        self.vcf: BinaryIO = GuardedFile.open(self.partial, mode)  # type: ignore[assignment]
+        # never through a link: `OUT.partial -> in.vcf` must not overwrite the input
+        self.vcf: BinaryIO = GuardedFile.open_own(self.partial, resume=self.resumed)  # type: ignore[assignment]
         self.tsv_file: BinaryIO | None = None
         if self.tsv_partial:
             try:
-                self.tsv_file = GuardedFile.open(self.tsv_partial, mode)  # type: ignore[assignment]
+                self.tsv_file = GuardedFile.open_own(self.tsv_partial, resume=self.resumed)  # type: ignore[assignment]
             except BaseException:
                 self.vcf.close()
                 if not self.resumed:
@@ -167,7 +168,10 @@ class ResumableOutput:
             counters,
         )
         temp = self.state_path.with_name(self.state_path.name + ".tmp")
-        with open(temp, "w") as handle:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)  # a link in its place loses only the link
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+        with os.fdopen(fd, "w") as handle:
             json.dump({"format": STATE_FORMAT, **self.state.__dict__}, handle)
             handle.flush()
             os.fsync(handle.fileno())

@@ -1,0 +1,86 @@
+"""More of the output layer's promise (issue 19, second adversarial round): files the run keeps under
+fixed names are never written through a link, every output of a run is committed only when all have
+succeeded, a full disk leaves nothing behind, and outputs that are one file (stdin, FIFOs, hard links) are
+refused before any work."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+HEADER = (
+    "##fileformat=VCFv4.2\n##contig=<ID=chr20,length=64444167>\n"
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+)
+RECORDS = "chr20\t96130\t.\tC\tT\t50.00\tPASS\t.\nchr20\t96200\t.\tG\tA\t.\tPASS\tDP=3\n"
+
+
+@pytest.fixture
+def vcf(tmp_path: Path) -> Path:
+    path = tmp_path / "in.vcf"
+    path.write_text(HEADER + RECORDS)
+    return path
+
+
+def cli(*args: str, cwd: Path, stdin=None, stdout=subprocess.PIPE, shell: str | None = None):
+    """`biblip -q ARGS` from this checkout (or `shell`, a bash line where `biblip` is that command)."""
+    env = {k: v for k, v in os.environ.items() if k != "BIBLIP_DEBUG"}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    if shell is not None:
+        command = ["bash", "-c", f'biblip() {{ "{sys.executable}" -m biblip_cli.cli -q "$@"; }}; {shell}']
+    else:
+        command = [sys.executable, "-m", "biblip_cli.cli", "-q", *args]
+    return subprocess.run(
+        command, cwd=cwd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=env, check=False, timeout=180
+    )  # fmt: skip
+
+
+def one_error_line(stderr: bytes) -> str:
+    text = stderr.decode(errors="replace")
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in text, text
+    assert lines[0].startswith("error: ") and "(hint: " in lines[0], text
+    return lines[0]
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or "partial" in p.name)
+
+
+# --- 1: OUT.partial (and its .json, the lock) never followed --------------------------------------
+
+
+@pytest.mark.parametrize("link", ["out.vcf.partial", "out.vcf.partial.json.tmp", ".out.vcf.lock"])
+def test_a_symlink_in_place_of_a_kept_file_is_replaced_not_written_through(vcf: Path, link: str):
+    before = vcf.read_bytes()
+    (vcf.parent / link).symlink_to(vcf.name)
+    done = cli("annotate", "in.vcf", "--no-model", "-o", "out.vcf", cwd=vcf.parent)
+    assert done.returncode == 0, done.stderr.decode()
+    assert vcf.read_bytes() == before
+    out = vcf.parent / "out.vcf"
+    assert out.is_file() and not out.is_symlink() and "BIOBLIP=" in out.read_text()
+    assert leftovers(vcf.parent) == []
+
+
+def test_a_hard_link_in_place_of_the_partial_loses_only_the_link(vcf: Path):
+    before = vcf.read_bytes()
+    os.link(vcf, vcf.parent / "out.vcf.partial")
+    done = cli("annotate", "in.vcf", "--no-model", "-o", "out.vcf", cwd=vcf.parent)
+    assert done.returncode == 0, done.stderr.decode()
+    assert vcf.read_bytes() == before and "BIOBLIP=" in (vcf.parent / "out.vcf").read_text()
+
+
+def test_resume_refuses_a_partial_that_is_a_link(vcf: Path):
+    before = vcf.read_bytes()
+    partial = vcf.parent / "out.vcf.partial"
+    partial.symlink_to(vcf.name)
+    from biblip_cli.io.outputs import GuardedFile, OutputError
+
+    with pytest.raises(OutputError, match="not a regular file of its own"):
+        GuardedFile.open_own(partial, resume=True)
+    assert vcf.read_bytes() == before
