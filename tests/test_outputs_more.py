@@ -84,3 +84,45 @@ def test_resume_refuses_a_partial_that_is_a_link(vcf: Path):
     with pytest.raises(OutputError, match="not a regular file of its own"):
         GuardedFile.open_own(partial, resume=True)
     assert vcf.read_bytes() == before
+
+
+# --- 2, 25, 26: one file under two names (stdin, a FIFO given twice, hard links) -------------------
+
+
+def test_stdin_and_stdout_redirected_to_one_file_is_refused(vcf: Path):
+    before = vcf.read_bytes()
+    done = cli(shell="biblip annotate - --no-model < in.vcf >> in.vcf", cwd=vcf.parent)
+    assert done.returncode == 2
+    assert "redirected into the input - (stdin)" in one_error_line(done.stderr)
+    assert vcf.read_bytes() == before
+
+
+def test_an_output_file_that_is_stdin_is_refused(vcf: Path):
+    before = vcf.read_bytes()
+    with open(vcf, "rb") as stdin:
+        done = cli("annotate", "-", "--no-model", "-o", "in.vcf", cwd=vcf.parent, stdin=stdin)
+    assert done.returncode == 2 and "same file as the input - (stdin)" in one_error_line(done.stderr)
+    assert vcf.read_bytes() == before
+
+
+def test_the_same_fifo_twice_is_refused(tmp_path: Path):
+    from biblip_cli.errors import UsageError
+    from biblip_cli.io.outputs import check_outputs
+
+    fifo = tmp_path / "ff"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="--tsv is the same file as -o"):
+        check_outputs(["in.vcf"], [("-o", fifo), ("--tsv", fifo)])
+    os.symlink(fifo, tmp_path / "ff2")
+    with pytest.raises(UsageError, match="--tsv is the same file as -o"):
+        check_outputs(["in.vcf"], [("-o", fifo), ("--tsv", tmp_path / "ff2")])
+    check_outputs(["in.vcf"], [("-o", "/dev/null"), ("--tsv", "/dev/null")])  # nothing is stored there
+
+
+def test_two_outputs_that_are_hard_links_of_one_file_are_refused(vcf: Path):
+    out = vcf.parent / "out.vcf"
+    out.write_text("old\n")
+    os.link(out, vcf.parent / "hard")
+    done = cli("annotate", "in.vcf", "--no-model", "-o", "out.vcf", "--tsv", "hard", cwd=vcf.parent)
+    assert done.returncode == 2 and "--tsv is the same file as -o" in one_error_line(done.stderr)
+    assert out.read_text() == "old\n" and leftovers(vcf.parent) == []

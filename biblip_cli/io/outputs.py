@@ -92,14 +92,62 @@ def _key(path: Path) -> str:
     return str(real)
 
 
+def _identity(path: str | os.PathLike) -> tuple[int, int, int] | None:
+    """(st_dev, st_ino, st_mode) of an existing file (links followed), None when there is none."""
+    try:
+        found = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return found.st_dev, found.st_ino, found.st_mode
+
+
+def _fd_identity(fd: int) -> tuple[int, int, int] | None:
+    try:
+        found = os.fstat(fd)
+    except (OSError, ValueError):
+        return None
+    return found.st_dev, found.st_ino, found.st_mode
+
+
 def check_outputs(
     inputs: Iterable[str | os.PathLike | None],
     outputs: Iterable[tuple[str, str | os.PathLike | None]],
 ) -> None:
-    """Refuse bad outputs before any work. `outputs` are (option name, path) pairs; None = not asked."""
-    ins = [Path(str(p)) for p in inputs if p is not None and str(p) != "-"]
+    """Refuse bad outputs before any work. `outputs` are (option name, path) pairs; None = not asked.
+
+    Two names are one file when their (st_dev, st_ino) agree: symlinks, hard links, the same FIFO given
+    twice, stdin or stdout redirected from/into a file. Character devices (`/dev/null`, a terminal) may be
+    given twice: nothing is stored there."""
+    given = [str(p) for p in inputs if p is not None]
+    ins = [Path(p) for p in given if p != "-"]
+    # stdin redirected from a regular file (`biblip annotate - < in.vcf`): that file is an input too
+    stdin_id = _fd_identity(0) if "-" in given else None
+    if stdin_id is not None and not stat.S_ISREG(stdin_id[2]):
+        stdin_id = None
     seen: dict[str, str] = {}
+    seen_ids: dict[tuple[int, int], str] = {}
     stdout_by: str | None = None
+
+    def same_as_earlier(option: str, where: str, ident: tuple[int, int, int] | None) -> None:
+        if ident is None or stat.S_ISCHR(ident[2]) or stat.S_ISDIR(ident[2]):
+            return
+        if stdin_id is not None and ident[:2] == stdin_id[:2]:
+            raise UsageError(
+                f"{option} is redirected into the input - (stdin)"
+                if where == "<stdout>"
+                else f"{option} is the same file as the input - (stdin)",
+                where=where,
+                hint="write the output to a new file; the input would be overwritten",
+            )
+        earlier = seen_ids.get(ident[:2])
+        if earlier is not None:
+            raise UsageError(
+                f"{option} is the same file as {earlier}",
+                where=where,
+                hint="give each output its own file (a hard link, the same FIFO or stdout count as one)",
+            )
+        seen_ids[ident[:2]] = option
+
     for option, value in outputs:
         if value is None:
             continue
@@ -110,6 +158,8 @@ def check_outputs(
                 )
             stdout_by = option
             _check_stdout_is_no_input(option, ins)
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                same_as_earlier(f"{option} (stdout)", "<stdout>", _fd_identity(sys.stdout.fileno()))
             continue
         path = Path(str(value))
         if path.is_dir():
@@ -125,6 +175,7 @@ def check_outputs(
                     where=str(path),
                     hint="write the output to a new file; the input would be overwritten",
                 )
+        same_as_earlier(option, str(path), _identity(path))
         if not special:
             key = _key(path)
             if key in seen:
@@ -140,7 +191,7 @@ def check_outputs(
 
 
 def _check_stdout_is_no_input(option: str, inputs: list[Path]) -> None:
-    """`biblip annotate in.vcf >> in.vcf`: stdout redirected into an input file."""
+    """`biblip annotate in.vcf >> in.vcf`: stdout redirected into an input file (for `-` see check_outputs)."""
     try:
         out = os.fstat(sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):
