@@ -126,3 +126,14 @@ def test_two_outputs_that_are_hard_links_of_one_file_are_refused(vcf: Path):
     done = cli("annotate", "in.vcf", "--no-model", "-o", "out.vcf", "--tsv", "hard", cwd=vcf.parent)
     assert done.returncode == 2 and "--tsv is the same file as -o" in one_error_line(done.stderr)
     assert out.read_text() == "old\n" and leftovers(vcf.parent) == []
+
+
+# --- 9: stdout closed ----------------------------------------------------------------------------
+
+
+def test_stdout_closed_is_one_line_not_a_traceback(vcf: Path):
+    done = cli(shell="biblip annotate in.vcf --no-model >&-", cwd=vcf.parent)
+    assert done.returncode == 1 and "stdout is closed" in one_error_line(done.stderr)
+    done = cli(shell="biblip annotate in.vcf --no-model -o out.vcf >&-", cwd=vcf.parent)
+    assert done.returncode == 0, done.stderr.decode()
+    assert "BIOBLIP=" in (vcf.parent / "out.vcf").read_text() and leftovers(vcf.parent) == []

@@ -109,6 +109,20 @@ def _fd_identity(fd: int) -> tuple[int, int, int] | None:
     return found.st_dev, found.st_ino, found.st_mode
 
 
+def stdout_fd() -> int:
+    """stdout's file descriptor, or a one-line error when the process was started with stdout closed."""
+    try:
+        if sys.stdout is None:
+            raise ValueError("no sys.stdout")
+        fd = sys.stdout.fileno()
+        os.fstat(fd)
+    except (OSError, ValueError, AttributeError) as err:
+        raise OutputError(
+            "stdout is closed", where="<stdout>", hint="give the output a file name with -o, or do not close stdout"
+        ) from err
+    return fd
+
+
 def check_outputs(
     inputs: Iterable[str | os.PathLike | None],
     outputs: Iterable[tuple[str, str | os.PathLike | None]],
@@ -157,9 +171,9 @@ def check_outputs(
                     f"stdout cannot carry both {stdout_by} and {option}", hint="give one of them a file name"
                 )
             stdout_by = option
+            fd = stdout_fd()
             _check_stdout_is_no_input(option, ins)
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                same_as_earlier(f"{option} (stdout)", "<stdout>", _fd_identity(sys.stdout.fileno()))
+            same_as_earlier(f"{option} (stdout)", "<stdout>", _fd_identity(fd))
             continue
         path = Path(str(value))
         if path.is_dir():
@@ -407,6 +421,7 @@ class OutputFile:
         self.closed = False
         self.owned = True
         if is_stdout(self.target):
+            stdout_fd()  # started with stdout closed (`>&-`): one line, not an AttributeError
             self.raw: BinaryIO = sys.stdout.buffer
             self.owned = False
             self.final: Path | None = None
