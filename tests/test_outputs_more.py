@@ -42,7 +42,7 @@ def cli(*args: str, cwd: Path, stdin=None, stdout=subprocess.PIPE, shell: str | 
 
 def one_error_line(stderr: bytes) -> str:
     text = stderr.decode(errors="replace")
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("WARNING ")]
     assert len(lines) == 1 and "Traceback" not in text, text
     assert lines[0].startswith("error: ") and "(hint: " in lines[0], text
     return lines[0]
@@ -137,3 +137,33 @@ def test_stdout_closed_is_one_line_not_a_traceback(vcf: Path):
     done = cli(shell="biblip annotate in.vcf --no-model -o out.vcf >&-", cwd=vcf.parent)
     assert done.returncode == 0, done.stderr.decode()
     assert "BIOBLIP=" in (vcf.parent / "out.vcf").read_text() and leftovers(vcf.parent) == []
+
+
+# --- 4: all outputs of a run or none -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["annotate", "target"])
+def test_a_failing_written_through_output_leaves_no_other_output(vcf: Path, command: str):
+    done = cli(command, "in.vcf", "--no-model", "-o", "out.vcf", "--tsv", "/dev/full", cwd=vcf.parent)
+    assert done.returncode == 1 and "no space left on device" in one_error_line(done.stderr)
+    assert not (vcf.parent / "out.vcf").exists() and leftovers(vcf.parent) == []
+
+
+def test_stdout_on_a_full_device_leaves_no_file_output(vcf: Path):
+    with open("/dev/full", "wb") as full:
+        done = cli("annotate", "in.vcf", "--no-model", "-o", "out.vcf", "--tsv", "-", cwd=vcf.parent, stdout=full)
+    assert done.returncode == 1 and "<stdout>" in one_error_line(done.stderr)
+    assert not (vcf.parent / "out.vcf").exists() and leftovers(vcf.parent) == []
+
+
+def test_commit_all_flushes_written_through_outputs_before_any_rename(tmp_path: Path):
+    from biblip_cli.errors import BiblipError
+    from biblip_cli.io.outputs import OutputFile, commit_all
+
+    kept = OutputFile(tmp_path / "a.tsv")
+    kept.write(b"data\n")
+    full = OutputFile("/dev/full")
+    full.write(b"more\n")
+    with pytest.raises(BiblipError, match="no space left"):
+        commit_all(kept, full)
+    assert list(tmp_path.iterdir()) == []

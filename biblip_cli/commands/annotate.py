@@ -313,6 +313,8 @@ def _annotate_records(
 
 def _finish(opts: AnnotateOptions, sinks: _Sinks, reader: VcfReader) -> None:
     """Rename the finished outputs into place (the resumable pair, or the streamed files)."""
+    from biblip_cli.io.outputs import commit_all
+
     if sinks.out is not None:
         sinks.out.finish(opts.output_type)
     else:
@@ -320,9 +322,7 @@ def _finish(opts: AnnotateOptions, sinks: _Sinks, reader: VcfReader) -> None:
             if isinstance(sinks.vcf_stream, bgzf.BgzfWriter):
                 sinks.vcf_stream.close()
             assert sinks.stream is not None
-            sinks.stream.commit()
-            if sinks.tsv_stream is not None:
-                sinks.tsv_stream.commit()
+            commit_all(sinks.stream, sinks.tsv_stream)  # all or none; written-through ones flushed first
         except BaseException:
             sinks.drop(reader)
             raise

@@ -35,7 +35,7 @@ from biblip_cli.features.elements import (
     score_pairs,
     transcript_contig,
 )
-from biblip_cli.io.outputs import TextOutput, check_outputs, is_stdout
+from biblip_cli.io.outputs import TextOutput, check_outputs, commit_all, is_stdout
 from biblip_cli.io.vcf_read import record_text
 from biblip_cli.records import Allele, AlleleAnnotation
 
@@ -363,9 +363,9 @@ def _run_vcf(
         raise
     reader.close()
     try:
-        out.close()
-        if tsv is not None:
-            tsv.commit()
+        out.finish()
+        commit_all(out.file, tsv.file if tsv is not None else None)  # all or none
+        out.commit()  # the index, for -O z
     except BaseException:
         out.abort()
         if tsv is not None:

@@ -419,6 +419,7 @@ class OutputFile:
         self.temp: Path | None = None
         self.lock: OutputLock | None = None
         self.closed = False
+        self.prepared = False
         self.owned = True
         if is_stdout(self.target):
             stdout_fd()  # started with stdout closed (`>&-`): one line, not an AttributeError
@@ -472,10 +473,10 @@ class OutputFile:
     def fileno(self) -> int:
         return self.raw.fileno()
 
-    def commit(self) -> Path | None:
-        """Flush, fsync, rename over the target; returns the final path (None when written through)."""
-        if self.closed:
-            return self.final if self.temp is not None else None
+    def prepare(self) -> None:
+        """Flush (fsync a temp file) and close: after this only the rename is left (see `commit_all`)."""
+        if self.closed or self.prepared:
+            return
         try:
             self.flush()
             if self.owned:
@@ -485,6 +486,17 @@ class OutputFile:
                     self.raw.close()
                 except OSError as err:
                     raise os_error(err, self.where, "write") from err
+            self.prepared = True
+        except BaseException:
+            self.abort()
+            raise
+
+    def commit(self) -> Path | None:
+        """Flush, fsync, rename over the target; returns the final path (None when written through)."""
+        if self.closed:
+            return self.final if self.temp is not None else None
+        try:
+            self.prepare()
             self.closed = True
             if self.temp is None:
                 return None
@@ -527,6 +539,21 @@ class OutputFile:
             self.commit()
         else:
             self.abort()
+
+
+def commit_all(*files: OutputFile | None) -> list[Path | None]:
+    """Commit the outputs of one run together: the written-through ones (stdout, devices, FIFOs) are
+    flushed first, then every temp file is flushed and fsync'd, and only then is each renamed into place.
+    A failure before the renames (`--tsv /dev/full`, a full disk) aborts them all: no output is left."""
+    present = [f for f in files if f is not None]
+    try:
+        for output in sorted(present, key=lambda f: f.temp is not None):
+            output.prepare()
+        return [output.commit() for output in present]
+    except BaseException:
+        for output in present:
+            output.abort()
+        raise
 
 
 def _umask() -> int:

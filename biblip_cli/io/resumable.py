@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.io.outputs import GuardedFile, OutputLock, check_directory, os_error, real_target
-from biblip_cli.io.vcf_write import bgzip_file, index_vcf_gz
+from biblip_cli.io.vcf_write import bgzip_to_temp, index_vcf_gz
 
 log = logging.getLogger(__name__)
 
@@ -190,16 +190,23 @@ class ResumableOutput:
         self._unlock()
 
     def _finish(self, output_type: str) -> None:
+        # everything that can fail (a full disk) first, the renames last: both outputs or neither
         for handle in (self.vcf, self.tsv_file):
             if handle is not None:
                 handle.flush()
                 os.fsync(handle.fileno())
                 handle.close()
-        if self.tsv and self.tsv_partial:
-            os.replace(self.tsv_partial, self.tsv)
-        if output_type == "z":
+        gz = bgzip_to_temp(self.partial, self.target) if output_type == "z" else None
+        try:
+            if self.tsv and self.tsv_partial:
+                os.replace(self.tsv_partial, self.tsv)
+        except BaseException:
+            if gz is not None:
+                gz.abort()
+            raise
+        if gz is not None:
             Path(str(self.target) + ".tbi").unlink(missing_ok=True)
-            bgzip_file(self.partial, self.target)
+            gz.commit()
             self.partial.unlink()
             index_vcf_gz(self.target)
         else:
