@@ -167,3 +167,49 @@ def test_commit_all_flushes_written_through_outputs_before_any_rename(tmp_path: 
     with pytest.raises(BiblipError, match="no space left"):
         commit_all(kept, full)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- 7, 8: a full disk (not Ctrl-C) leaves no partial file ------------------------------------------
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A 1 MiB tmpfs at tmp_path/small (root only: skipped where mounting is not permitted)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip() or 'mount failed'}")
+    yield small
+    subprocess.run(["umount", str(small)], check=False)
+
+
+def fill(folder: Path, leave_kib: int) -> None:
+    with open(folder / "filler", "wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+                handle.flush()
+                if os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize <= leave_kib * 1024:
+                    break
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize(
+    ("args", "leave_kib"),
+    [
+        (["-o", "out.vcf", "--tsv", "small/out.tsv"], 40),
+        (["-O", "z", "-o", "small/out.vcf.gz", "--tsv", "small/out.tsv"], 40),
+        (["-o", "small/out.vcf"], 0),
+    ],
+)
+def test_a_full_disk_removes_every_partial_file(tiny_disk: Path, resources: Path, args: list, leave_kib: int):
+    fill(tiny_disk, leave_kib)
+    folder = tiny_disk.parent
+    done = cli("annotate", str(resources / "demo.vcf.gz"), "--no-model", *args, cwd=folder)
+    assert done.returncode == 1 and "no space left on device" in one_error_line(done.stderr)
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler"]
+    assert sorted(p.name for p in folder.iterdir()) == ["small"]

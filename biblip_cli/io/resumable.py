@@ -214,10 +214,12 @@ class ResumableOutput:
         self.state_path.unlink(missing_ok=True)
 
     def abort(self) -> None:
-        """Remove everything (bad input: nothing worth resuming)."""
+        """Remove everything (bad input, a full disk: nothing worth resuming). Closing may fail again
+        (the buffered bytes still do not fit): the files are removed all the same."""
         for handle in (self.vcf, self.tsv_file):
             if handle is not None and not handle.closed:
-                handle.close()
+                with contextlib.suppress(OSError, BiblipError):
+                    handle.close()
         for path in (self.partial, self.tsv_partial, self.state_path, Path(str(self.state_path) + ".tmp")):
             if path is not None:
                 path.unlink(missing_ok=True)
