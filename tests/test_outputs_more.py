@@ -213,3 +213,16 @@ def test_a_full_disk_removes_every_partial_file(tiny_disk: Path, resources: Path
     assert done.returncode == 1 and "no space left on device" in one_error_line(done.stderr)
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler"]
     assert sorted(p.name for p in folder.iterdir()) == ["small"]
+
+
+# --- 27: --explain is never silently ignored --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--no-llm", "--no-model"], "--explain needs the LLM"), (["--no-model"], "--explain needs the model")],
+)
+def test_explain_without_the_model_is_a_usage_error(vcf: Path, flags: list, message: str):
+    done = cli("annotate", "in.vcf", "--explain", *flags, "-o", "o.vcf", cwd=vcf.parent)
+    assert done.returncode == 2 and message in one_error_line(done.stderr)
+    assert not (vcf.parent / "o.vcf").exists()

@@ -186,8 +186,10 @@ def _check_options(opts: AnnotateOptions) -> bool:
         raise UsageError("--batch-size must be at least 1")
     if opts.threads is not None and opts.threads < 1:
         raise UsageError(f"--threads must be at least 1 (got {opts.threads})", hint="omit it for the default")
-    if opts.explain and opts.no_llm and not opts.no_model:
+    if opts.explain and opts.no_llm:
         raise UsageError("--explain needs the LLM", hint="drop --no-llm to generate explanations")
+    if opts.explain and opts.no_model:  # it would be ignored without a word
+        raise UsageError("--explain needs the model", hint="drop --no-model to generate explanations")
     # written through (stdout, devices, FIFOs) or atomically at the end: no resumable partial files
     streamed = any(
         path is not None and (is_stdout(path) or is_special(Path(path))) for path in (opts.output, opts.tsv)
