@@ -226,3 +226,27 @@ def test_explain_without_the_model_is_a_usage_error(vcf: Path, flags: list, mess
     done = cli("annotate", "in.vcf", "--explain", *flags, "-o", "o.vcf", cwd=vcf.parent)
     assert done.returncode == 2 and message in one_error_line(done.stderr)
     assert not (vcf.parent / "o.vcf").exists()
+
+
+# --- 19 (merge): sample names that are not UTF-8 ----------------------------------------------------
+
+CP1252_VCF = (
+    b"##fileformat=VCFv4.2\n##contig=<ID=chr20,length=64444167>\n"
+    b'##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+    b"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tJos\xe9\n"
+    b"chr20\t96130\t.\tC\tT\t50\tPASS\t.\tGT\t0/1\n"
+)
+
+
+def test_merge_keeps_a_sample_name_that_is_not_utf8(tmp_path: Path):
+    from biblip_cli.io.vcf_read import open_vcf
+
+    for name in ("a.vcf", "b.vcf"):
+        (tmp_path / name).write_bytes(CP1252_VCF)
+    reader = open_vcf(str(tmp_path / "a.vcf"))
+    assert reader.samples == [b"Jos\xe9".decode("utf-8", "surrogateescape")]
+    reader.close()
+    done = cli("merge", "a.vcf", "b.vcf", "-o", "m.vcf", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    merged = (tmp_path / "m.vcf").read_bytes()
+    assert b"\tJos\xe9\n" in merged and merged.count(b"chr20\t96130\t") == 2
