@@ -250,3 +250,15 @@ def test_merge_keeps_a_sample_name_that_is_not_utf8(tmp_path: Path):
     assert done.returncode == 0, done.stderr.decode()
     merged = (tmp_path / "m.vcf").read_bytes()
     assert b"\tJos\xe9\n" in merged and merged.count(b"chr20\t96130\t") == 2
+
+
+# --- 20, 21: damaged side inputs get one line with a hint -------------------------------------------
+
+
+def test_a_bed_start_that_is_not_a_number_names_the_line_and_the_columns(tmp_path: Path):
+    (tmp_path / "bad.bed").write_text("chr20\t96000\t96100\tok\nchr20\tabc\t96300\tbad\n")
+    done = cli("target", "--elements", "bad.bed", "--no-model", "-o", "t.tsv", cwd=tmp_path)
+    line = one_error_line(done.stderr)
+    assert done.returncode == 1 and "bad.bed:2: start/end are not integers" in line
+    assert "0-based start" in line and "check line 2" in line
+    assert not (tmp_path / "t.tsv").exists() and leftovers(tmp_path) == []
