@@ -255,6 +255,18 @@ def test_merge_keeps_a_sample_name_that_is_not_utf8(tmp_path: Path):
 # --- 20, 21: damaged side inputs get one line with a hint -------------------------------------------
 
 
+def test_bundle_info_on_a_truncated_gtf_is_one_line(tmp_path: Path, resources: Path):
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(resources / "demo_bundle", bundle)
+    gtf = bundle / "genes" / "genes.gtf.gz"
+    os.truncate(gtf, gtf.stat().st_size // 2)
+    done = cli("bundle", "info", "bundle", cwd=tmp_path)
+    line = one_error_line(done.stderr)
+    assert done.returncode == 1 and "genes.gtf.gz: truncated compressed file" in line and "Aborted" not in line
+
+
 def test_a_bed_start_that_is_not_a_number_names_the_line_and_the_columns(tmp_path: Path):
     (tmp_path / "bad.bed").write_text("chr20\t96000\t96100\tok\nchr20\tabc\t96300\tbad\n")
     done = cli("target", "--elements", "bad.bed", "--no-model", "-o", "t.tsv", cwd=tmp_path)
