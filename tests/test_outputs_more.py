@@ -151,7 +151,9 @@ def test_a_failing_written_through_output_leaves_no_other_output(vcf: Path, comm
 
 def test_stdout_on_a_full_device_leaves_no_file_output(vcf: Path):
     with open("/dev/full", "wb") as full:
-        done = cli("annotate", "in.vcf", "--no-model", "-o", "out.vcf", "--tsv", "-", cwd=vcf.parent, stdout=full)
+        done = cli(
+            "annotate", "in.vcf", "--no-model", "-o", "out.vcf", "--tsv", "-", cwd=vcf.parent, stdout=full
+        )
     assert done.returncode == 1 and "<stdout>" in one_error_line(done.stderr)
     assert not (vcf.parent / "out.vcf").exists() and leftovers(vcf.parent) == []
 
@@ -264,7 +266,9 @@ def test_bundle_info_on_a_truncated_gtf_is_one_line(tmp_path: Path, resources: P
     os.truncate(gtf, gtf.stat().st_size // 2)
     done = cli("bundle", "info", "bundle", cwd=tmp_path)
     line = one_error_line(done.stderr)
-    assert done.returncode == 1 and "genes.gtf.gz: truncated compressed file" in line and "Aborted" not in line
+    assert (
+        done.returncode == 1 and "genes.gtf.gz: truncated compressed file" in line and "Aborted" not in line
+    )
 
 
 def test_a_bed_start_that_is_not_a_number_names_the_line_and_the_columns(tmp_path: Path):

@@ -101,7 +101,9 @@ def _read_bundle_file(read: Callable[[Path], T], path: Path, bundle_dir: Path) -
         return read(path)
     except EOFError as err:
         raise BiblipError(
-            "truncated compressed file: it ends in the middle of the gzip/bgzip data", where=str(path), hint=hint
+            "truncated compressed file: it ends in the middle of the gzip/bgzip data",
+            where=str(path),
+            hint=hint,
         ) from err
     except (OSError, zlib.error, UnicodeDecodeError) as err:
         raise BiblipError(f"cannot read this bundle file ({err})", where=str(path), hint=hint) from err

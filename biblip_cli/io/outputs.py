@@ -118,7 +118,9 @@ def stdout_fd() -> int:
         os.fstat(fd)
     except (OSError, ValueError, AttributeError) as err:
         raise OutputError(
-            "stdout is closed", where="<stdout>", hint="give the output a file name with -o, or do not close stdout"
+            "stdout is closed",
+            where="<stdout>",
+            hint="give the output a file name with -o, or do not close stdout",
         ) from err
     return fd
 
