@@ -278,3 +278,27 @@ def test_a_bed_start_that_is_not_a_number_names_the_line_and_the_columns(tmp_pat
     assert done.returncode == 1 and "bad.bed:2: start/end are not integers" in line
     assert "0-based start" in line and "check line 2" in line
     assert not (tmp_path / "t.tsv").exists() and leftovers(tmp_path) == []
+
+
+# --- 24: stdout closed early beside a file output ---------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["annotate", "target"])
+def test_stdout_closed_early_still_writes_the_file_output(tmp_path: Path, command: str):
+    lines = [HEADER] + [f"chr20\t{96000 + i}\t.\tC\tT\t50\tPASS\t.\n" for i in range(3000)]
+    (tmp_path / "big.vcf").write_text("".join(lines))
+    shell = (
+        f"biblip {command} big.vcf --no-model -o o.vcf --tsv - 2>err | head -c 200 > got; "
+        "echo ${PIPESTATUS[0]} > rc"
+    )
+    cli(shell=shell, cwd=tmp_path)
+    assert (tmp_path / "rc").read_text().strip() == "0", (tmp_path / "err").read_text()
+    assert "error" not in (tmp_path / "err").read_text()
+    assert len((tmp_path / "got").read_bytes()) == 200
+    out = (tmp_path / "o.vcf").read_text()
+    assert out.count("\nchr20\t") == 3000
+    full = cli(command, "big.vcf", "--no-model", "-o", "whole.vcf", cwd=tmp_path)
+    assert full.returncode == 0
+    strip = lambda text: [x for x in text.splitlines() if not x.startswith("##biblip_command")]
+    assert strip(out) == strip((tmp_path / "whole.vcf").read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.vcf", "err", "got", "o.vcf", "rc", "whole.vcf"]

@@ -231,7 +231,7 @@ class _Sinks:
 
 
 def _open_outputs(opts: AnnotateOptions, reader: VcfReader, streamed: bool) -> _Sinks:
-    from biblip_cli.io.outputs import OutputFile
+    from biblip_cli.io.outputs import OutputFile, keep_files_if_stdout_closes
     from biblip_cli.io.resumable import ResumableOutput, input_fingerprint
 
     sinks = _Sinks()
@@ -241,6 +241,7 @@ def _open_outputs(opts: AnnotateOptions, reader: VcfReader, streamed: bool) -> _
             sinks.vcf_stream = bgzf_writer(sinks.stream) if opts.output_type == "z" else sinks.stream  # type: ignore[arg-type]
             if opts.tsv is not None:
                 sinks.tsv_stream = OutputFile(opts.tsv)
+            keep_files_if_stdout_closes(sinks.stream, sinks.tsv_stream)  # `-o o.vcf --tsv - | head`
         else:
             if reader.is_stdin and opts.resume:
                 raise UsageError("--resume cannot re-read stdin", hint="pass the input as a file")

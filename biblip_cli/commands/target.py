@@ -35,7 +35,13 @@ from biblip_cli.features.elements import (
     score_pairs,
     transcript_contig,
 )
-from biblip_cli.io.outputs import TextOutput, check_outputs, commit_all, is_stdout
+from biblip_cli.io.outputs import (
+    TextOutput,
+    check_outputs,
+    commit_all,
+    is_stdout,
+    keep_files_if_stdout_closes,
+)
 from biblip_cli.io.vcf_read import record_text
 from biblip_cli.records import Allele, AlleleAnnotation
 
@@ -303,6 +309,7 @@ def _run_vcf(
         out.abort()
         reader.close()
         raise
+    keep_files_if_stdout_closes(out.file, tsv.file if tsv is not None else None)  # `--tsv - | head`
     transcripts = bundle.transcripts
     pending: list[tuple[Any, str | None, list[tuple[AlleleAnnotation, list[TargetCandidate]]]]] = []
 

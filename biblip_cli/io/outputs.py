@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import re
 import stat
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from biblip_cli.errors import BiblipError, UsageError
+
+log = logging.getLogger(__name__)
 
 STDOUT_ALIASES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
 
@@ -423,6 +426,7 @@ class OutputFile:
         self.closed = False
         self.prepared = False
         self.owned = True
+        self.drop_if_closed = False  # stdout beside a file output: see `keep_files_if_stdout_closes`
         if is_stdout(self.target):
             stdout_fd()  # started with stdout closed (`>&-`): one line, not an AttributeError
             self.raw: BinaryIO = sys.stdout.buffer
@@ -460,7 +464,8 @@ class OutputFile:
         try:
             return self.raw.write(data)
         except BrokenPipeError as err:
-            raise StdoutClosed() if not self.owned else os_error(err, self.where, "write") from err
+            self._stdout_closed(err)
+            return len(data)
         except OSError as err:
             raise os_error(err, self.where, "write") from err
 
@@ -468,9 +473,26 @@ class OutputFile:
         try:
             self.raw.flush()
         except BrokenPipeError as err:
-            raise StdoutClosed() if not self.owned else os_error(err, self.where, "write") from err
+            self._stdout_closed(err)
         except OSError as err:
             raise os_error(err, self.where, "write") from err
+
+    def _stdout_closed(self, err: BrokenPipeError) -> None:
+        """EPIPE: a file is a plain error; stdout ends the run quietly (`StdoutClosed`), or, beside file
+        outputs that must still be written (`drop_if_closed`), the rest of stdout goes to /dev/null."""
+        if self.owned:
+            raise os_error(err, self.where, "write") from err
+        if not self.drop_if_closed:
+            raise StdoutClosed() from err
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.raw.fileno())  # the interpreter's last flush of stdout cannot fail either
+            os.close(devnull)
+        self.raw = open(os.devnull, "wb")  # noqa: SIM115 - lives as long as the run
+        self.drop_if_closed = False
+        log.info(
+            "stdout was closed by its reader; the rest of it is dropped, the file outputs are still written"
+        )
 
     def fileno(self) -> int:
         return self.raw.fileno()
@@ -541,6 +563,17 @@ class OutputFile:
             self.commit()
         else:
             self.abort()
+
+
+def keep_files_if_stdout_closes(*files: OutputFile | None) -> None:
+    """`annotate -o o.vcf --tsv - | head`: when stdout's reader stops early, the run goes on without stdout
+    and still writes the file outputs (exit 0), instead of ending quietly with o.vcf never written.
+    Only when at least one of `files` is not stdout; a run that writes only to stdout still stops at once."""
+    present = [f for f in files if f is not None]
+    if any(f.owned for f in present):
+        for output in present:
+            if not output.owned:
+                output.drop_if_closed = True
 
 
 def commit_all(*files: OutputFile | None) -> list[Path | None]:
