@@ -89,7 +89,22 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _hold_closed_stdout() -> None:
+    """Started with stdout closed (`>&-`): put /dev/null on fd 1, so that no file the run opens becomes
+    fd 1 by accident; sys.stdout stays None, so an output to stdout is still refused (`stdout is closed`)."""
+    try:
+        os.fstat(1)
+    except OSError:
+        with contextlib.suppress(OSError):
+            fd = os.open(os.devnull, os.O_WRONLY)
+            if fd != 1:
+                os.dup2(fd, 1)
+                os.close(fd)
+
+
 def _flush_stdout() -> None:
+    if sys.stdout is None:  # started with stdout closed
+        return
     try:
         sys.stdout.flush()
     except BrokenPipeError:
@@ -112,6 +127,7 @@ def main() -> None:
 
     with contextlib.suppress(ValueError):  # not the main thread (embedded use)
         signal.signal(signal.SIGTERM, _on_signal)
+    _hold_closed_stdout()
     code: int | str | None = 0
     try:
         try:

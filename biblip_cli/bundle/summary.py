@@ -6,10 +6,16 @@ Shared by `validate.py` (which checks them) and `biblip bundle info` (`bundle_su
 from __future__ import annotations
 
 import re
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
+from biblip_cli.errors import BiblipError
 from biblip_cli.io.textfiles import open_text
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -88,15 +94,32 @@ def count_rows(path: Path) -> int:
     return max(rows - 1, 0)
 
 
+def _read_bundle_file(read: Callable[[Path], T], path: Path, bundle_dir: Path) -> T:
+    """`read(path)`, with a cut or damaged file as one line (`bundle info`; `validate` reports its own)."""
+    hint = f"restore the file or rebuild the bundle; `biblip bundle validate {bundle_dir}` lists all problems"
+    try:
+        return read(path)
+    except EOFError as err:
+        raise BiblipError(
+            "truncated compressed file: it ends in the middle of the gzip/bgzip data",
+            where=str(path),
+            hint=hint,
+        ) from err
+    except (OSError, zlib.error, UnicodeDecodeError) as err:
+        raise BiblipError(f"cannot read this bundle file ({err})", where=str(path), hint=hint) from err
+
+
 def bundle_summary(bundle_dir: Path) -> dict:
     """Numbers for `biblip bundle info` (reads the manifest, the .fai and the small tables)."""
     from biblip_cli.bundle import Bundle
 
     bundle = Bundle.open(bundle_dir)
     m = bundle.manifest
-    gtf = summarize_gtf(bundle.require("gtf"))
-    version, terms = hpo_release(bundle.require("hpo_obo"))
+    gtf = _read_bundle_file(summarize_gtf, bundle.require("gtf"), bundle_dir)
+    version, terms = _read_bundle_file(hpo_release, bundle.require("hpo_obo"), bundle_dir)
+    hpo_gene_rows = _read_bundle_file(count_rows, bundle.require("hpo_genes"), bundle_dir)
     enh = bundle.path("enhancers")
+    enhancer_pairs = _read_bundle_file(count_rows, enh, bundle_dir) if enh else None
     return {
         "name": m.name,
         "build": m.build,
@@ -111,7 +134,7 @@ def bundle_summary(bundle_dir: Path) -> dict:
         "knowledge": len(bundle.knowledge),
         "hpo_release": version,
         "hpo_terms": terms,
-        "hpo_gene_rows": count_rows(bundle.require("hpo_genes")),
-        "enhancer_pairs": count_rows(enh) if enh else None,
+        "hpo_gene_rows": hpo_gene_rows,
+        "enhancer_pairs": enhancer_pairs,
         "files": {role: (e.path, e.size, e.sha256, e.source, e.version) for role, e in m.files.items()},
     }

@@ -186,8 +186,10 @@ def _check_options(opts: AnnotateOptions) -> bool:
         raise UsageError("--batch-size must be at least 1")
     if opts.threads is not None and opts.threads < 1:
         raise UsageError(f"--threads must be at least 1 (got {opts.threads})", hint="omit it for the default")
-    if opts.explain and opts.no_llm and not opts.no_model:
+    if opts.explain and opts.no_llm:
         raise UsageError("--explain needs the LLM", hint="drop --no-llm to generate explanations")
+    if opts.explain and opts.no_model:  # it would be ignored without a word
+        raise UsageError("--explain needs the model", hint="drop --no-model to generate explanations")
     # written through (stdout, devices, FIFOs) or atomically at the end: no resumable partial files
     streamed = any(
         path is not None and (is_stdout(path) or is_special(Path(path))) for path in (opts.output, opts.tsv)
@@ -229,7 +231,7 @@ class _Sinks:
 
 
 def _open_outputs(opts: AnnotateOptions, reader: VcfReader, streamed: bool) -> _Sinks:
-    from biblip_cli.io.outputs import OutputFile
+    from biblip_cli.io.outputs import OutputFile, keep_files_if_stdout_closes
     from biblip_cli.io.resumable import ResumableOutput, input_fingerprint
 
     sinks = _Sinks()
@@ -239,6 +241,7 @@ def _open_outputs(opts: AnnotateOptions, reader: VcfReader, streamed: bool) -> _
             sinks.vcf_stream = bgzf_writer(sinks.stream) if opts.output_type == "z" else sinks.stream  # type: ignore[arg-type]
             if opts.tsv is not None:
                 sinks.tsv_stream = OutputFile(opts.tsv)
+            keep_files_if_stdout_closes(sinks.stream, sinks.tsv_stream)  # `-o o.vcf --tsv - | head`
         else:
             if reader.is_stdin and opts.resume:
                 raise UsageError("--resume cannot re-read stdin", hint="pass the input as a file")
@@ -313,6 +316,8 @@ def _annotate_records(
 
 def _finish(opts: AnnotateOptions, sinks: _Sinks, reader: VcfReader) -> None:
     """Rename the finished outputs into place (the resumable pair, or the streamed files)."""
+    from biblip_cli.io.outputs import commit_all
+
     if sinks.out is not None:
         sinks.out.finish(opts.output_type)
     else:
@@ -320,9 +325,7 @@ def _finish(opts: AnnotateOptions, sinks: _Sinks, reader: VcfReader) -> None:
             if isinstance(sinks.vcf_stream, bgzf.BgzfWriter):
                 sinks.vcf_stream.close()
             assert sinks.stream is not None
-            sinks.stream.commit()
-            if sinks.tsv_stream is not None:
-                sinks.tsv_stream.commit()
+            commit_all(sinks.stream, sinks.tsv_stream)  # all or none; written-through ones flushed first
         except BaseException:
             sinks.drop(reader)
             raise

@@ -35,7 +35,13 @@ from biblip_cli.features.elements import (
     score_pairs,
     transcript_contig,
 )
-from biblip_cli.io.outputs import TextOutput, check_outputs, is_stdout
+from biblip_cli.io.outputs import (
+    TextOutput,
+    check_outputs,
+    commit_all,
+    is_stdout,
+    keep_files_if_stdout_closes,
+)
 from biblip_cli.io.vcf_read import record_text
 from biblip_cli.records import Allele, AlleleAnnotation
 
@@ -90,6 +96,9 @@ class Element:
     name: str
 
 
+BED_HINT = "BED columns: chrom, 0-based start, end (integers, start <= end), tab-separated"
+
+
 def read_bed(path: Path) -> Iterator[Element]:
     """BED3+ (0-based half-open); `track`/`browser`/`#` lines are skipped."""
     from biblip_cli.io.textfiles import open_existing_text as open_text
@@ -103,15 +112,22 @@ def read_bed(path: Path) -> Iterator[Element]:
                 raise BiblipError(
                     "expected at least 3 tab-separated columns (chrom, start, end)",
                     where=f"{path}:{line_number}",
+                    hint=f"{BED_HINT}; check line {line_number} (spaces instead of tabs?)",
                 )
             try:
                 start0, end0 = int(cols[1]), int(cols[2])
             except ValueError as err:
                 raise BiblipError(
-                    f"start/end are not integers ({err})", where=f"{path}:{line_number}"
+                    f"start/end are not integers ({err})",
+                    where=f"{path}:{line_number}",
+                    hint=f"{BED_HINT}; check line {line_number}",
                 ) from err
             if end0 < start0 or start0 < 0:
-                raise BiblipError("end is before start", where=f"{path}:{line_number}")
+                raise BiblipError(
+                    "end is before start" if end0 < start0 else "start is negative",
+                    where=f"{path}:{line_number}",
+                    hint=f"{BED_HINT}; check line {line_number}",
+                )
             name = cols[3] if len(cols) > 3 and cols[3] else f"{cols[0]}:{start0}-{end0}"
             yield Element(cols[0], start0, end0, name)
 
@@ -293,6 +309,7 @@ def _run_vcf(
         out.abort()
         reader.close()
         raise
+    keep_files_if_stdout_closes(out.file, tsv.file if tsv is not None else None)  # `--tsv - | head`
     transcripts = bundle.transcripts
     pending: list[tuple[Any, str | None, list[tuple[AlleleAnnotation, list[TargetCandidate]]]]] = []
 
@@ -363,9 +380,9 @@ def _run_vcf(
         raise
     reader.close()
     try:
-        out.close()
-        if tsv is not None:
-            tsv.commit()
+        out.finish()
+        commit_all(out.file, tsv.file if tsv is not None else None)  # all or none
+        out.commit()  # the index, for -O z
     except BaseException:
         out.abort()
         if tsv is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import re
 import stat
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from biblip_cli.errors import BiblipError, UsageError
+
+log = logging.getLogger(__name__)
 
 STDOUT_ALIASES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
 
@@ -92,14 +95,78 @@ def _key(path: Path) -> str:
     return str(real)
 
 
+def _identity(path: str | os.PathLike) -> tuple[int, int, int] | None:
+    """(st_dev, st_ino, st_mode) of an existing file (links followed), None when there is none."""
+    try:
+        found = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return found.st_dev, found.st_ino, found.st_mode
+
+
+def _fd_identity(fd: int) -> tuple[int, int, int] | None:
+    try:
+        found = os.fstat(fd)
+    except (OSError, ValueError):
+        return None
+    return found.st_dev, found.st_ino, found.st_mode
+
+
+def stdout_fd() -> int:
+    """stdout's file descriptor, or a one-line error when the process was started with stdout closed."""
+    try:
+        if sys.stdout is None:
+            raise ValueError("no sys.stdout")
+        fd = sys.stdout.fileno()
+        os.fstat(fd)
+    except (OSError, ValueError, AttributeError) as err:
+        raise OutputError(
+            "stdout is closed",
+            where="<stdout>",
+            hint="give the output a file name with -o, or do not close stdout",
+        ) from err
+    return fd
+
+
 def check_outputs(
     inputs: Iterable[str | os.PathLike | None],
     outputs: Iterable[tuple[str, str | os.PathLike | None]],
 ) -> None:
-    """Refuse bad outputs before any work. `outputs` are (option name, path) pairs; None = not asked."""
-    ins = [Path(str(p)) for p in inputs if p is not None and str(p) != "-"]
+    """Refuse bad outputs before any work. `outputs` are (option name, path) pairs; None = not asked.
+
+    Two names are one file when their (st_dev, st_ino) agree: symlinks, hard links, the same FIFO given
+    twice, stdin or stdout redirected from/into a file. Character devices (`/dev/null`, a terminal) may be
+    given twice: nothing is stored there."""
+    given = [str(p) for p in inputs if p is not None]
+    ins = [Path(p) for p in given if p != "-"]
+    # stdin redirected from a regular file (`biblip annotate - < in.vcf`): that file is an input too
+    stdin_id = _fd_identity(0) if "-" in given else None
+    if stdin_id is not None and not stat.S_ISREG(stdin_id[2]):
+        stdin_id = None
     seen: dict[str, str] = {}
+    seen_ids: dict[tuple[int, int], str] = {}
     stdout_by: str | None = None
+
+    def same_as_earlier(option: str, where: str, ident: tuple[int, int, int] | None) -> None:
+        if ident is None or stat.S_ISCHR(ident[2]) or stat.S_ISDIR(ident[2]):
+            return
+        if stdin_id is not None and ident[:2] == stdin_id[:2]:
+            raise UsageError(
+                f"{option} is redirected into the input - (stdin)"
+                if where == "<stdout>"
+                else f"{option} is the same file as the input - (stdin)",
+                where=where,
+                hint="write the output to a new file; the input would be overwritten",
+            )
+        earlier = seen_ids.get(ident[:2])
+        if earlier is not None:
+            raise UsageError(
+                f"{option} is the same file as {earlier}",
+                where=where,
+                hint="give each output its own file (a hard link, the same FIFO or stdout count as one)",
+            )
+        seen_ids[ident[:2]] = option
+
     for option, value in outputs:
         if value is None:
             continue
@@ -109,7 +176,9 @@ def check_outputs(
                     f"stdout cannot carry both {stdout_by} and {option}", hint="give one of them a file name"
                 )
             stdout_by = option
+            fd = stdout_fd()
             _check_stdout_is_no_input(option, ins)
+            same_as_earlier(f"{option} (stdout)", "<stdout>", _fd_identity(fd))
             continue
         path = Path(str(value))
         if path.is_dir():
@@ -125,6 +194,7 @@ def check_outputs(
                     where=str(path),
                     hint="write the output to a new file; the input would be overwritten",
                 )
+        same_as_earlier(option, str(path), _identity(path))
         if not special:
             key = _key(path)
             if key in seen:
@@ -140,7 +210,7 @@ def check_outputs(
 
 
 def _check_stdout_is_no_input(option: str, inputs: list[Path]) -> None:
-    """`biblip annotate in.vcf >> in.vcf`: stdout redirected into an input file."""
+    """`biblip annotate in.vcf >> in.vcf`: stdout redirected into an input file (for `-` see check_outputs)."""
     try:
         out = os.fstat(sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):
@@ -197,6 +267,30 @@ class GuardedFile:
     def open(cls, path: str | os.PathLike, mode: str = "wb") -> GuardedFile:
         try:
             return cls(open(path, mode), path)
+        except OSError as err:
+            raise os_error(err, path, "open the output") from err
+
+    @classmethod
+    def open_own(cls, path: str | os.PathLike, *, resume: bool = False) -> GuardedFile:
+        """A file we keep under a fixed name (`OUT.partial`), never opened through a link: a fresh start
+        removes whatever is there (a symlink or hard link to an input loses only the link) and creates a
+        new file (`O_EXCL | O_NOFOLLOW`); a resume opens it only if it is a regular file with one link."""
+        path = Path(path)
+        try:
+            if resume:
+                found = os.lstat(path)
+                if not stat.S_ISREG(found.st_mode) or found.st_nlink != 1:
+                    raise OutputError(
+                        "the partial output is not a regular file of its own (a link or a special file)",
+                        where=str(path),
+                        hint="delete it and rerun without --resume",
+                    )
+                fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+                return cls(os.fdopen(fd, "r+b"), path)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+            return cls(os.fdopen(fd, "wb"), path)
         except OSError as err:
             raise os_error(err, path, "open the output") from err
 
@@ -272,9 +366,15 @@ class OutputLock:
         self.fd: int | None = None
         while True:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
             except OSError as err:
-                raise os_error(err, self.path, "create the lock file") from err
+                if err.errno != errno.ELOOP:
+                    raise os_error(err, self.path, "create the lock file") from err
+                try:  # a symlink in the lock's place: never lock (or create) its target; drop the link
+                    os.unlink(self.path)
+                except OSError as unlink_err:
+                    raise os_error(unlink_err, self.path, "remove the link in the lock file's place") from err
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as err:
@@ -324,8 +424,11 @@ class OutputFile:
         self.temp: Path | None = None
         self.lock: OutputLock | None = None
         self.closed = False
+        self.prepared = False
         self.owned = True
+        self.drop_if_closed = False  # stdout beside a file output: see `keep_files_if_stdout_closes`
         if is_stdout(self.target):
+            stdout_fd()  # started with stdout closed (`>&-`): one line, not an AttributeError
             self.raw: BinaryIO = sys.stdout.buffer
             self.owned = False
             self.final: Path | None = None
@@ -361,7 +464,8 @@ class OutputFile:
         try:
             return self.raw.write(data)
         except BrokenPipeError as err:
-            raise StdoutClosed() if not self.owned else os_error(err, self.where, "write") from err
+            self._stdout_closed(err)
+            return len(data)
         except OSError as err:
             raise os_error(err, self.where, "write") from err
 
@@ -369,17 +473,34 @@ class OutputFile:
         try:
             self.raw.flush()
         except BrokenPipeError as err:
-            raise StdoutClosed() if not self.owned else os_error(err, self.where, "write") from err
+            self._stdout_closed(err)
         except OSError as err:
             raise os_error(err, self.where, "write") from err
+
+    def _stdout_closed(self, err: BrokenPipeError) -> None:
+        """EPIPE: a file is a plain error; stdout ends the run quietly (`StdoutClosed`), or, beside file
+        outputs that must still be written (`drop_if_closed`), the rest of stdout goes to /dev/null."""
+        if self.owned:
+            raise os_error(err, self.where, "write") from err
+        if not self.drop_if_closed:
+            raise StdoutClosed() from err
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.raw.fileno())  # the interpreter's last flush of stdout cannot fail either
+            os.close(devnull)
+        self.raw = open(os.devnull, "wb")  # noqa: SIM115 - lives as long as the run
+        self.drop_if_closed = False
+        log.info(
+            "stdout was closed by its reader; the rest of it is dropped, the file outputs are still written"
+        )
 
     def fileno(self) -> int:
         return self.raw.fileno()
 
-    def commit(self) -> Path | None:
-        """Flush, fsync, rename over the target; returns the final path (None when written through)."""
-        if self.closed:
-            return self.final if self.temp is not None else None
+    def prepare(self) -> None:
+        """Flush (fsync a temp file) and close: after this only the rename is left (see `commit_all`)."""
+        if self.closed or self.prepared:
+            return
         try:
             self.flush()
             if self.owned:
@@ -389,6 +510,17 @@ class OutputFile:
                     self.raw.close()
                 except OSError as err:
                     raise os_error(err, self.where, "write") from err
+            self.prepared = True
+        except BaseException:
+            self.abort()
+            raise
+
+    def commit(self) -> Path | None:
+        """Flush, fsync, rename over the target; returns the final path (None when written through)."""
+        if self.closed:
+            return self.final if self.temp is not None else None
+        try:
+            self.prepare()
             self.closed = True
             if self.temp is None:
                 return None
@@ -431,6 +563,32 @@ class OutputFile:
             self.commit()
         else:
             self.abort()
+
+
+def keep_files_if_stdout_closes(*files: OutputFile | None) -> None:
+    """`annotate -o o.vcf --tsv - | head`: when stdout's reader stops early, the run goes on without stdout
+    and still writes the file outputs (exit 0), instead of ending quietly with o.vcf never written.
+    Only when at least one of `files` is not stdout; a run that writes only to stdout still stops at once."""
+    present = [f for f in files if f is not None]
+    if any(f.owned for f in present):
+        for output in present:
+            if not output.owned:
+                output.drop_if_closed = True
+
+
+def commit_all(*files: OutputFile | None) -> list[Path | None]:
+    """Commit the outputs of one run together: the written-through ones (stdout, devices, FIFOs) are
+    flushed first, then every temp file is flushed and fsync'd, and only then is each renamed into place.
+    A failure before the renames (`--tsv /dev/full`, a full disk) aborts them all: no output is left."""
+    present = [f for f in files if f is not None]
+    try:
+        for output in sorted(present, key=lambda f: f.temp is not None):
+            output.prepare()
+        return [output.commit() for output in present]
+    except BaseException:
+        for output in present:
+            output.abort()
+        raise
 
 
 def _umask() -> int:

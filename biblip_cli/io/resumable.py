@@ -12,6 +12,7 @@ output stops at once instead of writing into the same `OUT.partial`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -23,7 +24,7 @@ from typing import Any, BinaryIO
 
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.io.outputs import GuardedFile, OutputLock, check_directory, os_error, real_target
-from biblip_cli.io.vcf_write import bgzip_file, index_vcf_gz
+from biblip_cli.io.vcf_write import bgzip_to_temp, index_vcf_gz
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +94,12 @@ class ResumableOutput:
             self.resumed = self._load(fingerprint)
         elif self.state_path.exists():
             log.info("%s: an unfinished run's partial output is there; starting over (use --resume)", target)
-        mode = "r+b" if self.resumed else "wb"
-        self.vcf: BinaryIO = GuardedFile.open(self.partial, mode)  # type: ignore[assignment]
+        # never through a link: `OUT.partial -> in.vcf` must not overwrite the input
+        self.vcf: BinaryIO = GuardedFile.open_own(self.partial, resume=self.resumed)  # type: ignore[assignment]
         self.tsv_file: BinaryIO | None = None
         if self.tsv_partial:
             try:
-                self.tsv_file = GuardedFile.open(self.tsv_partial, mode)  # type: ignore[assignment]
+                self.tsv_file = GuardedFile.open_own(self.tsv_partial, resume=self.resumed)  # type: ignore[assignment]
             except BaseException:
                 self.vcf.close()
                 if not self.resumed:
@@ -167,7 +168,10 @@ class ResumableOutput:
             counters,
         )
         temp = self.state_path.with_name(self.state_path.name + ".tmp")
-        with open(temp, "w") as handle:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)  # a link in its place loses only the link
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+        with os.fdopen(fd, "w") as handle:
             json.dump({"format": STATE_FORMAT, **self.state.__dict__}, handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -186,16 +190,23 @@ class ResumableOutput:
         self._unlock()
 
     def _finish(self, output_type: str) -> None:
+        # everything that can fail (a full disk) first, the renames last: both outputs or neither
         for handle in (self.vcf, self.tsv_file):
             if handle is not None:
                 handle.flush()
                 os.fsync(handle.fileno())
                 handle.close()
-        if self.tsv and self.tsv_partial:
-            os.replace(self.tsv_partial, self.tsv)
-        if output_type == "z":
+        gz = bgzip_to_temp(self.partial, self.target) if output_type == "z" else None
+        try:
+            if self.tsv and self.tsv_partial:
+                os.replace(self.tsv_partial, self.tsv)
+        except BaseException:
+            if gz is not None:
+                gz.abort()
+            raise
+        if gz is not None:
             Path(str(self.target) + ".tbi").unlink(missing_ok=True)
-            bgzip_file(self.partial, self.target)
+            gz.commit()
             self.partial.unlink()
             index_vcf_gz(self.target)
         else:
@@ -203,10 +214,12 @@ class ResumableOutput:
         self.state_path.unlink(missing_ok=True)
 
     def abort(self) -> None:
-        """Remove everything (bad input: nothing worth resuming)."""
+        """Remove everything (bad input, a full disk: nothing worth resuming). Closing may fail again
+        (the buffered bytes still do not fit): the files are removed all the same."""
         for handle in (self.vcf, self.tsv_file):
             if handle is not None and not handle.closed:
-                handle.close()
+                with contextlib.suppress(OSError, BiblipError):
+                    handle.close()
         for path in (self.partial, self.tsv_partial, self.state_path, Path(str(self.state_path) + ".tmp")):
             if path is not None:
                 path.unlink(missing_ok=True)

@@ -163,13 +163,15 @@ class VcfReader:
 
     @property
     def samples(self) -> list[str]:
-        """Sample names; bytes that are not UTF-8 (a Windows-1252 `é`) kept as surrogate escapes, since
-        cyvcf2's `VCF.samples` cannot decode them."""
+        """The sample names; names with bytes that are not UTF-8 (Windows-1252 `é`) come from the input's
+        own `#CHROM` line, decoded with surrogateescape (cyvcf2 raises UnicodeDecodeError on them)."""
         try:
             return list(self.vcf.samples)
         except UnicodeDecodeError:
-            chrom = [line for line in self.original_header_lines() if line.startswith("#CHROM")]
-            return chrom[-1].split("\t")[9:] if chrom else []
+            for line in self.original_header_lines():
+                if line.startswith("#CHROM"):
+                    return line.rstrip("\r\n").split("\t")[9:]
+            raise
 
     @property
     def seqnames(self) -> list[str]:

@@ -15,13 +15,16 @@ import shutil
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import cyvcf2
 from Bio import bgzf
 
 from biblip_cli.errors import BiblipError
 from biblip_cli.io.vcf_read import VcfReader, htslib, open_vcf, quiet_htslib
+
+if TYPE_CHECKING:
+    from biblip_cli.io.outputs import OutputFile
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +255,11 @@ def bgzf_writer(raw: BinaryIO) -> bgzf.BgzfWriter:
 
 def bgzip_file(src: Path, dst: Path) -> Path | None:
     """bgzip `src` into `dst` through the output layer (temp file + rename; no lock: the caller holds it)."""
+    return bgzip_to_temp(src, dst).commit()
+
+
+def bgzip_to_temp(src: Path, dst: Path) -> OutputFile:
+    """bgzip `src` into a temp file beside `dst`, flushed and fsync'd: `commit()` renames it into place."""
     from biblip_cli.io.outputs import OutputFile
 
     out = OutputFile(dst, lock=False)
@@ -261,10 +269,11 @@ def bgzip_file(src: Path, dst: Path) -> Path | None:
             while chunk := plain.read(1 << 20):
                 writer.write(chunk)
             writer.close()
+        out.prepare()
     except BaseException:
         out.abort()
         raise
-    return out.commit()
+    return out
 
 
 def index_vcf_gz(path: Path) -> Path | None:
