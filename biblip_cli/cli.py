@@ -124,6 +124,10 @@ def main() -> None:
     import signal
 
     from biblip_cli.io.outputs import StdoutClosed, cleanup, os_error
+    from biblip_cli.model.weights import biblip_home
+
+    # torch's compile cache goes to $BIBLIP_HOME, not a torchinductor_<user> folder left in $TMPDIR
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(biblip_home() / "torchinductor"))
 
     with contextlib.suppress(ValueError):  # not the main thread (embedded use)
         signal.signal(signal.SIGTERM, _on_signal)

@@ -209,3 +209,15 @@ def test_a_locked_output_stops_the_run_before_any_work(bundle, ontology, vcf: Pa
             rank(bundle, ontology, str(vcf), tsv=vcf.with_name("t.tsv"))
     finally:
         lock.release()
+
+
+def test_json_and_html_are_utf8_when_the_input_is_not(bundle, ontology, tmp_path: Path):
+    import json
+
+    source = tmp_path / "s.vcf"
+    source.write_bytes(HEADER.replace(b"\tP1\n", b"\tPROB\xe9ND\n") + RECORDS)
+    out, html = tmp_path / "r.json", tmp_path / "r.html"
+    rank(bundle, ontology, str(source), json=str(out), html=html, tsv=tmp_path / "t.tsv")
+    doc = json.loads(out.read_bytes().decode("utf-8"))  # strict UTF-8
+    assert doc["proband"]["sample"] == "PROBéND"
+    assert "PROBéND" in html.read_bytes().decode("utf-8")

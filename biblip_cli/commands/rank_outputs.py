@@ -24,6 +24,27 @@ from biblip_cli.ranking.report import (
 log = logging.getLogger(__name__)
 
 
+def as_unicode(text: str) -> str:
+    """Text for JSON and HTML, which must be valid UTF-8: input bytes that were not UTF-8 (kept as surrogate
+    escapes so the VCF and TSV pass them through unchanged, e.g. a Windows-1252 sample name) are read as
+    Windows-1252 here, the usual source of such bytes."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape")
+        out, i = [], 0
+        while i < len(raw):  # valid UTF-8 runs stay as they are; each other byte is one cp1252 character
+            try:
+                out.append(raw[i:].decode("utf-8"))
+                break
+            except UnicodeDecodeError as err:
+                out.append(raw[i : i + err.start].decode("utf-8"))
+                out.append(raw[i + err.start : i + err.start + 1].decode("cp1252", "replace"))
+                i += err.start + 1
+        return "".join(out)
+
+
 def lock_outputs(opts: RankOptions) -> list[Any]:
     """The output layer's lock on every regular-file output, held for the whole run."""
     from biblip_cli.io.outputs import OutputLock, is_special, is_stdout
@@ -105,9 +126,9 @@ def write_outputs(result: RankResult, opts: RankOptions, source: str, ontology: 
     if opts.gene_tsv is not None:
         files.append((opts.gene_tsv, tsv_text(GENE_COLUMNS, gene_rows(result))))
     if opts.html is not None:
-        files.append((opts.html, render_report(result, opts.top, ontology, _knowledge(bundle))))
+        files.append((opts.html, as_unicode(render_report(result, opts.top, ontology, _knowledge(bundle)))))
     if opts.json is not None:
-        text = json_text(result, opts.top)
+        text = as_unicode(json_text(result, opts.top))
         if opts.json == "-":
             stdout_parts.append(text)
         else:
