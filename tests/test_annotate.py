@@ -61,11 +61,19 @@ def test_demo_annotation(whole, demo: Path):
     by_pos = {r.POS: r for r in records}
     entries = by_pos[96130].INFO["BIOBLIP"].split(",")
     fields = dict(zip(BIOBLIP_COLUMNS, entries[0].split("|")))
-    assert fields["Gene"] == "DEFB125" and fields["Consequence"] == "missense_variant"
+    assert fields["SYMBOL"] == fields["Gene"] == "DEFB125" and fields["Consequence"] == "missense_variant"
+    assert (fields["IMPACT"], fields["Feature_type"], fields["Feature"], fields["BIOTYPE"]) == (
+        "MODERATE", "Transcript", "DEFB125.canonical", "protein_coding",
+    )  # fmt: skip
     assert (
-        fields["HGVSp"] == "p.His62Tyr"
-        and fields["Protein_position"] == "62"
+        fields["HGVSp"] == "DEFB125.canonical:p.His62Tyr"
+        and fields["HGVSc"] == "DEFB125.canonical:c.184C>T"
+        and fields["HGVSg"] == "chr20:g.96130C>T"
+        and (fields["cDNA_position"], fields["CDS_position"], fields["Protein_position"])
+        == ("184", "184", "62")
         and fields["Amino_acids"] == "H/Y"
+        and (fields["EXON"], fields["STRAND"], fields["CANONICAL"], fields["MANE_SELECT"])
+        == ("2/2", "1", "YES", "")
     )
     assert fields["Pathogenicity"] == ""  # --no-model
     multi = [e.split("|")[0] for e in by_pos[92728].INFO["BIOBLIP"].split(",")]
@@ -82,17 +90,30 @@ def test_tsv_rows(whole):
     intergenic = [r for r in rows if r["consequence"] == "intergenic_variant"]
     assert intergenic and all(r["gene"] == "" for r in intergenic)
     row = next(r for r in rows if r["pos"] == "96130")
-    assert (row["gene"], row["hgvsp"], row["hgvsc"], row["codons"]) == (
+    assert (row["symbol"], row["hgvsp"], row["hgvsc"], row["codons"]) == (
         "DEFB125",
-        "p.His62Tyr",
-        "c.184C>T",
+        "DEFB125.canonical:p.His62Tyr",
+        "DEFB125.canonical:c.184C>T",
         "Cat/Tat",
     )
 
 
 @pytest.mark.skipif(not shutil.which("bcftools"), reason="bcftools not installed")
 def test_split_vep_reads_bioblip(whole):
+    """A VEP-style pipeline's split-vep calls (docs/output.md) read BIOBLIP by VEP's field names."""
     out, _, _ = whole
+    listed = subprocess.run(
+        ["bcftools", "+split-vep", "-a", "BIOBLIP", "-l", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    names = [line.split("\t")[1] for line in listed.stdout.splitlines()]
+    assert tuple(names) == BIOBLIP_COLUMNS and names[:21] == [
+        "Allele", "Consequence", "IMPACT", "SYMBOL", "Gene", "Feature_type", "Feature", "BIOTYPE", "EXON",
+        "INTRON", "HGVSc", "HGVSp", "cDNA_position", "CDS_position", "Protein_position", "Amino_acids",
+        "Codons", "STRAND", "CANONICAL", "MANE_SELECT", "HGVSg",
+    ]  # fmt: skip
     done = subprocess.run(
         [
             "bcftools",
@@ -100,7 +121,7 @@ def test_split_vep_reads_bioblip(whole):
             "-a",
             "BIOBLIP",
             "-f",
-            "%POS\t%Gene\t%Consequence\t%HGVSp\n",
+            "%POS %SYMBOL %IMPACT %HGVSc %MANE_SELECT\n",
             "-d",
             str(out),
         ],
@@ -109,8 +130,21 @@ def test_split_vep_reads_bioblip(whole):
         check=True,
     )
     lines = done.stdout.splitlines()
-    assert "96130\tDEFB125\tmissense_variant\tp.His62Tyr" in lines
+    assert "96130 DEFB125 MODERATE DEFB125.canonical:c.184C>T ." in lines
     assert len(lines) >= 467
+    done = subprocess.run(  # docs/output.md: the worst consequence per allele, HIGH/MODERATE only
+        [
+            "bcftools", "+split-vep", "-a", "BIOBLIP", "-s", "worst", "-c", "SYMBOL,Consequence,IMPACT,HGVSp",
+            "-i", 'IMPACT="HIGH" || IMPACT="MODERATE"',
+            "-f", "%CHROM\t%POS\t%REF\t%ALT\t%SYMBOL\t%Consequence\t%HGVSp\n", str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )  # fmt: skip
+    rows = [line.split("\t") for line in done.stdout.splitlines()]
+    assert ["chr20", "96130", "C", "T", "DEFB125", "missense_variant", "DEFB125.canonical:p.His62Tyr"] in rows
+    assert len(rows) >= 150 and all(row[5].startswith(("missense", "frameshift", "inframe")) for row in rows)
 
 
 def test_stdin_to_stdout(whole, demo: Path, tmp_path: Path):
@@ -221,7 +255,7 @@ def test_model_scores_and_explain(bundle, tmp_path: Path, repo: Path):
     assert engine.seen == 2  # the REF mismatch is flagged, not scored
     records = list(cyvcf2.VCF(str(out)))
     mismatch = dict(zip(BIOBLIP_COLUMNS, records[0].INFO["BIOBLIP"].split("|")))
-    assert (mismatch["Pathogenicity"], mismatch["Flags"]) == ("", "ref_mismatch")
+    assert (mismatch["Pathogenicity"], mismatch["Status"]) == ("", "ref_mismatch")
     entries = [dict(zip(BIOBLIP_COLUMNS, e.split("|"))) for e in records[1].INFO["BIOBLIP"].split(",")]
     assert [(e["Allele"], e["Pathogenicity"]) for e in entries] == [("T", "0.2500"), ("A", "0.7500")]
     explain = records[1].INFO["BIOBLIP_EXPLAIN"].split(",")

@@ -35,7 +35,15 @@ class Transcript:
     exons: list[tuple[int, int]]
     cds_start0: int | None = None
     cds_end0: int | None = None
+    gene_id: str = ""  # GTF gene_id (ENSG... in GENCODE/Ensembl; the symbol in our shared GTF)
+    protein_id: str = ""  # GTF protein_id (ENSP...), empty when the GTF has none
+    tags: frozenset[str] = frozenset()  # GTF `tag` values (Ensembl_canonical, MANE_Select, basic, ...)
+    canonical: bool = False  # Ensembl_canonical / canonical tag (or the gene's only transcript, untagged GTF)
     _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def mane_select(self) -> bool:
+        return "MANE_Select" in self.tags
 
     @property
     def coding(self) -> bool:
@@ -141,6 +149,7 @@ class Transcript:
 
 
 _FEATURES = ("transcript", "exon", "CDS", "stop_codon")
+_CANONICAL_TAGS = frozenset({"Ensembl_canonical", "canonical"})  # GENCODE/Ensembl; our shared GTF
 
 
 def _read_gtf_frame(path: Path):
@@ -151,7 +160,7 @@ def _read_gtf_frame(path: Path):
     import pyranges as pr
 
     try:
-        df = pr.read_gtf(str(path), as_df=True)
+        df = pr.read_gtf(str(path), as_df=True, duplicate_attr=True)  # every `tag`, comma-joined
     except (OSError, ValueError, EOFError, KeyError, IndexError) as err:
         raise BiblipError(
             f"cannot read GTF ({err})", where=str(path), hint="check the file is a (b)gzip GTF"
@@ -160,7 +169,7 @@ def _read_gtf_frame(path: Path):
         return df.iloc[0:0]
     df = df[df["Feature"].isin(_FEATURES)].copy()
     df["Start"] = df["Start"].astype("int64") + 1
-    for column in ("gene_name", "gene_type", "transcript_type"):
+    for column in ("gene_name", "gene_type", "transcript_type", "gene_id", "protein_id", "tag"):
         if column not in df.columns:
             df[column] = ""
     df["gene_name"] = df["gene_name"].fillna(df.get("gene_id", df["transcript_id"]))
@@ -202,7 +211,7 @@ class TranscriptIndex:
             raise BiblipError("GTF has no transcript/exon lines", where=str(path), hint="is this a GTF file?")
         tx_rows = df[df["Feature"] == "transcript"]
         txs: dict[str, Transcript] = {}
-        for chrom, start, end, strand, gene, gtype, ttype, tid in zip(
+        for chrom, start, end, strand, gene, gtype, ttype, tid, gid, tag in zip(
             tx_rows["Chromosome"].astype(str),
             tx_rows["Start"],
             tx_rows["End"],
@@ -211,7 +220,10 @@ class TranscriptIndex:
             tx_rows["gene_type"],
             tx_rows["transcript_type"],
             tx_rows["transcript_id"],
+            tx_rows["gene_id"],
+            tx_rows["tag"],
         ):
+            tags = frozenset(tag.split(",")) if isinstance(tag, str) and tag else frozenset()
             txs[tid] = Transcript(
                 gene=gene if isinstance(gene, str) and gene else tid,
                 transcript_id=tid,
@@ -222,6 +234,9 @@ class TranscriptIndex:
                 start0=int(start) - 1,
                 end0=int(end),
                 exons=[],
+                gene_id=gid if isinstance(gid, str) and gid else "",
+                tags=tags,
+                canonical=bool(tags & _CANONICAL_TAGS),
             )
         exons = df[df["Feature"] == "exon"]
         for tid, start, end in zip(exons["transcript_id"], exons["Start"], exons["End"]):
@@ -229,19 +244,30 @@ class TranscriptIndex:
             if tx is not None:
                 tx.exons.append((int(start) - 1, int(end)))
         coding = df[df["Feature"].isin(("CDS", "stop_codon"))]
-        for tid, start, end in zip(coding["transcript_id"], coding["Start"], coding["End"]):
+        for tid, start, end, pid in zip(
+            coding["transcript_id"], coding["Start"], coding["End"], coding["protein_id"]
+        ):
             tx = txs.get(tid)
             if tx is None:
                 continue
+            if not tx.protein_id and isinstance(pid, str) and pid:
+                tx.protein_id = pid
             s0, e0 = int(start) - 1, int(end)
             tx.cds_start0 = s0 if tx.cds_start0 is None else min(tx.cds_start0, s0)
             tx.cds_end0 = e0 if tx.cds_end0 is None else max(tx.cds_end0, e0)
         out = []
+        per_gene: dict[str, int] = {}
         for tx in txs.values():
             if not tx.exons:
                 tx.exons = [(tx.start0, tx.end0)]
             tx.exons.sort()
+            if not tx.gene_id:
+                tx.gene_id = tx.gene
+            per_gene[tx.gene_id] = per_gene.get(tx.gene_id, 0) + 1
             out.append(tx)
+        if not any(tx.canonical for tx in out):  # a GTF without canonical tags: a gene's only transcript
+            for tx in out:
+                tx.canonical = per_gene[tx.gene_id] == 1
         log.info("gene model: %d transcripts from %s", len(out), path)
         return cls(out)
 

@@ -9,6 +9,7 @@ from typing import Any, BinaryIO
 from Bio import bgzf
 
 from biblip_cli.commands.annotate_options import AnnotateOptions, AnnotateSummary
+from biblip_cli.features.consequence import hgvsg
 from biblip_cli.io.vcf_read import record_text
 from biblip_cli.io.vcf_write import BIOBLIP_COLUMNS, INFO_ESCAPES, append_info, escape_info
 from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
@@ -18,46 +19,42 @@ SCORED_STATUSES = ("ok",)  # ref mismatches are flagged, not scored
 
 
 def _effect_values(allele: Allele, effect: GeneEffect | None, ann: AlleleAnnotation, score: str) -> list[str]:
-    flags = "" if ann.status == "ok" else ann.status
+    """One entry in BIOBLIP_COLUMNS order (VEP's fields, then Pathogenicity and Status)."""
+    status = "" if ann.status == "ok" else ann.status
+    genomic = hgvsg(allele.chrom, allele.start0, allele.ref, allele.alt)
     if effect is None:
-        return [
-            allele.alt,
-            "",
-            "",
-            "intergenic_variant",
-            "",
-            "",
-            "",
-            score,
-            "MODIFIER",
-            "",
-            "",
-            "",
-            "",
-            "",
-            flags,
-        ]
+        return [allele.alt, "intergenic_variant", "MODIFIER"] + [""] * 17 + [genomic, "", score, status]
+    feature = effect.transcript
     return [
         allele.alt,
-        effect.gene,
-        effect.transcript,
         effect.consequence,
-        effect.hgvsp,
-        "" if effect.protein_position is None else str(effect.protein_position),
-        effect.amino_acids,
-        score,
         effect.impact,
-        effect.hgvsc,
-        effect.codons,
+        effect.gene,
+        effect.gene_id or effect.gene,
+        "Transcript",
+        feature,
+        effect.biotype,
         effect.exon,
         effect.intron,
+        f"{feature}:{effect.hgvsc}" if effect.hgvsc else "",
+        f"{effect.protein_id or feature}:{effect.hgvsp}" if effect.hgvsp else "",
+        effect.cdna_position,
+        effect.cds_span,
+        "" if effect.protein_position is None else str(effect.protein_position),
+        effect.amino_acids,
+        effect.codons,
+        "1" if effect.strand == "+" else "-1",
+        "YES" if effect.canonical else "",
+        feature if effect.mane_select else "",
+        genomic,
         "" if effect.distance is None else str(effect.distance),
-        flags,
+        score,
+        status,
     ]
 
 
 def annotation_rows(ann: AlleleAnnotation, score: float | None) -> list[list[str]]:
-    """Values in BIOBLIP_COLUMNS order, one list per reported gene (one for intergenic)."""
+    """Values in BIOBLIP_COLUMNS order, one list per reported transcript (one for intergenic)."""
     text = "" if score is None else f"{score:.4f}"
     if not ann.annotated:
         row = [ann.allele.alt] + [""] * (len(BIOBLIP_COLUMNS) - 2) + [ann.status]

@@ -25,24 +25,33 @@ from biblip_cli.io.vcf_read import VcfReader, htslib, open_vcf, quiet_htslib
 
 log = logging.getLogger(__name__)
 
-# The CSQ-style field: order is the contract (DESIGN.md); columns after Pathogenicity may be added.
-BIOBLIP_COLUMNS: tuple[str, ...] = (
+# The CSQ-style field: VEP's names and meanings first (docs/output.md maps each to VEP and SnpEff ANN),
+# then ours. Readers take the order from the header's `Format:`; columns may be added at the end.
+VEP_COLUMNS: tuple[str, ...] = (
     "Allele",
-    "Gene",
-    "Feature",
     "Consequence",
+    "IMPACT",
+    "SYMBOL",
+    "Gene",
+    "Feature_type",
+    "Feature",
+    "BIOTYPE",
+    "EXON",
+    "INTRON",
+    "HGVSc",
     "HGVSp",
+    "cDNA_position",
+    "CDS_position",
     "Protein_position",
     "Amino_acids",
-    "Pathogenicity",
-    "Impact",
-    "HGVSc",
     "Codons",
-    "Exon",
-    "Intron",
-    "Distance",
-    "Flags",
+    "STRAND",
+    "CANONICAL",
+    "MANE_SELECT",
+    "HGVSg",
+    "DISTANCE",
 )
+BIOBLIP_COLUMNS: tuple[str, ...] = VEP_COLUMNS + ("Pathogenicity", "Status")
 INFO_ESCAPES: dict[str, str] = {
     ",": "%2C",
     ";": "%3B",
@@ -88,7 +97,7 @@ def bioblip_header_line(columns: Iterable[str] = BIOBLIP_COLUMNS) -> dict[str, s
         "ID": "BIOBLIP",
         "Number": ".",
         "Type": "String",
-        "Description": "Bio-BLIP annotation per ALT allele and gene (values percent-encoded). Format: "
+        "Description": "Bio-BLIP annotation per ALT allele and transcript (values percent-encoded). Format: "
         + "|".join(columns),
     }
 
