@@ -16,7 +16,6 @@ from biblip_cli.cli_options import (
     OverwriteInfoOption,
     TextEncoderOption,
 )
-from biblip_cli.errors import UsageError
 from biblip_cli.paths import default_model_dir
 
 ExplainOption = Annotated[
@@ -34,7 +33,15 @@ OutputTypeOption = Annotated[
     typer.Option(
         "--output-type",
         "-O",
-        help="v = plain VCF, z = bgzip (+ .tbi index for files); default: z for *.gz.",
+        metavar="v|z|b|u",
+        help="v = VCF, z = bgzipped VCF (+ .tbi for files), b = BCF, u = uncompressed BCF; "
+        "default from the name (.vcf.gz z, .bcf b, else v).",
+    ),
+]
+WriteIndexOption = Annotated[
+    bool,
+    typer.Option(
+        "--write-index", help="Index the output as bcftools does: .csi for BCF (-O z always gets .tbi)."
     ),
 ]
 RegionOption = Annotated[
@@ -72,6 +79,7 @@ def annotate(
     threads: Annotated[int | None, typer.Option(help="CPU threads for decompression and the model.")] = None,
     resume: ResumeOption = False,
     overwrite_info: OverwriteInfoOption = False,
+    write_index: WriteIndexOption = False,
 ) -> None:
     """Annotate every ALT allele: gene, consequence, HGVSp, pathogenicity (INFO field BIOBLIP).
 
@@ -103,6 +111,7 @@ def annotate(
         command_line="biblip " + " ".join(sys.argv[1:]),
         quiet=quiet,
         overwrite_info=overwrite_info,
+        write_index=write_index,
     )
     if quiet or not sys.stderr.isatty():
         summary = run_annotate(opts)
@@ -131,20 +140,15 @@ def annotate(
 def merge(
     inputs: Annotated[list[str], typer.Argument(help="Shard outputs, in shard order (1..n).")],
     output: Annotated[str, typer.Option("-o", "--output", help="Merged VCF path; '-' = stdout.")] = "-",
-    output_type: Annotated[
-        str | None,
-        typer.Option("--output-type", "-O", help="v = plain VCF, z = bgzip (+ .tbi); default: z for *.gz."),
-    ] = None,
+    output_type: OutputTypeOption = None,
+    write_index: WriteIndexOption = False,
 ) -> None:
     """Concatenate the shard outputs of one run (header from the first; headers must agree).
 
     Example: biblip merge part1.vcf part2.vcf part3.vcf -o whole.vcf.gz
     """
-    from biblip_cli.commands.annotate_options import infer_output_type
-    from biblip_cli.io.vcf_write import concat_vcfs
+    from biblip_cli.io.vcf_write import check_output_type, concat_vcfs, infer_output_type
 
     output_type = infer_output_type(output, output_type)
-
-    if output_type not in ("v", "z"):
-        raise UsageError(f"unknown --output-type {output_type!r}", hint="use v (plain VCF) or z (bgzip)")
-    concat_vcfs(inputs, output, output_type)
+    check_output_type(output_type, write_index)
+    concat_vcfs(inputs, output, output_type, write_index)

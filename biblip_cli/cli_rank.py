@@ -102,7 +102,13 @@ OutputOption = Annotated[
     typer.Option("-o", "--output", help="Also write the VCF with BIOBLIP_RANK/BIOBLIP_SCORE ('-' = stdout)."),
 ]
 OutputTypeOption = Annotated[
-    str | None, typer.Option("--output-type", "-O", help="v or z (default: z for a .gz name, else v).")
+    str | None,
+    typer.Option(
+        "--output-type",
+        "-O",
+        metavar="v|z|b|u",
+        help="v = VCF, z = bgzipped VCF, b = BCF, u = uncompressed BCF; default from the name (.vcf.gz, .bcf).",
+    ),
 ]
 GeneTsvOption = Annotated[
     Path | None, typer.Option(help="Gene-level TSV: best allele per gene, compound hets joined.")

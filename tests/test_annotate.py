@@ -18,7 +18,7 @@ from biblip_cli.commands.annotate_options import AnnotateOptions
 from biblip_cli.commands.annotate_regions import ShardPlan, parse_region, parse_shard
 from biblip_cli.commands.annotate_rows import TSV_COLUMNS
 from biblip_cli.errors import UsageError
-from biblip_cli.io.vcf_write import BIOBLIP_COLUMNS, concat_vcfs
+from biblip_cli.io.vcf_write import BIOBLIP_COLUMNS, concat_vcfs, infer_output_type
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +174,85 @@ def test_bgzip_output_with_index(bundle, demo: Path, tmp_path: Path, whole):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.vcf.gz", "a.vcf.gz.tbi"]
 
 
+@pytest.mark.parametrize("name,given,kind", [("a.bcf", None, "b"), ("a.vcf.gz", None, "z"), ("a.vcf", None, "v"),
+                                             ("a.bcf", "u", "u"), ("-", None, "v"), ("a.vcf.bgz", None, "z")])  # fmt: skip
+def test_output_type_from_name(name: str, given, kind: str):
+    assert infer_output_type(name, given) == kind
+
+
+def _bcf_records(path: Path) -> list[tuple]:
+    return [(v.CHROM, v.POS, v.REF, tuple(v.ALT), v.INFO.get("BIOBLIP")) for v in cyvcf2.VCF(str(path))]
+
+
+@pytest.mark.skipif(not shutil.which("bcftools"), reason="bcftools not installed")
+def test_bcf_output(bundle, demo: Path, tmp_path: Path, whole):
+    """`out.bcf` is BCF (bcftools view reads it, region queries through its .csi with --write-index); -O u too;
+    the records equal the VCF run's."""
+    expected = _bcf_records(whole[0])
+    out = tmp_path / "out.bcf"
+    opts = AnnotateOptions(str(demo), str(out), no_model=True, output_type=infer_output_type(str(out), None))
+    opts.write_index = True
+    run_annotate(opts, bundle=bundle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bcf", "out.bcf.csi"]
+    assert out.read_bytes()[:2] == b"\x1f\x8b" and gzip.decompress(out.read_bytes())[:3] == b"BCF"
+    assert _bcf_records(out) == expected
+    view = subprocess.run(["bcftools", "view", "-H", str(out)], capture_output=True, text=True, check=True)
+    assert len(view.stdout.splitlines()) == 466
+    region = subprocess.run(
+        ["bcftools", "view", "-H", "-r", "chr20:96000-97000", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert [line.split("\t")[1] for line in region.stdout.splitlines()] == ["96130"]
+    raw = tmp_path / "raw.bcf"
+    run_annotate(AnnotateOptions(str(demo), str(raw), no_model=True, output_type="u"), bundle=bundle)
+    assert _bcf_records(raw) == expected and not Path(str(raw) + ".csi").exists()
+    merged = tmp_path / "merged.bcf"
+    concat_vcfs([str(out)], str(merged), "b", write_index=True)
+    assert _bcf_records(merged) == expected and Path(str(merged) + ".csi").exists()
+
+
+def test_bcf_to_stdout(demo: Path, tmp_path: Path, whole):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "biblip_cli.cli",
+            "-q",
+            "annotate",
+            str(demo),
+            "-o",
+            "-",
+            "-O",
+            "b",
+            "--no-model",
+        ],
+        capture_output=True,
+        check=False,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    got = tmp_path / "stdout.bcf"
+    got.write_bytes(done.stdout)
+    assert _bcf_records(got) == _bcf_records(whole[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stdout.bcf"]
+
+
+def test_write_index_needs_a_compressed_output(bundle, demo: Path, tmp_path: Path):
+    opts = AnnotateOptions(
+        str(demo), str(tmp_path / "o.vcf"), no_model=True, output_type="v", write_index=True
+    )
+    with pytest.raises(UsageError, match="--write-index needs a compressed output"):
+        run_annotate(opts, bundle=bundle)
+    with pytest.raises(UsageError, match="unknown --output-type 'x'"):
+        run_annotate(
+            AnnotateOptions(str(demo), str(tmp_path / "o.vcf"), no_model=True, output_type="x"), bundle=bundle
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_region_indexed_equals_streamed(bundle, demo: Path, tmp_path: Path):
     plain = tmp_path / "plain.vcf"
     plain.write_bytes(gzip.decompress(demo.read_bytes()))
@@ -285,7 +364,7 @@ def test_usage_errors(bundle, demo: Path):
     with pytest.raises(UsageError, match="--resume needs an output file"):
         run_annotate(AnnotateOptions(str(demo), "-", no_model=True, resume=True), bundle=bundle)
     with pytest.raises(UsageError, match="output-type"):
-        run_annotate(AnnotateOptions(str(demo), "-", no_model=True, output_type="b"), bundle=bundle)
+        run_annotate(AnnotateOptions(str(demo), "-", no_model=True, output_type="bcf"), bundle=bundle)
 
 
 def test_reannotating_output_replaces_fields(bundle, whole, tmp_path: Path):

@@ -29,7 +29,10 @@ from biblip_cli.io.vcf_write import (
     add_command_header,
     bgzf_writer,
     check_info_conflicts,
+    check_output_type,
     header_text,
+    text_spool,
+    write_bcf,
 )
 from biblip_cli.records import Allele, AlleleAnnotation
 
@@ -180,8 +183,7 @@ def _check_options(opts: AnnotateOptions) -> bool:
     """The usage checks before any work; True when the outputs are written through (no resume)."""
     from biblip_cli.io.outputs import check_outputs, is_special, is_stdout
 
-    if opts.output_type not in ("v", "z"):
-        raise UsageError(f"unknown --output-type {opts.output_type!r}", hint="use v (plain VCF) or z (bgzip)")
+    check_output_type(opts.output_type, opts.write_index)
     if opts.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     if opts.threads is not None and opts.threads < 1:
@@ -215,9 +217,10 @@ class _Sinks:
     stream: OutputFile | None = None
     vcf_stream: Any = None
     tsv_stream: OutputFile | None = None
+    spool: OutputFile | None = None  # -O b/u written through: the text VCF, converted at the end
 
     def abort_streams(self) -> None:
-        for handle in (self.stream, self.tsv_stream):
+        for handle in (self.spool, self.stream, self.tsv_stream):
             if handle is not None:
                 handle.abort()
 
@@ -236,7 +239,11 @@ def _open_outputs(opts: AnnotateOptions, reader: VcfReader, streamed: bool) -> _
     try:
         if streamed:
             sinks.stream = OutputFile(opts.output)
-            sinks.vcf_stream = bgzf_writer(sinks.stream) if opts.output_type == "z" else sinks.stream  # type: ignore[arg-type]
+            if opts.output_type in ("b", "u"):
+                sinks.spool = text_spool(sinks.stream)
+            sinks.vcf_stream = (
+                bgzf_writer(sinks.stream) if opts.output_type == "z" else (sinks.spool or sinks.stream)
+            )  # type: ignore[arg-type]
             if opts.tsv is not None:
                 sinks.tsv_stream = OutputFile(opts.tsv)
         else:
@@ -314,12 +321,16 @@ def _annotate_records(
 def _finish(opts: AnnotateOptions, sinks: _Sinks, reader: VcfReader) -> None:
     """Rename the finished outputs into place (the resumable pair, or the streamed files)."""
     if sinks.out is not None:
-        sinks.out.finish(opts.output_type)
+        sinks.out.finish(opts.output_type, opts.write_index)
     else:
         try:
             if isinstance(sinks.vcf_stream, bgzf.BgzfWriter):
                 sinks.vcf_stream.close()
             assert sinks.stream is not None
+            if sinks.spool is not None:
+                sinks.spool.flush()
+                write_bcf(sinks.spool.temp, sinks.stream, opts.output_type)  # type: ignore[arg-type]
+                sinks.spool.abort()
             sinks.stream.commit()
             if sinks.tsv_stream is not None:
                 sinks.tsv_stream.commit()

@@ -30,6 +30,7 @@ class AnnotateOptions:
     command_line: str = ""
     quiet: bool = False
     overwrite_info: bool = False  # replace an input's own BIOBLIP* INFO declarations of another type
+    write_index: bool = False  # .csi for -O b (-O z always gets its .tbi)
 
     def output_options(self) -> dict[str, Any]:
         """The options that change what is written (the resume fingerprint)."""
@@ -82,7 +83,7 @@ class AnnotateSummary:
 
 
 def infer_output_type(output: str, output_type: str | None) -> str:
-    """`-O` if given, else `z` for a `.gz`/`.bgz` output name, else `v`."""
-    if output_type:
-        return output_type
-    return "z" if output.endswith((".gz", ".bgz")) else "v"
+    """`-O` if given, else from the name as bcftools does (`.bcf` b, `.gz`/`.bgz` z, else v)."""
+    from biblip_cli.io.vcf_write import infer_output_type as infer
+
+    return infer(output, output_type)

@@ -59,7 +59,7 @@ class RankOptions:
     top: int = 50
     shortlist: int = 200
     output: str | None = None  # VCF with BIOBLIP_RANK/SCORE
-    output_type: str | None = None  # v | z; default from the suffix
+    output_type: str | None = None  # v | z | b | u; default from the suffix
     tsv: Path | None = None  # None: stdout (unless the VCF goes there)
     gene_tsv: Path | None = None
     html: Path | None = None
@@ -323,6 +323,10 @@ def _check_options(opts: RankOptions) -> None:
         )
     if opts.output == "-" and opts.tsv is None:
         log.info("VCF goes to stdout; the ranked TSV is only written with --tsv")
+    if opts.output:
+        from biblip_cli.io.vcf_write import check_output_type, infer_output_type
+
+        check_output_type(infer_output_type(opts.output, opts.output_type))
     from biblip_cli.io.outputs import check_outputs  # the output layer: refuse clashes before any work
 
     tsv_to_stdout = opts.tsv is None and opts.output != "-" and opts.json != "-"

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from biblip_cli.errors import BiblipError, UsageError
-from biblip_cli.io.outputs import GuardedFile, OutputLock, check_directory, os_error, real_target
-from biblip_cli.io.vcf_write import bgzip_file, index_vcf_gz
+from biblip_cli.io.outputs import GuardedFile, OutputFile, OutputLock, check_directory, os_error, real_target
+from biblip_cli.io.vcf_write import bgzip_file, index_bcf, index_vcf_gz, write_bcf
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +173,11 @@ class ResumableOutput:
             os.fsync(handle.fileno())
         os.replace(temp, self.state_path)
 
-    def finish(self, output_type: str) -> None:
-        """Move the partials to their final names (bgzip + index for output_type z)."""
+    def finish(self, output_type: str, write_index: bool = False) -> None:
+        """Move the partials to their final names (bgzip + .tbi for output_type z; BCF for b/u, + .csi
+        with `write_index`)."""
         try:
-            self._finish(output_type)
+            self._finish(output_type, write_index)
         except OSError as err:
             self.abort()
             raise os_error(err, self.target, "finish the output") from err
@@ -185,7 +186,7 @@ class ResumableOutput:
             raise
         self._unlock()
 
-    def _finish(self, output_type: str) -> None:
+    def _finish(self, output_type: str, write_index: bool) -> None:
         for handle in (self.vcf, self.tsv_file):
             if handle is not None:
                 handle.flush()
@@ -198,6 +199,19 @@ class ResumableOutput:
             bgzip_file(self.partial, self.target)
             self.partial.unlink()
             index_vcf_gz(self.target)
+        elif output_type in ("b", "u"):
+            for stale in (".csi", ".tbi"):
+                Path(str(self.target) + stale).unlink(missing_ok=True)
+            out = OutputFile(self.target, lock=False)
+            try:
+                write_bcf(self.partial, out, output_type)
+            except BaseException:
+                out.abort()
+                raise
+            final = out.commit()
+            self.partial.unlink()
+            if final is not None and output_type == "b" and write_index:
+                index_bcf(final)
         else:
             os.replace(self.partial, self.target)
         self.state_path.unlink(missing_ok=True)
