@@ -11,6 +11,7 @@ import typer
 from biblip_cli.cli_options import (
     BundleOption,
     DeviceOption,
+    ForceOption,
     LlmOption,
     ModelOption,
     OverwriteInfoOption,
@@ -80,6 +81,7 @@ def annotate(
     resume: ResumeOption = False,
     overwrite_info: OverwriteInfoOption = False,
     write_index: WriteIndexOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Annotate every ALT allele: gene, consequence, HGVSp, pathogenicity (INFO field BIOBLIP).
 
@@ -112,6 +114,7 @@ def annotate(
         quiet=quiet,
         overwrite_info=overwrite_info,
         write_index=write_index,
+        force=force,
     )
     if quiet or not sys.stderr.isatty():
         summary = run_annotate(opts)

@@ -11,6 +11,7 @@ import typer
 from biblip_cli.cli_options import (
     BundleOption,
     DeviceOption,
+    ForceOption,
     LlmOption,
     ModelOption,
     OverwriteInfoOption,
@@ -160,6 +161,7 @@ def rank(
     threads: ThreadsOption = None,
     no_model: NoModelOption = False,
     overwrite_info: OverwriteInfoOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Rank a patient's variants and genes for given HPO phenotypes (Mendelian prioritisation).
 
@@ -203,6 +205,7 @@ def rank(
         batch_size=batch_size,
         no_model=no_model,
         overwrite_info=overwrite_info,
+        force=force,
         command="biblip " + " ".join(sys.argv[1:]),
     )
     result = run_rank(opts)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -47,7 +49,7 @@ def body(path: Path) -> list[str]:
         return [line for line in handle if not line.startswith("#")]
 
 
-def test_demo_annotation(whole, demo: Path):
+def test_demo_annotation(whole, demo: Path, bundle):
     out, _tsv, summary = whole
     n_in = sum(1 for _ in cyvcf2.VCF(str(demo)))
     reader = cyvcf2.VCF(str(out))
@@ -55,6 +57,18 @@ def test_demo_annotation(whole, demo: Path):
     assert info["Number"] == "." and info["Type"] == "String"
     assert info["Description"].endswith("Format: " + "|".join(BIOBLIP_COLUMNS) + '"')
     assert "##biblip_version=" in reader.raw_header and "##biblip_command=" in reader.raw_header
+    manifest = hashlib.sha256((Path(bundle.dir) / "manifest.json").read_bytes()).hexdigest()
+    provenance = [
+        line for line in reader.raw_header.splitlines() if line.startswith("##biblip_") and "=<" in line
+    ]
+    assert provenance == [
+        f'##biblip_bundle=<name="biblip-demo GRCh38 chr20:1-10,000,000",build="GRCh38",manifest_sha256="{manifest}">',
+        '##biblip_model=<sha256="none">',  # --no-model
+        '##biblip_llm=<name="none",sha256="none">',
+        '##biblip_hpo=<release="hp/releases/2025-01-16">',
+    ]
+    sidecar = json.loads(Path(str(_tsv) + ".provenance.json").read_text())
+    assert sidecar["bundle"]["manifest_sha256"] == manifest and sidecar["model"] == {"sha256": "none"}
     records = list(reader)
     assert len(records) == n_in == summary.records == 466
     assert summary.alleles == 467 and summary.by_status["ok"] == 467

@@ -125,7 +125,7 @@ def test_bad_input(name: str, bundle, tmp_path: Path, caplog):
         rows, out = _annotate(bundle, source, tmp_path)
     got = [(r["ref"], r["alt"], r["consequence"], r["status"]) for r in rows]
     assert got == expected[1]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tsv", "out.vcf"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tsv", "out.tsv.provenance.json", "out.vcf"]
     records = list(cyvcf2.VCF(str(out)))
     assert len(records) == len(list(cyvcf2.VCF(str(source))))  # every input record is written
     if name == "unknown_contig.vcf":  # one warning per contig, not per record

@@ -22,6 +22,7 @@ from biblip_cli.commands.annotate_options import AnnotateOptions, AnnotateSummar
 from biblip_cli.commands.annotate_regions import ShardPlan, header_contigs, parse_region, parse_shard
 from biblip_cli.commands.annotate_rows import TSV_COLUMNS, Batch, write_batch
 from biblip_cli.engine.loading import EngineSpec, load_engine, set_threads
+from biblip_cli.engine.provenance import run_provenance
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.io.vcf_read import VcfReader, alleles, open_vcf, precheck
 from biblip_cli.io.vcf_write import (
@@ -62,7 +63,7 @@ def _load_engine(opts: AnnotateOptions, bundle: Any) -> Any:
         raise BiblipError("--explain needs the LLM", hint="drop --no-llm to generate explanations")
     spec = EngineSpec(
         opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
-        batch_size=min(opts.batch_size, 256), use_llm=not opts.no_llm, threads=opts.threads,
+        batch_size=min(opts.batch_size, 256), use_llm=not opts.no_llm, threads=opts.threads, force=opts.force,
     )  # fmt: skip
     return load_engine(bundle, spec, without_model="run with --no-model for consequence annotation only")
 
@@ -135,6 +136,9 @@ def run_annotate(
 
     add_bioblip_header(reader, explain=opts.explain and engine is not None)
     add_command_header(reader, opts.command_line or "biblip annotate")
+    provenance = run_provenance(bundle, engine, opts.model_dir, opts.llm_dir)
+    for line in provenance.header_lines():
+        reader.vcf.add_to_header(line)
     summary = AnnotateSummary(output=opts.output, tsv=str(opts.tsv) if opts.tsv else None)
 
     sinks = _open_outputs(opts, reader, streamed)
@@ -175,6 +179,8 @@ def run_annotate(
         raise
     reader.close()
     _finish(opts, sinks, reader)
+    if opts.tsv is not None:
+        write_sidecar(opts.tsv, provenance.sidecar_text())
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -337,6 +343,21 @@ def _finish(opts: AnnotateOptions, sinks: _Sinks, reader: VcfReader) -> None:
         except BaseException:
             sinks.drop(reader)
             raise
+
+
+def write_sidecar(tsv: Path, text: str) -> None:
+    """`TSV.provenance.json` beside a TSV file (none for stdout, devices and FIFOs), through the output layer."""
+    from biblip_cli.io.outputs import OutputFile, is_special, is_stdout
+
+    if is_stdout(str(tsv)) or is_special(Path(tsv)):
+        return
+    out = OutputFile(str(tsv) + ".provenance.json")
+    try:
+        out.write(text.encode())
+    except BaseException:
+        out.abort()
+        raise
+    out.commit()
 
 
 def print_summary(summary: AnnotateSummary) -> None:

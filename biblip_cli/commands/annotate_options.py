@@ -31,6 +31,7 @@ class AnnotateOptions:
     quiet: bool = False
     overwrite_info: bool = False  # replace an input's own BIOBLIP* INFO declarations of another type
     write_index: bool = False  # .csi for -O b (-O z always gets its .tbi)
+    force: bool = False  # run with an LLM whose sha256 differs from the checkpoint's record
 
     def output_options(self) -> dict[str, Any]:
         """The options that change what is written (the resume fingerprint)."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from biblip_cli.engine.loading import EngineSpec, load_engine
+from biblip_cli.engine.provenance import run_provenance
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.features import genotype as gt
 from biblip_cli.io.outputs import unregister_temp
@@ -60,6 +61,7 @@ class RankOptions:
     shortlist: int = 200
     output: str | None = None  # VCF with BIOBLIP_RANK/SCORE
     output_type: str | None = None  # v | z | b | u; default from the suffix
+    force: bool = False  # run with an LLM whose sha256 differs from the checkpoint's record
     tsv: Path | None = None  # None: stdout (unless the VCF goes there)
     gene_tsv: Path | None = None
     html: Path | None = None
@@ -279,6 +281,7 @@ def _rank_and_write(
         )  # fmt: skip
         result.seconds = time.monotonic() - start
         result.params = _params(opts, bundle, proband)
+        result.provenance = run_provenance(bundle, engine, opts.model_dir, opts.llm_dir)
         result.params.update(_filter_params(result))
         sex = ped.people[proband].sex if ped is not None and proband in ped.people else 0
         result.params["sex"] = f"{ {1: 'male', 2: 'female'}.get(sex, 'unknown') } ({sex_source})"
@@ -399,8 +402,9 @@ def _default_annotator(bundle: Any) -> Any:
 
 def _load_engine(opts: RankOptions, bundle: Any) -> Any:
     spec = EngineSpec(
-        opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device, batch_size=opts.batch_size
-    )
+        opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device, batch_size=opts.batch_size,
+        force=opts.force,
+    )  # fmt: skip
     return load_engine(
         bundle,
         spec,

@@ -284,7 +284,10 @@ def _run_vcf(
     try:
         add_target_header(reader)
         add_command_header(reader, opts.command_line or "biblip target")
-        out = VcfOutput(opts.output, reader, opts.output_type)
+        from biblip_cli.engine.provenance import run_provenance
+
+        provenance = run_provenance(bundle, scorer.engine, opts.model_dir, opts.llm_dir)
+        out = VcfOutput(opts.output, reader, opts.output_type, provenance.header_lines())
     except BaseException:
         reader.close()
         raise

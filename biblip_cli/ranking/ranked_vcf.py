@@ -39,7 +39,8 @@ def write_ranked_vcf(
     add_rank_header(reader)
     if command:
         add_command_header(reader, command)
-    out = VcfOutput(target, reader, kind, lock=lock)
+    provenance = result.provenance.header_lines() if result.provenance is not None else []
+    out = VcfOutput(target, reader, kind, provenance, lock=lock)
     try:
         for number, variant, original in reader.records_text():
             line = original if original is not None else record_text(variant)  # input bytes kept
