@@ -47,17 +47,22 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr (no progress).")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs too.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
 ) -> None:
-    ctx.obj = {"quiet": quiet, "debug": debug}
-    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from biblip_cli.progress import setup_logging, silence_library_bars
+
+    ctx.obj = {"quiet": quiet, "debug": debug, "verbose": verbose}
+    level = logging.DEBUG if debug or verbose else logging.WARNING if quiet else logging.INFO
+    setup_logging(level)
     if debug:
         os.environ["BIBLIP_DEBUG"] = "1"
-    if quiet:  # transformers' "Loading weights" bar (read when huggingface_hub is first imported) and
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # plain tqdm bars (GGUF conversion)
-        os.environ.setdefault("TQDM_DISABLE", "1")
+    # transformers' "Loading weights" bar and huggingface_hub's tqdm bars (GGUF conversion): our own
+    # progress replaces them (read when those libraries are first imported, so set here)
+    silence_library_bars()
 
 
 # --- one function per command, in the order of `biblip --help` ---------------------------------------

@@ -116,26 +116,13 @@ def annotate(
         write_index=write_index,
         force=force,
     )
-    if quiet or not sys.stderr.isatty():
-        summary = run_annotate(opts)
-    else:
-        from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from biblip_cli.io.vcf_read import indexed_record_count
+    from biblip_cli.progress import RunProgress
 
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("annotating", total=None)
-            summary = run_annotate(
-                opts,
-                progress=lambda records, alleles: bar.update(
-                    task, description=f"annotating: {records:,} records, {alleles:,} alleles"
-                ),
-            )
+    # the total (for the bar and the ETA) from the input's index, when the whole file is read
+    total = None if region or shard else indexed_record_count(input)
+    with RunProgress("annotate", total, quiet=quiet) as progress:
+        summary = run_annotate(opts, progress=progress.update)
     if not quiet:
         print_summary(summary)
 

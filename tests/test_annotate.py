@@ -386,3 +386,33 @@ def test_reannotating_output_replaces_fields(bundle, whole, tmp_path: Path):
     run_annotate(AnnotateOptions(str(whole[0]), str(again), no_model=True), bundle=bundle)
     assert body(again) == body(whole[0])
     assert again.read_text().count("##INFO=<ID=BIOBLIP,") == 1
+
+
+def test_progress_lines_when_stderr_is_a_file(demo: Path, tmp_path: Path):
+    """stderr to a file: periodic `records, alleles/s, ETA` log lines (the total from the index), no bars."""
+    import os
+    import re
+
+    err = tmp_path / "err.log"
+    env = {**os.environ, "BIBLIP_PROGRESS_INTERVAL": "0"}
+    cmd = [sys.executable, "-m", "biblip_cli.cli", "annotate", str(demo), "--no-model", "--batch-size", "100"]
+    with open(err, "wb") as handle:
+        done = subprocess.run(
+            [*cmd, "-o", str(tmp_path / "o.vcf")],
+            stderr=handle,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0
+    text = err.read_text()
+    lines = [line for line in text.splitlines() if "biblip.progress" in line]
+    pattern = r"INFO biblip\.progress: annotate: [\d,]+/466 records, [\d,]+ alleles, [\d,]+ alleles/s, ETA \d+:\d\d:\d\d"
+    assert len(lines) >= 3 and all(re.fullmatch(pattern, line) for line in lines), text
+    assert "\r" not in text and "it/s" not in text and "\x1b[" not in text  # no tqdm/rich bars, no colour
+    quiet = subprocess.run(
+        [sys.executable, "-m", "biblip_cli.cli", "-q", *cmd[3:], "-o", str(tmp_path / "q.vcf")],
+        capture_output=True, env=env, cwd=tmp_path, timeout=120, check=False,
+    )  # fmt: skip
+    assert quiet.returncode == 0 and quiet.stderr == b""
