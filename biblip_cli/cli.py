@@ -14,19 +14,22 @@ from biblip_cli import __version__
 from biblip_cli.cli_annotate import annotate, merge
 from biblip_cli.cli_bundle import bundle_app, models_app
 from biblip_cli.cli_evaluate import evaluate, train
+from biblip_cli.cli_help import readable_help
 from biblip_cli.cli_rank import rank
 from biblip_cli.cli_target import target
 from biblip_cli.errors import BiblipError
+
+readable_help()  # click's metavars (PATH, TEXT, INTEGER; none for flags), not Typer's <str>/<bool>
 
 app = typer.Typer(
     name="biblip",
     help=(
         "Annotate and prioritise human genetic variants with Bio-BLIP.\n\n"
-        "Example: biblip annotate resources/demo.vcf.gz -o annotated.vcf.gz --tsv annotated.tsv"
+        "\b\nExample:\nbiblip annotate resources/demo.vcf.gz -o annotated.vcf.gz --tsv annotated.tsv"
     ),
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # click's layout: `--explain / --no-explain` on one line (cli_help.py)
     pretty_exceptions_enable=False,
 )
 app.add_typer(bundle_app, name="bundle")

@@ -46,12 +46,16 @@ WriteIndexOption = Annotated[
     ),
 ]
 RegionOption = Annotated[
-    str | None, typer.Option(help="Only chr:start-end (1-based); uses the index if the input has one.")
+    str | None,
+    typer.Option(
+        metavar="CHR:START-END", help="Only chr:start-end (1-based); uses the index if the input has one."
+    ),
 ]
 ShardOption = Annotated[
     str | None,
     typer.Option(
-        help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run."
+        metavar="I/N",
+        help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run.",
     ),
 ]
 ResumeOption = Annotated[
@@ -85,7 +89,10 @@ def annotate(
 ) -> None:
     """Annotate every ALT allele: gene, consequence, HGVSp, pathogenicity (INFO field BIOBLIP).
 
-    Example: biblip annotate resources/demo.vcf.gz -o annotated.vcf.gz -O z --tsv annotated.tsv
+    \b
+    Examples:
+    biblip annotate resources/demo.vcf.gz -o annotated.vcf.gz --tsv annotated.tsv
+    biblip annotate resources/demo.vcf.gz --no-model -o annotated.bcf --write-index
     """
     from biblip_cli.commands.annotate import print_summary, run_annotate
     from biblip_cli.commands.annotate_options import AnnotateOptions, infer_output_type
@@ -135,7 +142,11 @@ def merge(
 ) -> None:
     """Concatenate the shard outputs of one run (header from the first; headers must agree).
 
-    Example: biblip merge part1.vcf part2.vcf part3.vcf -o whole.vcf.gz
+    \b
+    Example:
+    biblip annotate resources/demo.vcf.gz --no-model --shard 1/2 -o part1.vcf
+    biblip annotate resources/demo.vcf.gz --no-model --shard 2/2 -o part2.vcf
+    biblip merge part1.vcf part2.vcf -o whole.vcf.gz
     """
     from biblip_cli.io.vcf_write import check_output_type, concat_vcfs, infer_output_type
 

@@ -165,8 +165,10 @@ def rank(
 ) -> None:
     """Rank a patient's variants and genes for given HPO phenotypes (Mendelian prioritisation).
 
-    Example: biblip rank resources/demo.vcf.gz --phenotype HP:0001332,HP:0001260,seizures
-    --tsv ranked.tsv --gene-tsv genes.tsv -o ranked.vcf.gz --html report.html
+    \b
+    Example:
+    biblip rank resources/demo.vcf.gz --phenotype HP:0001332,HP:0001260,seizures \\
+      --tsv ranked.tsv --gene-tsv genes.tsv -o ranked.vcf.gz --html report.html
     """
     from biblip_cli.commands.rank import RankOptions, print_summary, run_rank
     from biblip_cli.engine.loading import set_threads

@@ -56,7 +56,9 @@ def target(
     Writes INFO BIOBLIP_TARGET=Allele|Gene|score (best first) and, with --tsv, one row per gene.
     Loci where the bundle has genes but no sequence work too (DNA masked).
 
-    Example: biblip target resources/demo.vcf.gz --top 5 -o targets.vcf --tsv targets.tsv
+    \b
+    Example:
+    biblip target resources/demo.vcf.gz --top 5 -o targets.vcf --tsv targets.tsv
     """
     from biblip_cli.commands.target import TargetOptions, print_target_summary, run_target
     from biblip_cli.io.vcf_write import infer_output_type
