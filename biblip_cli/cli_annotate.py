@@ -86,6 +86,19 @@ def annotate(
     overwrite_info: OverwriteInfoOption = False,
     write_index: WriteIndexOption = False,
     force: ForceOption = False,
+    pick: Annotated[
+        bool,
+        typer.Option(
+            "--pick",
+            help="One transcript per allele: MANE Select > canonical > most severe > longest (as VEP --pick_allele).",
+        ),
+    ] = False,
+    canonical_only: Annotated[
+        bool,
+        typer.Option(
+            "--canonical-only", help="Report canonical transcripts only (default: every transcript)."
+        ),
+    ] = False,
 ) -> None:
     """Annotate every ALT allele: gene, consequence, HGVSp, pathogenicity (INFO field BIOBLIP).
 
@@ -122,6 +135,8 @@ def annotate(
         overwrite_info=overwrite_info,
         write_index=write_index,
         force=force,
+        pick=pick,
+        canonical_only=canonical_only,
     )
     from biblip_cli.io.vcf_read import indexed_record_count
     from biblip_cli.progress import RunProgress

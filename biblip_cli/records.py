@@ -73,6 +73,7 @@ class GeneEffect:
     cds_span: str = ""  # VEP's CDS_position: `184`, `184-186`
     canonical: bool = False
     mane_select: bool = False
+    transcript_length: int = 0  # spliced length (the last --pick criterion)
 
     @property
     def consequence(self) -> str:

@@ -1,4 +1,4 @@
-"""The gene model: one canonical transcript per gene, indexed for per-allele queries.
+"""The gene model: every transcript of the GTF (tags kept), indexed for per-allele queries.
 
 Loaded once from a GENCODE-style GTF (pandas reader, the same frame pyranges builds) and turned into
 plain `Transcript` objects plus per-contig bins and sorted TSS arrays, because queries run once per
@@ -22,7 +22,7 @@ MAX_FLANK = 5_000  # widest flank the bins are built for (upstream/downstream wi
 
 @dataclass(eq=False)
 class Transcript:
-    """A canonical transcript. `exons` are sorted by genomic start; CDS span includes the stop codon."""
+    """A transcript. `exons` are sorted by genomic start; CDS span includes the stop codon."""
 
     gene: str
     transcript_id: str
@@ -176,6 +176,12 @@ def _read_gtf_frame(path: Path):
     return df
 
 
+def _gene_rank(tx: Transcript) -> tuple[int, int]:
+    """The transcript that stands for its gene (`by_gene`: protein mapping, model features): MANE Select,
+    else Ensembl canonical, else the first listed."""
+    return (0 if tx.mane_select else 1, 0 if tx.canonical else 1)
+
+
 class TranscriptIndex:
     """Transcripts by contig with a binned overlap index and sorted TSS arrays."""
 
@@ -183,7 +189,9 @@ class TranscriptIndex:
         self._by_gene: dict[str, Transcript] = {}
         self._by_contig: dict[str, list[Transcript]] = {}
         for tx in transcripts:
-            self._by_gene.setdefault(tx.gene, tx)
+            best = self._by_gene.get(tx.gene)
+            if best is None or _gene_rank(tx) < _gene_rank(best):  # ties: the first in the GTF
+                self._by_gene[tx.gene] = tx
             self._by_contig.setdefault(tx.chrom, []).append(tx)
         self._bins: dict[str, dict[int, list[Transcript]]] = {}
         self._tss: dict[str, tuple[list[int], list[Transcript]]] = {}
@@ -278,6 +286,7 @@ class TranscriptIndex:
         return list(self._by_gene)
 
     def by_gene(self, symbol: str) -> Transcript | None:
+        """The gene's MANE Select transcript, else its canonical one, else its first."""
         return self._by_gene.get(symbol)
 
     def transcripts(self, contig: str) -> list[Transcript]:

@@ -32,6 +32,8 @@ class AnnotateOptions:
     overwrite_info: bool = False  # replace an input's own BIOBLIP* INFO declarations of another type
     write_index: bool = False  # .csi for -O b (-O z always gets its .tbi)
     force: bool = False  # run with an LLM whose sha256 differs from the checkpoint's record
+    pick: bool = False  # one transcript per allele (features/picking.py order)
+    canonical_only: bool = False  # only canonical transcripts
 
     def output_options(self) -> dict[str, Any]:
         """The options that change what is written (the resume fingerprint)."""
@@ -45,6 +47,8 @@ class AnnotateOptions:
             "tsv": self.tsv is not None,
             "region": self.region,
             "shard": self.shard,
+            "pick": self.pick,
+            "canonical_only": self.canonical_only,
         }
 
 

@@ -1,6 +1,6 @@
-"""Consequence of one ALT allele on every canonical transcript within 5 kb (VEP rules, SO terms).
+"""Consequence of one ALT allele on every transcript within 5 kb (VEP rules, SO terms).
 
-What VEP does for a canonical transcript, restricted to what our records carry: SO terms (most severe
+What VEP does for each transcript, restricted to what our records carry: SO terms (most severe
 first), HGVSc/HGVSp (3-letter, `Ter`), codon/amino-acid/CDS positions, exon/intron numbers. Choices
 that differ from VEP and why are listed in docs/benchmarks.md ("Consequences vs SnpEff"):
 - HGVS notation is not 3'-shifted and duplications are written as insertions (`ins`, not `dup`).
@@ -149,7 +149,7 @@ def _effect(bundle: Any, tx: Transcript, s0: int, e0: int, r: str, a: str, seq_o
     eff = GeneEffect(
         gene=tx.gene, transcript=tx.transcript_id, biotype=tx.biotype, strand=tx.strand, consequences=[],
         tss_distance=tss, gene_id=tx.gene_id or tx.gene, protein_id=tx.protein_id, canonical=tx.canonical,
-        mane_select=tx.mane_select,
+        mane_select=tx.mane_select, transcript_length=tx.tx_length,
     )  # fmt: skip
     if tx.coding:
         eff.protein_length = tx.cds_length // 3 - 1
