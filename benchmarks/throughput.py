@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+PATHOGENICITY = 22  # index of Pathogenicity in BIOBLIP (biblip_cli.io.vcf_write.BIOBLIP_COLUMNS)
 MODES = {
     "spine": ["--no-model"],
     "cheap": ["--no-llm"],
@@ -88,7 +89,9 @@ def model_scored(vcf: Path) -> int:
                 continue
             info = line.split("\t")[7]
             field = next(kv for kv in info.split(";") if kv.startswith("BIOBLIP="))[len("BIOBLIP=") :]
-            alleles = {e.split("|")[0] for e in field.split(",") if e.split("|")[7] not in ("", ".")}
+            alleles = {
+                e.split("|")[0] for e in field.split(",") if e.split("|")[PATHOGENICITY] not in ("", ".")
+            }
             scored += len(alleles)
     return scored
 

@@ -14,19 +14,22 @@ from biblip_cli import __version__
 from biblip_cli.cli_annotate import annotate, merge
 from biblip_cli.cli_bundle import bundle_app, models_app
 from biblip_cli.cli_evaluate import evaluate, train
+from biblip_cli.cli_help import readable_help
 from biblip_cli.cli_rank import rank
 from biblip_cli.cli_target import target
 from biblip_cli.errors import BiblipError
+
+readable_help()  # click's metavars (PATH, TEXT, INTEGER; none for flags), not Typer's <str>/<bool>
 
 app = typer.Typer(
     name="biblip",
     help=(
         "Annotate and prioritise human genetic variants with Bio-BLIP.\n\n"
-        "Example: biblip annotate resources/demo.vcf.gz -o annotated.vcf.gz --tsv annotated.tsv"
+        "\b\nExample:\nbiblip annotate resources/demo.vcf.gz -o annotated.vcf.gz --tsv annotated.tsv"
     ),
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # click's layout: `--explain / --no-explain` on one line (cli_help.py)
     pretty_exceptions_enable=False,
 )
 app.add_typer(bundle_app, name="bundle")
@@ -47,17 +50,22 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr (no progress).")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs too.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
 ) -> None:
-    ctx.obj = {"quiet": quiet, "debug": debug}
-    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from biblip_cli.progress import setup_logging, silence_library_bars
+
+    ctx.obj = {"quiet": quiet, "debug": debug, "verbose": verbose}
+    level = logging.DEBUG if debug or verbose else logging.WARNING if quiet else logging.INFO
+    setup_logging(level)
     if debug:
         os.environ["BIBLIP_DEBUG"] = "1"
-    if quiet:  # transformers' "Loading weights" bar (read when huggingface_hub is first imported) and
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # plain tqdm bars (GGUF conversion)
-        os.environ.setdefault("TQDM_DISABLE", "1")
+    # transformers' "Loading weights" bar and huggingface_hub's tqdm bars (GGUF conversion): our own
+    # progress replaces them (read when those libraries are first imported, so set here)
+    silence_library_bars()
 
 
 # --- one function per command, in the order of `biblip --help` ---------------------------------------

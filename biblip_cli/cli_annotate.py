@@ -11,12 +11,12 @@ import typer
 from biblip_cli.cli_options import (
     BundleOption,
     DeviceOption,
+    ForceOption,
     LlmOption,
     ModelOption,
     OverwriteInfoOption,
     TextEncoderOption,
 )
-from biblip_cli.errors import UsageError
 from biblip_cli.paths import default_model_dir
 
 ExplainOption = Annotated[
@@ -34,16 +34,28 @@ OutputTypeOption = Annotated[
     typer.Option(
         "--output-type",
         "-O",
-        help="v = plain VCF, z = bgzip (+ .tbi index for files); default: z for *.gz.",
+        metavar="v|z|b|u",
+        help="v = VCF, z = bgzipped VCF (+ .tbi for files), b = BCF, u = uncompressed BCF; "
+        "default from the name (.vcf.gz z, .bcf b, else v).",
+    ),
+]
+WriteIndexOption = Annotated[
+    bool,
+    typer.Option(
+        "--write-index", help="Index the output as bcftools does: .csi for BCF (-O z always gets .tbi)."
     ),
 ]
 RegionOption = Annotated[
-    str | None, typer.Option(help="Only chr:start-end (1-based); uses the index if the input has one.")
+    str | None,
+    typer.Option(
+        metavar="CHR:START-END", help="Only chr:start-end (1-based); uses the index if the input has one."
+    ),
 ]
 ShardOption = Annotated[
     str | None,
     typer.Option(
-        help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run."
+        metavar="I/N",
+        help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run.",
     ),
 ]
 ResumeOption = Annotated[
@@ -72,10 +84,28 @@ def annotate(
     threads: Annotated[int | None, typer.Option(help="CPU threads for decompression and the model.")] = None,
     resume: ResumeOption = False,
     overwrite_info: OverwriteInfoOption = False,
+    write_index: WriteIndexOption = False,
+    force: ForceOption = False,
+    pick: Annotated[
+        bool,
+        typer.Option(
+            "--pick",
+            help="One transcript per allele: MANE Select > canonical > most severe > longest (as VEP --pick_allele).",
+        ),
+    ] = False,
+    canonical_only: Annotated[
+        bool,
+        typer.Option(
+            "--canonical-only", help="Report canonical transcripts only (default: every transcript)."
+        ),
+    ] = False,
 ) -> None:
     """Annotate every ALT allele: gene, consequence, HGVSp, pathogenicity (INFO field BIOBLIP).
 
-    Example: biblip annotate resources/demo.vcf.gz -o annotated.vcf.gz -O z --tsv annotated.tsv
+    \b
+    Examples:
+    biblip annotate resources/demo.vcf.gz -o annotated.vcf.gz --tsv annotated.tsv
+    biblip annotate resources/demo.vcf.gz --no-model -o annotated.bcf --write-index
     """
     from biblip_cli.commands.annotate import print_summary, run_annotate
     from biblip_cli.commands.annotate_options import AnnotateOptions, infer_output_type
@@ -103,27 +133,18 @@ def annotate(
         command_line="biblip " + " ".join(sys.argv[1:]),
         quiet=quiet,
         overwrite_info=overwrite_info,
+        write_index=write_index,
+        force=force,
+        pick=pick,
+        canonical_only=canonical_only,
     )
-    if quiet or not sys.stderr.isatty():
-        summary = run_annotate(opts)
-    else:
-        from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from biblip_cli.io.vcf_read import indexed_record_count
+    from biblip_cli.progress import RunProgress
 
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        ) as bar:
-            task = bar.add_task("annotating", total=None)
-            summary = run_annotate(
-                opts,
-                progress=lambda records, alleles: bar.update(
-                    task, description=f"annotating: {records:,} records, {alleles:,} alleles"
-                ),
-            )
+    # the total (for the bar and the ETA) from the input's index, when the whole file is read
+    total = None if region or shard else indexed_record_count(input)
+    with RunProgress("annotate", total, quiet=quiet) as progress:
+        summary = run_annotate(opts, progress=progress.update)
     if not quiet:
         print_summary(summary)
 
@@ -131,20 +152,19 @@ def annotate(
 def merge(
     inputs: Annotated[list[str], typer.Argument(help="Shard outputs, in shard order (1..n).")],
     output: Annotated[str, typer.Option("-o", "--output", help="Merged VCF path; '-' = stdout.")] = "-",
-    output_type: Annotated[
-        str | None,
-        typer.Option("--output-type", "-O", help="v = plain VCF, z = bgzip (+ .tbi); default: z for *.gz."),
-    ] = None,
+    output_type: OutputTypeOption = None,
+    write_index: WriteIndexOption = False,
 ) -> None:
     """Concatenate the shard outputs of one run (header from the first; headers must agree).
 
-    Example: biblip merge part1.vcf part2.vcf part3.vcf -o whole.vcf.gz
+    \b
+    Example:
+    biblip annotate resources/demo.vcf.gz --no-model --shard 1/2 -o part1.vcf
+    biblip annotate resources/demo.vcf.gz --no-model --shard 2/2 -o part2.vcf
+    biblip merge part1.vcf part2.vcf -o whole.vcf.gz
     """
-    from biblip_cli.commands.annotate_options import infer_output_type
-    from biblip_cli.io.vcf_write import concat_vcfs
+    from biblip_cli.io.vcf_write import check_output_type, concat_vcfs, infer_output_type
 
     output_type = infer_output_type(output, output_type)
-
-    if output_type not in ("v", "z"):
-        raise UsageError(f"unknown --output-type {output_type!r}", hint="use v (plain VCF) or z (bgzip)")
-    concat_vcfs(inputs, output, output_type)
+    check_output_type(output_type, write_index)
+    concat_vcfs(inputs, output, output_type, write_index)

@@ -58,8 +58,11 @@ def bundle_build(
 ) -> None:
     """Build a reference bundle from standard files (local paths or http(s) URLs).
 
-    Example: biblip bundle build --fasta GRCh38.fa.gz --gtf gencode.gtf.gz --proteins proteins.fa
-    --knowledge genes.tsv.gz --hpo-dir hpo/ --region chr20:1-10000000 -o my_bundle
+    \b
+    Example (from the repository root, with the shared data beside it; ~25 s):
+    biblip bundle build -o train_bundle --fasta ../shared/data/reference/GRCh38.chr20_chr21_10M.fa.gz \\
+      --gtf ../shared/data/genes/canonical.GRCh38.gtf.gz --proteins ../shared/data/genes/proteins.demo.fa \\
+      --knowledge ../shared/data/knowledge/genes.tsv.gz --hpo-dir ../shared/data/hpo
     """
     from biblip_cli.commands.bundle import run_build
 
@@ -93,7 +96,9 @@ def bundle_validate(
 ) -> None:
     """Check hashes, FASTA index, contigs and gene cross-references; exit 1 if any check FAILs.
 
-    Example: biblip bundle validate resources/demo_bundle
+    \b
+    Example:
+    biblip bundle validate resources/demo_bundle
     """
     from biblip_cli.bundle import default_bundle_dir
     from biblip_cli.commands.bundle import run_validate
@@ -109,7 +114,9 @@ def bundle_info(
 ) -> None:
     """Summarise a bundle: build, contigs, genes, proteins, knowledge, HPO release, files.
 
-    Example: biblip bundle info resources/demo_bundle
+    \b
+    Example:
+    biblip bundle info resources/demo_bundle
     """
     from biblip_cli.bundle import default_bundle_dir
     from biblip_cli.commands.bundle import run_info
@@ -128,7 +135,9 @@ def models_prepare(
 ) -> None:
     """Fetch and convert the default frozen weights into $BIBLIP_HOME (~/.cache/biblip), once (~30-60 s).
 
-    Example: biblip models prepare
+    \b
+    Example:
+    biblip models prepare
     """
     from biblip_cli.model.weights import default_llm_dir, default_text_encoder_dir
 
@@ -146,7 +155,9 @@ def models_prepare(
 def models_list() -> None:
     """Table of prepared weights: role, name, path, size, sha256 (of the GGUF source for the LLM).
 
-    Example: biblip models list
+    \b
+    Example:
+    biblip models list
     """
     from biblip_cli.model.weights import list_prepared
 

@@ -97,7 +97,9 @@ def evaluate(
 ) -> None:
     """Evaluate every task beside its baselines on held-out data; one table per task (TSV + JSON in --out).
 
-    Example: biblip evaluate --tasks patho,generate,rank,target --seed 13 --out evaluation/
+    \b
+    Example:
+    biblip evaluate --tasks patho,generate,rank,target --seed 13 --out evaluation/
     """
     from biblip_cli.evaluation.evaluate import EvaluateOptions, run_evaluate
 
@@ -189,7 +191,9 @@ def train(
 ) -> None:
     """Pretrain Bio-BLIP (stage 1: VTC/VTM, stage 2: frozen-LLM LM loss) and write a checkpoint.
 
-    Example: biblip train --bundle train_bundle --out runs/default --preset default
+    \b
+    Example (train_bundle from the `biblip bundle build` example; `--preset tiny` for a smoke run):
+    biblip train --bundle train_bundle --out runs/default --preset default
     """
     from biblip_cli.engine.loading import set_threads
     from biblip_cli.training.train import TrainOptions

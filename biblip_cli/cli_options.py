@@ -27,3 +27,8 @@ OverwriteInfoOption = Annotated[
         "--overwrite-info", help="Replace the input's own BIOBLIP* INFO declarations of another type."
     ),
 ]
+
+ForceOption = Annotated[
+    bool,
+    typer.Option("--force", help="Run with an LLM whose sha256 differs from the one the checkpoint records."),
+]

@@ -11,6 +11,7 @@ import typer
 from biblip_cli.cli_options import (
     BundleOption,
     DeviceOption,
+    ForceOption,
     LlmOption,
     ModelOption,
     OverwriteInfoOption,
@@ -106,7 +107,13 @@ OutputOption = Annotated[
     typer.Option("-o", "--output", help="Also write the VCF with BIOBLIP_RANK/BIOBLIP_SCORE ('-' = stdout)."),
 ]
 OutputTypeOption = Annotated[
-    str | None, typer.Option("--output-type", "-O", help="v or z (default: z for a .gz name, else v).")
+    str | None,
+    typer.Option(
+        "--output-type",
+        "-O",
+        metavar="v|z|b|u",
+        help="v = VCF, z = bgzipped VCF, b = BCF, u = uncompressed BCF; default from the name (.vcf.gz, .bcf).",
+    ),
 ]
 GeneTsvOption = Annotated[
     Path | None, typer.Option(help="Gene-level TSV: best allele per gene, compound hets joined.")
@@ -158,11 +165,14 @@ def rank(
     threads: ThreadsOption = None,
     no_model: NoModelOption = False,
     overwrite_info: OverwriteInfoOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Rank a patient's variants and genes for given HPO phenotypes (Mendelian prioritisation).
 
-    Example: biblip rank resources/demo.vcf.gz --phenotype HP:0001332,HP:0001260,seizures
-    --tsv ranked.tsv --gene-tsv genes.tsv -o ranked.vcf.gz --html report.html
+    \b
+    Example:
+    biblip rank resources/demo.vcf.gz --phenotype HP:0001332,HP:0001260,seizures \\
+      --tsv ranked.tsv --gene-tsv genes.tsv -o ranked.vcf.gz --html report.html
     """
     from biblip_cli.commands.rank import RankOptions, print_summary, run_rank
     from biblip_cli.engine.loading import set_threads
@@ -201,6 +211,7 @@ def rank(
         batch_size=batch_size,
         no_model=no_model,
         overwrite_info=overwrite_info,
+        force=force,
         command="biblip " + " ".join(sys.argv[1:]),
     )
     result = run_rank(opts)

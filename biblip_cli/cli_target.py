@@ -26,7 +26,15 @@ def target(
     tsv: Annotated[
         Path | None, typer.Option(help="Also write a TSV: one row per allele x candidate gene.")
     ] = None,
-    output_type: Annotated[str, typer.Option("--output-type", "-O", help="v = plain VCF, z = bgzip.")] = "v",
+    output_type: Annotated[
+        str | None,
+        typer.Option(
+            "--output-type",
+            "-O",
+            metavar="v|z|b|u",
+            help="v = VCF, z = bgzipped VCF, b = BCF, u = uncompressed BCF; default from the name.",
+        ),
+    ] = None,
     window: Annotated[int, typer.Option(help="Candidate genes have a TSS within this many bp.")] = 1_000_000,
     max_genes: Annotated[int, typer.Option(help="At most this many candidate genes, nearest first.")] = 20,
     top: Annotated[int | None, typer.Option(help="Report only the N best-scored genes per allele.")] = None,
@@ -48,9 +56,12 @@ def target(
     Writes INFO BIOBLIP_TARGET=Allele|Gene|score (best first) and, with --tsv, one row per gene.
     Loci where the bundle has genes but no sequence work too (DNA masked).
 
-    Example: biblip target resources/demo.vcf.gz --top 5 -o targets.vcf --tsv targets.tsv
+    \b
+    Example:
+    biblip target resources/demo.vcf.gz --top 5 -o targets.vcf --tsv targets.tsv
     """
     from biblip_cli.commands.target import TargetOptions, print_target_summary, run_target
+    from biblip_cli.io.vcf_write import infer_output_type
 
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     default_model = default_model_dir()
@@ -59,7 +70,7 @@ def target(
         elements=elements,
         output=output,
         tsv=tsv,
-        output_type=output_type,
+        output_type=infer_output_type(output, output_type),
         bundle_dir=bundle,
         model_dir=model or default_model,
         llm_dir=llm,

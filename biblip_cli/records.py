@@ -67,6 +67,13 @@ class GeneEffect:
     protein_length: int | None = None
     ref_aa: str = ""  # one-letter, coding changes only
     alt_aa: str = ""
+    gene_id: str = ""  # ENSG... (GENCODE/Ensembl GTFs); the symbol with our shared GTF
+    protein_id: str = ""  # ENSP..., empty when the GTF has none
+    cdna_position: str = ""  # VEP style: `350`, `350-352`, `?-12` (transcript coordinate, 1-based)
+    cds_span: str = ""  # VEP's CDS_position: `184`, `184-186`
+    canonical: bool = False
+    mane_select: bool = False
+    transcript_length: int = 0  # spliced length (the last --pick criterion)
 
     @property
     def consequence(self) -> str:

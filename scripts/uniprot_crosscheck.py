@@ -146,8 +146,8 @@ def annotate_with_cli(
             per: dict[str, str] = {}
             for entry in info.get("BIOBLIP", "").split(","):
                 vals = dict(zip(fields, entry.split("|")))
-                if vals.get("Gene"):
-                    per[unquote(vals["Gene"])] = unquote(vals.get("HGVSp", ""))
+                if vals.get("SYMBOL"):  # HGVSp is `PROTEIN_OR_TRANSCRIPT:p.X` (VEP style)
+                    per[unquote(vals["SYMBOL"])] = unquote(vals.get("HGVSp", "")).rpartition(":")[2]
             out[(int(f[1]), f[3], f[4])] = per
     return out
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -18,7 +20,7 @@ from biblip_cli.commands.annotate_options import AnnotateOptions
 from biblip_cli.commands.annotate_regions import ShardPlan, parse_region, parse_shard
 from biblip_cli.commands.annotate_rows import TSV_COLUMNS
 from biblip_cli.errors import UsageError
-from biblip_cli.io.vcf_write import BIOBLIP_COLUMNS, concat_vcfs
+from biblip_cli.io.vcf_write import BIOBLIP_COLUMNS, concat_vcfs, infer_output_type
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,7 @@ def body(path: Path) -> list[str]:
         return [line for line in handle if not line.startswith("#")]
 
 
-def test_demo_annotation(whole, demo: Path):
+def test_demo_annotation(whole, demo: Path, bundle):
     out, _tsv, summary = whole
     n_in = sum(1 for _ in cyvcf2.VCF(str(demo)))
     reader = cyvcf2.VCF(str(out))
@@ -55,17 +57,37 @@ def test_demo_annotation(whole, demo: Path):
     assert info["Number"] == "." and info["Type"] == "String"
     assert info["Description"].endswith("Format: " + "|".join(BIOBLIP_COLUMNS) + '"')
     assert "##biblip_version=" in reader.raw_header and "##biblip_command=" in reader.raw_header
+    manifest = hashlib.sha256((Path(bundle.dir) / "manifest.json").read_bytes()).hexdigest()
+    provenance = [
+        line for line in reader.raw_header.splitlines() if line.startswith("##biblip_") and "=<" in line
+    ]
+    assert provenance == [
+        f'##biblip_bundle=<name="biblip-demo GRCh38 chr20:1-10,000,000",build="GRCh38",manifest_sha256="{manifest}">',
+        '##biblip_model=<sha256="none">',  # --no-model
+        '##biblip_llm=<name="none",sha256="none">',
+        '##biblip_hpo=<release="hp/releases/2025-01-16">',
+    ]
+    sidecar = json.loads(Path(str(_tsv) + ".provenance.json").read_text())
+    assert sidecar["bundle"]["manifest_sha256"] == manifest and sidecar["model"] == {"sha256": "none"}
     records = list(reader)
     assert len(records) == n_in == summary.records == 466
     assert summary.alleles == 467 and summary.by_status["ok"] == 467
     by_pos = {r.POS: r for r in records}
     entries = by_pos[96130].INFO["BIOBLIP"].split(",")
     fields = dict(zip(BIOBLIP_COLUMNS, entries[0].split("|")))
-    assert fields["Gene"] == "DEFB125" and fields["Consequence"] == "missense_variant"
+    assert fields["SYMBOL"] == fields["Gene"] == "DEFB125" and fields["Consequence"] == "missense_variant"
+    assert (fields["IMPACT"], fields["Feature_type"], fields["Feature"], fields["BIOTYPE"]) == (
+        "MODERATE", "Transcript", "DEFB125.canonical", "protein_coding",
+    )  # fmt: skip
     assert (
-        fields["HGVSp"] == "p.His62Tyr"
-        and fields["Protein_position"] == "62"
+        fields["HGVSp"] == "DEFB125.canonical:p.His62Tyr"
+        and fields["HGVSc"] == "DEFB125.canonical:c.184C>T"
+        and fields["HGVSg"] == "chr20:g.96130C>T"
+        and (fields["cDNA_position"], fields["CDS_position"], fields["Protein_position"])
+        == ("184", "184", "62")
         and fields["Amino_acids"] == "H/Y"
+        and (fields["EXON"], fields["STRAND"], fields["CANONICAL"], fields["MANE_SELECT"])
+        == ("2/2", "1", "YES", "")
     )
     assert fields["Pathogenicity"] == ""  # --no-model
     multi = [e.split("|")[0] for e in by_pos[92728].INFO["BIOBLIP"].split(",")]
@@ -82,17 +104,30 @@ def test_tsv_rows(whole):
     intergenic = [r for r in rows if r["consequence"] == "intergenic_variant"]
     assert intergenic and all(r["gene"] == "" for r in intergenic)
     row = next(r for r in rows if r["pos"] == "96130")
-    assert (row["gene"], row["hgvsp"], row["hgvsc"], row["codons"]) == (
+    assert (row["symbol"], row["hgvsp"], row["hgvsc"], row["codons"]) == (
         "DEFB125",
-        "p.His62Tyr",
-        "c.184C>T",
+        "DEFB125.canonical:p.His62Tyr",
+        "DEFB125.canonical:c.184C>T",
         "Cat/Tat",
     )
 
 
 @pytest.mark.skipif(not shutil.which("bcftools"), reason="bcftools not installed")
 def test_split_vep_reads_bioblip(whole):
+    """A VEP-style pipeline's split-vep calls (docs/output.md) read BIOBLIP by VEP's field names."""
     out, _, _ = whole
+    listed = subprocess.run(
+        ["bcftools", "+split-vep", "-a", "BIOBLIP", "-l", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    names = [line.split("\t")[1] for line in listed.stdout.splitlines()]
+    assert tuple(names) == BIOBLIP_COLUMNS and names[:21] == [
+        "Allele", "Consequence", "IMPACT", "SYMBOL", "Gene", "Feature_type", "Feature", "BIOTYPE", "EXON",
+        "INTRON", "HGVSc", "HGVSp", "cDNA_position", "CDS_position", "Protein_position", "Amino_acids",
+        "Codons", "STRAND", "CANONICAL", "MANE_SELECT", "HGVSg",
+    ]  # fmt: skip
     done = subprocess.run(
         [
             "bcftools",
@@ -100,7 +135,7 @@ def test_split_vep_reads_bioblip(whole):
             "-a",
             "BIOBLIP",
             "-f",
-            "%POS\t%Gene\t%Consequence\t%HGVSp\n",
+            "%POS %SYMBOL %IMPACT %HGVSc %MANE_SELECT\n",
             "-d",
             str(out),
         ],
@@ -109,8 +144,21 @@ def test_split_vep_reads_bioblip(whole):
         check=True,
     )
     lines = done.stdout.splitlines()
-    assert "96130\tDEFB125\tmissense_variant\tp.His62Tyr" in lines
+    assert "96130 DEFB125 MODERATE DEFB125.canonical:c.184C>T ." in lines
     assert len(lines) >= 467
+    done = subprocess.run(  # docs/output.md: the worst consequence per allele, HIGH/MODERATE only
+        [
+            "bcftools", "+split-vep", "-a", "BIOBLIP", "-s", "worst", "-c", "SYMBOL,Consequence,IMPACT,HGVSp",
+            "-i", 'IMPACT="HIGH" || IMPACT="MODERATE"',
+            "-f", "%CHROM\t%POS\t%REF\t%ALT\t%SYMBOL\t%Consequence\t%HGVSp\n", str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )  # fmt: skip
+    rows = [line.split("\t") for line in done.stdout.splitlines()]
+    assert ["chr20", "96130", "C", "T", "DEFB125", "missense_variant", "DEFB125.canonical:p.His62Tyr"] in rows
+    assert len(rows) >= 150 and all(row[5].startswith(("missense", "frameshift", "inframe")) for row in rows)
 
 
 def test_stdin_to_stdout(whole, demo: Path, tmp_path: Path):
@@ -138,6 +186,85 @@ def test_bgzip_output_with_index(bundle, demo: Path, tmp_path: Path, whole):
     in_region = list(cyvcf2.VCF(str(out))("chr20:96000-97000"))
     assert [v.POS for v in in_region] == [96130]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.vcf.gz", "a.vcf.gz.tbi"]
+
+
+@pytest.mark.parametrize("name,given,kind", [("a.bcf", None, "b"), ("a.vcf.gz", None, "z"), ("a.vcf", None, "v"),
+                                             ("a.bcf", "u", "u"), ("-", None, "v"), ("a.vcf.bgz", None, "z")])  # fmt: skip
+def test_output_type_from_name(name: str, given, kind: str):
+    assert infer_output_type(name, given) == kind
+
+
+def _bcf_records(path: Path) -> list[tuple]:
+    return [(v.CHROM, v.POS, v.REF, tuple(v.ALT), v.INFO.get("BIOBLIP")) for v in cyvcf2.VCF(str(path))]
+
+
+@pytest.mark.skipif(not shutil.which("bcftools"), reason="bcftools not installed")
+def test_bcf_output(bundle, demo: Path, tmp_path: Path, whole):
+    """`out.bcf` is BCF (bcftools view reads it, region queries through its .csi with --write-index); -O u too;
+    the records equal the VCF run's."""
+    expected = _bcf_records(whole[0])
+    out = tmp_path / "out.bcf"
+    opts = AnnotateOptions(str(demo), str(out), no_model=True, output_type=infer_output_type(str(out), None))
+    opts.write_index = True
+    run_annotate(opts, bundle=bundle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bcf", "out.bcf.csi"]
+    assert out.read_bytes()[:2] == b"\x1f\x8b" and gzip.decompress(out.read_bytes())[:3] == b"BCF"
+    assert _bcf_records(out) == expected
+    view = subprocess.run(["bcftools", "view", "-H", str(out)], capture_output=True, text=True, check=True)
+    assert len(view.stdout.splitlines()) == 466
+    region = subprocess.run(
+        ["bcftools", "view", "-H", "-r", "chr20:96000-97000", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert [line.split("\t")[1] for line in region.stdout.splitlines()] == ["96130"]
+    raw = tmp_path / "raw.bcf"
+    run_annotate(AnnotateOptions(str(demo), str(raw), no_model=True, output_type="u"), bundle=bundle)
+    assert _bcf_records(raw) == expected and not Path(str(raw) + ".csi").exists()
+    merged = tmp_path / "merged.bcf"
+    concat_vcfs([str(out)], str(merged), "b", write_index=True)
+    assert _bcf_records(merged) == expected and Path(str(merged) + ".csi").exists()
+
+
+def test_bcf_to_stdout(demo: Path, tmp_path: Path, whole):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "biblip_cli.cli",
+            "-q",
+            "annotate",
+            str(demo),
+            "-o",
+            "-",
+            "-O",
+            "b",
+            "--no-model",
+        ],
+        capture_output=True,
+        check=False,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    got = tmp_path / "stdout.bcf"
+    got.write_bytes(done.stdout)
+    assert _bcf_records(got) == _bcf_records(whole[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stdout.bcf"]
+
+
+def test_write_index_needs_a_compressed_output(bundle, demo: Path, tmp_path: Path):
+    opts = AnnotateOptions(
+        str(demo), str(tmp_path / "o.vcf"), no_model=True, output_type="v", write_index=True
+    )
+    with pytest.raises(UsageError, match="--write-index needs a compressed output"):
+        run_annotate(opts, bundle=bundle)
+    with pytest.raises(UsageError, match="unknown --output-type 'x'"):
+        run_annotate(
+            AnnotateOptions(str(demo), str(tmp_path / "o.vcf"), no_model=True, output_type="x"), bundle=bundle
+        )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_region_indexed_equals_streamed(bundle, demo: Path, tmp_path: Path):
@@ -221,7 +348,7 @@ def test_model_scores_and_explain(bundle, tmp_path: Path, repo: Path):
     assert engine.seen == 2  # the REF mismatch is flagged, not scored
     records = list(cyvcf2.VCF(str(out)))
     mismatch = dict(zip(BIOBLIP_COLUMNS, records[0].INFO["BIOBLIP"].split("|")))
-    assert (mismatch["Pathogenicity"], mismatch["Flags"]) == ("", "ref_mismatch")
+    assert (mismatch["Pathogenicity"], mismatch["Status"]) == ("", "ref_mismatch")
     entries = [dict(zip(BIOBLIP_COLUMNS, e.split("|"))) for e in records[1].INFO["BIOBLIP"].split(",")]
     assert [(e["Allele"], e["Pathogenicity"]) for e in entries] == [("T", "0.2500"), ("A", "0.7500")]
     explain = records[1].INFO["BIOBLIP_EXPLAIN"].split(",")
@@ -251,7 +378,7 @@ def test_usage_errors(bundle, demo: Path):
     with pytest.raises(UsageError, match="--resume needs an output file"):
         run_annotate(AnnotateOptions(str(demo), "-", no_model=True, resume=True), bundle=bundle)
     with pytest.raises(UsageError, match="output-type"):
-        run_annotate(AnnotateOptions(str(demo), "-", no_model=True, output_type="b"), bundle=bundle)
+        run_annotate(AnnotateOptions(str(demo), "-", no_model=True, output_type="bcf"), bundle=bundle)
 
 
 def test_reannotating_output_replaces_fields(bundle, whole, tmp_path: Path):
@@ -259,3 +386,33 @@ def test_reannotating_output_replaces_fields(bundle, whole, tmp_path: Path):
     run_annotate(AnnotateOptions(str(whole[0]), str(again), no_model=True), bundle=bundle)
     assert body(again) == body(whole[0])
     assert again.read_text().count("##INFO=<ID=BIOBLIP,") == 1
+
+
+def test_progress_lines_when_stderr_is_a_file(demo: Path, tmp_path: Path):
+    """stderr to a file: periodic `records, alleles/s, ETA` log lines (the total from the index), no bars."""
+    import os
+    import re
+
+    err = tmp_path / "err.log"
+    env = {**os.environ, "BIBLIP_PROGRESS_INTERVAL": "0"}
+    cmd = [sys.executable, "-m", "biblip_cli.cli", "annotate", str(demo), "--no-model", "--batch-size", "100"]
+    with open(err, "wb") as handle:
+        done = subprocess.run(
+            [*cmd, "-o", str(tmp_path / "o.vcf")],
+            stderr=handle,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0
+    text = err.read_text()
+    lines = [line for line in text.splitlines() if "biblip.progress" in line]
+    pattern = r"INFO biblip\.progress: annotate: [\d,]+/466 records, [\d,]+ alleles, [\d,]+ alleles/s, ETA \d+:\d\d:\d\d"
+    assert len(lines) >= 3 and all(re.fullmatch(pattern, line) for line in lines), text
+    assert "\r" not in text and "it/s" not in text and "\x1b[" not in text  # no tqdm/rich bars, no colour
+    quiet = subprocess.run(
+        [sys.executable, "-m", "biblip_cli.cli", "-q", *cmd[3:], "-o", str(tmp_path / "q.vcf")],
+        capture_output=True, env=env, cwd=tmp_path, timeout=120, check=False,
+    )  # fmt: skip
+    assert quiet.returncode == 0 and quiet.stderr == b""

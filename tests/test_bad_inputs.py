@@ -1,7 +1,7 @@
 """Every malformed or edge-case VCF in tests/data/bad gets a defined outcome (issue 8).
 
 Outcomes: an error (exit code + message fragment naming file and record), or annotated rows whose
-consequence / flags (the TSV's `flags` column carries the status of unannotated alleles) we assert.
+consequence / status (the TSV's `status` column carries the status of unannotated alleles) we assert.
 The table runs through `run_annotate` with one shared bundle (fast); a few cases also run through
 the real `biblip` command to check the one-line error, the exit code and that no output is left.
 """
@@ -25,7 +25,7 @@ from biblip_cli.errors import BiblipError
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 MISSENSE = ("C", "T", "missense_variant", "")  # chr20:96130 C>T, DEFB125 p.His62Tyr
 
-# file -> ("error", exit code, message fragment) | ("rows", [(ref, alt, consequence, flags), ...])
+# file -> ("error", exit code, message fragment) | ("rows", [(ref, alt, consequence, status), ...])
 CASES: dict[str, tuple] = {
     "missing_header.vcf": ("error", 1, "line 1: missing or garbled header"),
     "garbled_header.vcf": ("error", 1, "line 3: garbled #CHROM header line"),
@@ -123,9 +123,9 @@ def test_bad_input(name: str, bundle, tmp_path: Path, caplog):
         return
     with caplog.at_level(logging.WARNING):
         rows, out = _annotate(bundle, source, tmp_path)
-    got = [(r["ref"], r["alt"], r["consequence"], r["flags"]) for r in rows]
+    got = [(r["ref"], r["alt"], r["consequence"], r["status"]) for r in rows]
     assert got == expected[1]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tsv", "out.vcf"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tsv", "out.tsv.provenance.json", "out.vcf"]
     records = list(cyvcf2.VCF(str(out)))
     assert len(records) == len(list(cyvcf2.VCF(str(source))))  # every input record is written
     if name == "unknown_contig.vcf":  # one warning per contig, not per record
@@ -140,7 +140,7 @@ def test_unannotated_records_pass_through_unchanged(bundle, tmp_path: Path):
         line for line in (BAD / "unknown_contig.vcf").read_text().splitlines() if not line.startswith("#")
     ]
     assert body[:3] == source[:3]
-    assert "BIOBLIP=T|DEFB125|" in body[3]
+    assert "BIOBLIP=T|missense_variant|MODERATE|DEFB125|" in body[3]
 
 
 def test_pass_through_is_byte_identical(bundle, tmp_path: Path):
@@ -157,7 +157,7 @@ def body_lines(text: str) -> list[str]:
 def test_pass_through_keeps_unknown_info(bundle, tmp_path: Path):
     _, out = _annotate(bundle, BAD / "info_not_in_header.vcf", tmp_path)
     record = next(line for line in out.read_text().splitlines() if not line.startswith("#"))
-    assert record.split("\t")[7].startswith("FOO=1;BAR;BIOBLIP=T|DEFB125|")
+    assert record.split("\t")[7].startswith("FOO=1;BAR;BIOBLIP=T|missense_variant|MODERATE|DEFB125|")
 
 
 def test_long_indel_over_10kb(bundle, tmp_path: Path):
@@ -172,9 +172,9 @@ def test_long_indel_over_10kb(bundle, tmp_path: Path):
     )
     rows, _ = _annotate(bundle, vcf, tmp_path)
     deletion = [r for r in rows if len(r["ref"]) > 10_000]
-    assert deletion and all(r["flags"] == "" for r in deletion)
-    assert any("DEFB125" == r["gene"] for r in deletion)  # the 12 kb deletion covers DEFB125 exon 2
-    assert any(len(r["alt"]) == 11_000 and r["flags"] == "" for r in rows)
+    assert deletion and all(r["status"] == "" for r in deletion)
+    assert any("DEFB125" == r["symbol"] for r in deletion)  # the 12 kb deletion covers DEFB125 exon 2
+    assert any(len(r["alt"]) == 11_000 and r["status"] == "" for r in rows)
 
 
 def test_many_samples(bundle, tmp_path: Path):
@@ -185,7 +185,7 @@ def test_many_samples(bundle, tmp_path: Path):
     record = "chr20\t96130\t.\tC\tT\t.\tPASS\t.\tGT\t" + "\t".join(["0/1", "0/0"] * 500) + "\n"
     vcf.write_text(header + columns + record)
     rows, out = _annotate(bundle, vcf, tmp_path)
-    assert [(r["ref"], r["alt"], r["consequence"], r["flags"]) for r in rows] == [MISSENSE]
+    assert [(r["ref"], r["alt"], r["consequence"], r["status"]) for r in rows] == [MISSENSE]
     variant = next(iter(cyvcf2.VCF(str(out))))
     assert len(variant.genotypes) == 1000 and variant.genotypes[0][:2] == [0, 1]
 

@@ -347,7 +347,7 @@ def test_build_tiny_renames_contigs_and_filters(tmp_path):
     with gzip.open(bundle.path("gtf"), "rt") as fh:
         rows = [line.split("\t") for line in fh if not line.startswith("#")]
     assert {r[0] for r in rows} == {"chr1"}  # GTF contig renamed to the FASTA's spelling
-    assert len(rows) == 1  # BBB is outside the region; the non-canonical TX2 is dropped
+    assert len(rows) == 2  # BBB is outside the region; every transcript of AAA is kept (TX2 too)
     assert bundle.proteins == {"AAA": "MKV"}
     assert set(bundle.knowledge) == {"AAA"} and bundle.knowledge["AAA"].go_terms == ["x", "y"]
     assert bundle.manifest.files["hpo_obo"].version == "hp/releases/test"

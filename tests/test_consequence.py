@@ -15,7 +15,7 @@ import pytest
 
 from biblip_cli.bundle.genes import TranscriptIndex
 from biblip_cli.bundle.genome import Genome
-from biblip_cli.features.consequence import annotate_allele, normalise, protein_variant_to_alleles
+from biblip_cli.features.consequence import annotate_allele, hgvsg, normalise, protein_variant_to_alleles
 from biblip_cli.records import Allele, ProteinVariant
 
 
@@ -238,3 +238,30 @@ def test_protein_variant_to_alleles(bundle) -> None:
     assert [(a.pos, a.ref, a.alt) for a in alleles] == [(508548, "A", "C")]
     assert protein_variant_to_alleles(bundle, ProteinVariant("PRNP", "p.Ala102Leu", "A", 102, "L")) == []
     assert protein_variant_to_alleles(bundle, ProteinVariant("NOPE", "p.Ala1Leu", "A", 1, "L")) == []
+
+
+def test_vep_positions_and_hgvsg(bundle) -> None:
+    """cDNA_position/CDS_position in VEP's notation (PRNP exon 1 is 277 bp, so c.1 = cDNA 288) and HGVSg."""
+    e = eff(bundle, 4699525, "C", "T", "PRNP")
+    assert (e.cdna_position, e.cds_span, e.canonical, e.mane_select, e.gene_id) == (
+        "592",
+        "305",
+        True,
+        False,
+        "PRNP",
+    )
+    e = eff(bundle, 4699223, "GGCG", "G", "PRNP")  # c.4_6del
+    assert (e.cdna_position, e.cds_span) == ("291-293", "4-6")
+    e = eff(bundle, 4699226, "G", "GAAA", "PRNP")  # c.6_7insAAA: the two flanking bases
+    assert (e.cdna_position, e.cds_span) == ("293-294", "6-7")
+    e = eff(bundle, 508546, "C", "T", "CSNK2A1")  # - strand c.6G>A
+    assert e.cds_span == "6"
+    base = ref(bundle, 4699206)  # 5 bp into intron 1
+    e = eff(bundle, 4699206, base, "A" if base != "A" else "C", "PRNP")
+    assert (e.cdna_position, e.cds_span) == ("", "")  # intronic
+    assert hgvsg("chr20", 4699524, "C", "T") == "chr20:g.4699525C>T"
+    assert hgvsg("chr20", 4699222, "GGCG", "G") == "chr20:g.4699224_4699226del"
+    assert hgvsg("chr20", 4699225, "G", "GAAA") == "chr20:g.4699226_4699227insAAA"
+    assert hgvsg("chr20", 4699223, "C", "G") == "chr20:g.4699224C>G"
+    assert hgvsg("chr20", 99, "AC", "GT") == "chr20:g.100_101delinsGT"
+    assert hgvsg("chr20", 99, "A", "A") == ""

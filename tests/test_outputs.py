@@ -413,7 +413,7 @@ def test_windows_1252_bytes_pass_through_file_stdin_and_bcf(bundle, cp1252: Path
         out = source.with_name(source.name + ".out.vcf")
         run_annotate(AnnotateOptions(str(source), str(out), no_model=True), bundle=bundle)
         assert _bytes_kept(out.read_bytes()), source
-        assert out.read_bytes().count(b"BIOBLIP=T|DEFB125") == 1
+        assert out.read_bytes().count(b"BIOBLIP=T|missense_variant|MODERATE|DEFB125") == 1
     for source in (cp1252, bcf):
         with open(source, "rb") as stdin:
             done = cli("annotate", "-", "--no-model", cwd=cp1252.parent, stdin=stdin)
@@ -454,7 +454,9 @@ def test_foreign_bioblip_declaration_is_an_error_unless_overwritten(bundle, tmp_
     text = out.read_text()
     assert text.count("##INFO=<ID=BIOBLIP,") == 1 and "Type=Integer" not in text
     (record,) = list(cyvcf2.VCF(str(out)))  # htslib reads our values with our declaration
-    assert record.INFO["BIOBLIP"].startswith("T|DEFB125|") and record.INFO["DP"] == "4"
+    assert (
+        record.INFO["BIOBLIP"].startswith("T|missense_variant|MODERATE|DEFB125|") and record.INFO["DP"] == "4"
+    )
     assert "BIOBLIP=3" not in text
 
 

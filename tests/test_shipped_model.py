@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from biblip_cli.io.vcf_write import BIOBLIP_COLUMNS
+
 REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "resources" / "model"
 BIBLIP = [sys.executable, "-m", "biblip_cli.cli"]
@@ -69,7 +71,7 @@ def test_annotate_demo_vcf_with_the_shipped_model(tmp_path, resources):
     assert max(scores) - min(scores) > 0.05, "the model gives every allele the same score"
     with gzip.open(out, "rt") as fh:
         text = fh.read()
-    assert "##INFO=<ID=BIOBLIP," in text and "Format: Allele|Gene|Feature|Consequence|HGVSp" in text
+    assert "##INFO=<ID=BIOBLIP," in text and "Format: Allele|Consequence|IMPACT|SYMBOL|Gene" in text
 
     # UniProt-labelled demo alleles carry their label in INFO (never read by biblip): the model should rank
     # pathogenic ones above benign ones more often than not.
@@ -78,13 +80,13 @@ def test_annotate_demo_vcf_with_the_shipped_model(tmp_path, resources):
         if line.startswith("#") or "UP_LABEL=" not in line:
             continue
         info = dict(kv.split("=", 1) for kv in line.split("\t")[7].split(";") if "=" in kv)
-        entry = info["BIOBLIP"].split(",")[0].split("|")
-        if entry[7] in ("", "."):
+        entry = dict(zip(BIOBLIP_COLUMNS, info["BIOBLIP"].split(",")[0].split("|")))
+        if entry["Pathogenicity"] in ("", "."):
             continue
         if info["UP_LABEL"] not in ("pathogenic", "benign"):
             continue
         labels.append(info["UP_LABEL"] == "pathogenic")
-        probs.append(float(entry[7]))
+        probs.append(float(entry["Pathogenicity"]))
     assert sum(labels) >= 10 and len(labels) - sum(labels) >= 10
     pos = [p for p, y in zip(probs, labels) if y]
     neg = [p for p, y in zip(probs, labels) if not y]

@@ -1,4 +1,4 @@
-"""The gene model: one canonical transcript per gene, indexed for per-allele queries.
+"""The gene model: every transcript of the GTF (tags kept), indexed for per-allele queries.
 
 Loaded once from a GENCODE-style GTF (pandas reader, the same frame pyranges builds) and turned into
 plain `Transcript` objects plus per-contig bins and sorted TSS arrays, because queries run once per
@@ -22,7 +22,7 @@ MAX_FLANK = 5_000  # widest flank the bins are built for (upstream/downstream wi
 
 @dataclass(eq=False)
 class Transcript:
-    """A canonical transcript. `exons` are sorted by genomic start; CDS span includes the stop codon."""
+    """A transcript. `exons` are sorted by genomic start; CDS span includes the stop codon."""
 
     gene: str
     transcript_id: str
@@ -35,7 +35,15 @@ class Transcript:
     exons: list[tuple[int, int]]
     cds_start0: int | None = None
     cds_end0: int | None = None
+    gene_id: str = ""  # GTF gene_id (ENSG... in GENCODE/Ensembl; the symbol in our shared GTF)
+    protein_id: str = ""  # GTF protein_id (ENSP...), empty when the GTF has none
+    tags: frozenset[str] = frozenset()  # GTF `tag` values (Ensembl_canonical, MANE_Select, basic, ...)
+    canonical: bool = False  # Ensembl_canonical / canonical tag (or the gene's only transcript, untagged GTF)
     _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def mane_select(self) -> bool:
+        return "MANE_Select" in self.tags
 
     @property
     def coding(self) -> bool:
@@ -141,6 +149,7 @@ class Transcript:
 
 
 _FEATURES = ("transcript", "exon", "CDS", "stop_codon")
+_CANONICAL_TAGS = frozenset({"Ensembl_canonical", "canonical"})  # GENCODE/Ensembl; our shared GTF
 
 
 def _read_gtf_frame(path: Path):
@@ -151,7 +160,7 @@ def _read_gtf_frame(path: Path):
     import pyranges as pr
 
     try:
-        df = pr.read_gtf(str(path), as_df=True)
+        df = pr.read_gtf(str(path), as_df=True, duplicate_attr=True)  # every `tag`, comma-joined
     except (OSError, ValueError, EOFError, KeyError, IndexError) as err:
         raise BiblipError(
             f"cannot read GTF ({err})", where=str(path), hint="check the file is a (b)gzip GTF"
@@ -160,11 +169,17 @@ def _read_gtf_frame(path: Path):
         return df.iloc[0:0]
     df = df[df["Feature"].isin(_FEATURES)].copy()
     df["Start"] = df["Start"].astype("int64") + 1
-    for column in ("gene_name", "gene_type", "transcript_type"):
+    for column in ("gene_name", "gene_type", "transcript_type", "gene_id", "protein_id", "tag"):
         if column not in df.columns:
             df[column] = ""
     df["gene_name"] = df["gene_name"].fillna(df.get("gene_id", df["transcript_id"]))
     return df
+
+
+def _gene_rank(tx: Transcript) -> tuple[int, int]:
+    """The transcript that stands for its gene (`by_gene`: protein mapping, model features): MANE Select,
+    else Ensembl canonical, else the first listed."""
+    return (0 if tx.mane_select else 1, 0 if tx.canonical else 1)
 
 
 class TranscriptIndex:
@@ -174,7 +189,9 @@ class TranscriptIndex:
         self._by_gene: dict[str, Transcript] = {}
         self._by_contig: dict[str, list[Transcript]] = {}
         for tx in transcripts:
-            self._by_gene.setdefault(tx.gene, tx)
+            best = self._by_gene.get(tx.gene)
+            if best is None or _gene_rank(tx) < _gene_rank(best):  # ties: the first in the GTF
+                self._by_gene[tx.gene] = tx
             self._by_contig.setdefault(tx.chrom, []).append(tx)
         self._bins: dict[str, dict[int, list[Transcript]]] = {}
         self._tss: dict[str, tuple[list[int], list[Transcript]]] = {}
@@ -202,7 +219,7 @@ class TranscriptIndex:
             raise BiblipError("GTF has no transcript/exon lines", where=str(path), hint="is this a GTF file?")
         tx_rows = df[df["Feature"] == "transcript"]
         txs: dict[str, Transcript] = {}
-        for chrom, start, end, strand, gene, gtype, ttype, tid in zip(
+        for chrom, start, end, strand, gene, gtype, ttype, tid, gid, tag in zip(
             tx_rows["Chromosome"].astype(str),
             tx_rows["Start"],
             tx_rows["End"],
@@ -211,7 +228,10 @@ class TranscriptIndex:
             tx_rows["gene_type"],
             tx_rows["transcript_type"],
             tx_rows["transcript_id"],
+            tx_rows["gene_id"],
+            tx_rows["tag"],
         ):
+            tags = frozenset(tag.split(",")) if isinstance(tag, str) and tag else frozenset()
             txs[tid] = Transcript(
                 gene=gene if isinstance(gene, str) and gene else tid,
                 transcript_id=tid,
@@ -222,6 +242,9 @@ class TranscriptIndex:
                 start0=int(start) - 1,
                 end0=int(end),
                 exons=[],
+                gene_id=gid if isinstance(gid, str) and gid else "",
+                tags=tags,
+                canonical=bool(tags & _CANONICAL_TAGS),
             )
         exons = df[df["Feature"] == "exon"]
         for tid, start, end in zip(exons["transcript_id"], exons["Start"], exons["End"]):
@@ -229,19 +252,30 @@ class TranscriptIndex:
             if tx is not None:
                 tx.exons.append((int(start) - 1, int(end)))
         coding = df[df["Feature"].isin(("CDS", "stop_codon"))]
-        for tid, start, end in zip(coding["transcript_id"], coding["Start"], coding["End"]):
+        for tid, start, end, pid in zip(
+            coding["transcript_id"], coding["Start"], coding["End"], coding["protein_id"]
+        ):
             tx = txs.get(tid)
             if tx is None:
                 continue
+            if not tx.protein_id and isinstance(pid, str) and pid:
+                tx.protein_id = pid
             s0, e0 = int(start) - 1, int(end)
             tx.cds_start0 = s0 if tx.cds_start0 is None else min(tx.cds_start0, s0)
             tx.cds_end0 = e0 if tx.cds_end0 is None else max(tx.cds_end0, e0)
         out = []
+        per_gene: dict[str, int] = {}
         for tx in txs.values():
             if not tx.exons:
                 tx.exons = [(tx.start0, tx.end0)]
             tx.exons.sort()
+            if not tx.gene_id:
+                tx.gene_id = tx.gene
+            per_gene[tx.gene_id] = per_gene.get(tx.gene_id, 0) + 1
             out.append(tx)
+        if not any(tx.canonical for tx in out):  # a GTF without canonical tags: a gene's only transcript
+            for tx in out:
+                tx.canonical = per_gene[tx.gene_id] == 1
         log.info("gene model: %d transcripts from %s", len(out), path)
         return cls(out)
 
@@ -252,6 +286,7 @@ class TranscriptIndex:
         return list(self._by_gene)
 
     def by_gene(self, symbol: str) -> Transcript | None:
+        """The gene's MANE Select transcript, else its canonical one, else its first."""
         return self._by_gene.get(symbol)
 
     def transcripts(self, contig: str) -> list[Transcript]:

@@ -194,8 +194,9 @@ def write_gtf_subset(
 ) -> tuple[set[str], list[str], bool]:
     """Keep genes overlapping the region (all genes without one), sorted; bgzip + tabix when available.
 
-    When the GTF marks canonical transcripts (`tag "Ensembl_canonical"`, GENCODE), only those are
-    kept: biblip's gene model is one canonical transcript per gene. Contig names are rewritten to
+    Every transcript is kept (GENCODE/Ensembl tags `Ensembl_canonical`, `MANE_Select` included): annotate
+    reports each overlapping transcript, as VEP does, and `--pick`/`--canonical-only` choose among
+    them (docs/output.md). Contig names are rewritten to
     the FASTA's spelling (`20` -> `chr20`) where they differ only by `chr` or `M`/`MT`. Returns (gene symbols,
     contigs, indexed?).
     """
@@ -249,7 +250,11 @@ def write_gtf_subset(
     except (OSError, EOFError, UnicodeDecodeError) as err:
         raise BiblipError(f"cannot read GTF ({err})", where=str(src), hint="is it a (gzipped) GTF?") from err
     keep_genes = {g for g, (c, lo, hi) in spans.items() if region is None or region.overlaps(c, lo, hi)}
-    kept = [r for r in rows if r[3] in keep_genes and (not canonical_tags or r[4] in ("canonical", ""))]
+    kept = [r for r in rows if r[3] in keep_genes]
+    if canonical_tags:
+        log.info(
+            "GTF with Ensembl_canonical tags: every transcript kept (annotate --pick / --canonical-only)"
+        )
     if not kept:
         raise BiblipError(
             f"no genes in {region}" if region else "GTF has no features",

@@ -22,6 +22,7 @@ from biblip_cli.commands.annotate_options import AnnotateOptions, AnnotateSummar
 from biblip_cli.commands.annotate_regions import ShardPlan, header_contigs, parse_region, parse_shard
 from biblip_cli.commands.annotate_rows import TSV_COLUMNS, Batch, write_batch
 from biblip_cli.engine.loading import EngineSpec, load_engine, set_threads
+from biblip_cli.engine.provenance import run_provenance
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.io.vcf_read import VcfReader, alleles, open_vcf, precheck
 from biblip_cli.io.vcf_write import (
@@ -29,7 +30,10 @@ from biblip_cli.io.vcf_write import (
     add_command_header,
     bgzf_writer,
     check_info_conflicts,
+    check_output_type,
     header_text,
+    text_spool,
+    write_bcf,
 )
 from biblip_cli.records import Allele, AlleleAnnotation
 
@@ -59,7 +63,7 @@ def _load_engine(opts: AnnotateOptions, bundle: Any) -> Any:
         raise BiblipError("--explain needs the LLM", hint="drop --no-llm to generate explanations")
     spec = EngineSpec(
         opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
-        batch_size=min(opts.batch_size, 256), use_llm=not opts.no_llm, threads=opts.threads,
+        batch_size=min(opts.batch_size, 256), use_llm=not opts.no_llm, threads=opts.threads, force=opts.force,
     )  # fmt: skip
     return load_engine(bundle, spec, without_model="run with --no-model for consequence annotation only")
 
@@ -132,6 +136,9 @@ def run_annotate(
 
     add_bioblip_header(reader, explain=opts.explain and engine is not None)
     add_command_header(reader, opts.command_line or "biblip annotate")
+    provenance = run_provenance(bundle, engine, opts.model_dir, opts.llm_dir)
+    for line in provenance.header_lines():
+        reader.vcf.add_to_header(line)
     summary = AnnotateSummary(output=opts.output, tsv=str(opts.tsv) if opts.tsv else None)
 
     sinks = _open_outputs(opts, reader, streamed)
@@ -172,6 +179,8 @@ def run_annotate(
         raise
     reader.close()
     _finish(opts, sinks, reader)
+    if opts.tsv is not None:
+        write_sidecar(opts.tsv, provenance.sidecar_text())
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -180,8 +189,7 @@ def _check_options(opts: AnnotateOptions) -> bool:
     """The usage checks before any work; True when the outputs are written through (no resume)."""
     from biblip_cli.io.outputs import check_outputs, is_special, is_stdout
 
-    if opts.output_type not in ("v", "z"):
-        raise UsageError(f"unknown --output-type {opts.output_type!r}", hint="use v (plain VCF) or z (bgzip)")
+    check_output_type(opts.output_type, opts.write_index)
     if opts.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     if opts.threads is not None and opts.threads < 1:
@@ -217,9 +225,10 @@ class _Sinks:
     stream: OutputFile | None = None
     vcf_stream: Any = None
     tsv_stream: OutputFile | None = None
+    spool: OutputFile | None = None  # -O b/u written through: the text VCF, converted at the end
 
     def abort_streams(self) -> None:
-        for handle in (self.stream, self.tsv_stream):
+        for handle in (self.spool, self.stream, self.tsv_stream):
             if handle is not None:
                 handle.abort()
 
@@ -238,7 +247,11 @@ def _open_outputs(opts: AnnotateOptions, reader: VcfReader, streamed: bool) -> _
     try:
         if streamed:
             sinks.stream = OutputFile(opts.output)
-            sinks.vcf_stream = bgzf_writer(sinks.stream) if opts.output_type == "z" else sinks.stream  # type: ignore[arg-type]
+            if opts.output_type in ("b", "u"):
+                sinks.spool = text_spool(sinks.stream)
+            sinks.vcf_stream = (
+                bgzf_writer(sinks.stream) if opts.output_type == "z" else (sinks.spool or sinks.stream)
+            )  # type: ignore[arg-type]
             if opts.tsv is not None:
                 sinks.tsv_stream = OutputFile(opts.tsv)
             keep_files_if_stdout_closes(sinks.stream, sinks.tsv_stream)  # `-o o.vcf --tsv - | head`
@@ -319,16 +332,35 @@ def _finish(opts: AnnotateOptions, sinks: _Sinks, reader: VcfReader) -> None:
     from biblip_cli.io.outputs import commit_all
 
     if sinks.out is not None:
-        sinks.out.finish(opts.output_type)
+        sinks.out.finish(opts.output_type, opts.write_index)
     else:
         try:
             if isinstance(sinks.vcf_stream, bgzf.BgzfWriter):
                 sinks.vcf_stream.close()
             assert sinks.stream is not None
+            if sinks.spool is not None:
+                sinks.spool.flush()
+                write_bcf(sinks.spool.temp, sinks.stream, opts.output_type)  # type: ignore[arg-type]
+                sinks.spool.abort()
             commit_all(sinks.stream, sinks.tsv_stream)  # all or none; written-through ones flushed first
         except BaseException:
             sinks.drop(reader)
             raise
+
+
+def write_sidecar(tsv: Path, text: str) -> None:
+    """`TSV.provenance.json` beside a TSV file (none for stdout, devices and FIFOs), through the output layer."""
+    from biblip_cli.io.outputs import OutputFile, is_special, is_stdout
+
+    if is_stdout(str(tsv)) or is_special(Path(tsv)):
+        return
+    out = OutputFile(str(tsv) + ".provenance.json")
+    try:
+        out.write(text.encode())
+    except BaseException:
+        out.abort()
+        raise
+    out.commit()
 
 
 def print_summary(summary: AnnotateSummary) -> None:

@@ -30,6 +30,10 @@ class AnnotateOptions:
     command_line: str = ""
     quiet: bool = False
     overwrite_info: bool = False  # replace an input's own BIOBLIP* INFO declarations of another type
+    write_index: bool = False  # .csi for -O b (-O z always gets its .tbi)
+    force: bool = False  # run with an LLM whose sha256 differs from the checkpoint's record
+    pick: bool = False  # one transcript per allele (features/picking.py order)
+    canonical_only: bool = False  # only canonical transcripts
 
     def output_options(self) -> dict[str, Any]:
         """The options that change what is written (the resume fingerprint)."""
@@ -43,6 +47,8 @@ class AnnotateOptions:
             "tsv": self.tsv is not None,
             "region": self.region,
             "shard": self.shard,
+            "pick": self.pick,
+            "canonical_only": self.canonical_only,
         }
 
 
@@ -82,7 +88,7 @@ class AnnotateSummary:
 
 
 def infer_output_type(output: str, output_type: str | None) -> str:
-    """`-O` if given, else `z` for a `.gz`/`.bgz` output name, else `v`."""
-    if output_type:
-        return output_type
-    return "z" if output.endswith((".gz", ".bgz")) else "v"
+    """`-O` if given, else from the name as bcftools does (`.bcf` b, `.gz`/`.bgz` z, else v)."""
+    from biblip_cli.io.vcf_write import infer_output_type as infer
+
+    return infer(output, output_type)

@@ -9,6 +9,8 @@ from typing import Any, BinaryIO
 from Bio import bgzf
 
 from biblip_cli.commands.annotate_options import AnnotateOptions, AnnotateSummary
+from biblip_cli.features.consequence import hgvsg
+from biblip_cli.features.picking import one_per_gene, select_effects
 from biblip_cli.io.vcf_read import record_text
 from biblip_cli.io.vcf_write import BIOBLIP_COLUMNS, INFO_ESCAPES, append_info, escape_info
 from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
@@ -18,53 +20,62 @@ SCORED_STATUSES = ("ok",)  # ref mismatches are flagged, not scored
 
 
 def _effect_values(allele: Allele, effect: GeneEffect | None, ann: AlleleAnnotation, score: str) -> list[str]:
-    flags = "" if ann.status == "ok" else ann.status
+    """One entry in BIOBLIP_COLUMNS order (VEP's fields, then Pathogenicity and Status)."""
+    status = "" if ann.status == "ok" else ann.status
+    genomic = hgvsg(allele.chrom, allele.start0, allele.ref, allele.alt)
     if effect is None:
-        return [
-            allele.alt,
-            "",
-            "",
-            "intergenic_variant",
-            "",
-            "",
-            "",
-            score,
-            "MODIFIER",
-            "",
-            "",
-            "",
-            "",
-            "",
-            flags,
-        ]
+        return [allele.alt, "intergenic_variant", "MODIFIER"] + [""] * 17 + [genomic, "", score, status]
+    feature = effect.transcript
     return [
         allele.alt,
-        effect.gene,
-        effect.transcript,
         effect.consequence,
-        effect.hgvsp,
-        "" if effect.protein_position is None else str(effect.protein_position),
-        effect.amino_acids,
-        score,
         effect.impact,
-        effect.hgvsc,
-        effect.codons,
+        effect.gene,
+        effect.gene_id or effect.gene,
+        "Transcript",
+        feature,
+        effect.biotype,
         effect.exon,
         effect.intron,
+        f"{feature}:{effect.hgvsc}" if effect.hgvsc else "",
+        f"{effect.protein_id or feature}:{effect.hgvsp}" if effect.hgvsp else "",
+        effect.cdna_position,
+        effect.cds_span,
+        "" if effect.protein_position is None else str(effect.protein_position),
+        effect.amino_acids,
+        effect.codons,
+        "1" if effect.strand == "+" else "-1",
+        "YES" if effect.canonical else "",
+        feature if effect.mane_select else "",
+        genomic,
         "" if effect.distance is None else str(effect.distance),
-        flags,
+        score,
+        status,
     ]
 
 
-def annotation_rows(ann: AlleleAnnotation, score: float | None) -> list[list[str]]:
-    """Values in BIOBLIP_COLUMNS order, one list per reported gene (one for intergenic)."""
+def annotation_rows(
+    ann: AlleleAnnotation, score: float | None, *, pick: bool = False, canonical_only: bool = False
+) -> list[list[str]]:
+    """Values in BIOBLIP_COLUMNS order, one list per reported transcript (one for intergenic); `pick` /
+    `canonical_only` choose the transcripts (features/picking.py)."""
     text = "" if score is None else f"{score:.4f}"
     if not ann.annotated:
         row = [ann.allele.alt] + [""] * (len(BIOBLIP_COLUMNS) - 2) + [ann.status]
         return [row]
-    if not ann.effects:
+    effects = select_effects(ann.effects, pick=pick, canonical_only=canonical_only)
+    if not effects:
         return [_effect_values(ann.allele, None, ann, text)]
-    return [_effect_values(ann.allele, effect, ann, text) for effect in ann.effects]
+    return [_effect_values(ann.allele, effect, ann, text) for effect in effects]
+
+
+def model_view(ann: AlleleAnnotation) -> AlleleAnnotation:
+    """What the model scores: one effect per gene (`picking.one_per_gene`); `ann` itself when each gene
+    has one transcript, so the shared GTF's scores are unchanged."""
+    effects = one_per_gene(ann.effects)
+    if effects is ann.effects:
+        return ann
+    return AlleleAnnotation(ann.allele, effects=effects, status=ann.status, note=ann.note)
 
 
 def most_severe(ann: AlleleAnnotation) -> str:
@@ -108,13 +119,14 @@ def write_batch(
     if engine is not None:
         scored = [ann for anns in batch.annotations for ann in anns if ann.status in SCORED_STATUSES]
         if scored:
-            probabilities = engine.pathogenicity(scored)
+            views = [model_view(ann) for ann in scored]
+            probabilities = engine.pathogenicity(views)
             for ann, p in zip(scored, probabilities):
                 if not math.isnan(p):  # NaN: outside the checkpoint's pathogenicity domain, left empty
                     scores[id(ann)] = float(p)
                     summary.model_scored += 1
             if opts.explain:
-                for ann, text in zip(scored, engine.explain(scored, probabilities=probabilities)):
+                for ann, text in zip(scored, engine.explain(views, probabilities=probabilities)):
                     explanations[id(ann)] = text
     vcf_parts: list[str] = []
     tsv_parts: list[str] = []
@@ -126,7 +138,12 @@ def write_batch(
             summary.by_status[ann.status] += 1
             if ann.annotated:
                 summary.by_consequence[most_severe(ann)] += 1
-            rows = [_SEP.join(row) for row in annotation_rows(ann, scores.get(id(ann)))]
+            rows = [
+                _SEP.join(row)
+                for row in annotation_rows(
+                    ann, scores.get(id(ann)), pick=opts.pick, canonical_only=opts.canonical_only
+                )
+            ]
             if ann.annotated:
                 entries.extend(row.translate(_INFO_ROW) for row in rows)
             explain_text = explanations.get(id(ann), "")

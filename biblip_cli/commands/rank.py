@@ -24,6 +24,7 @@ from typing import Any
 from biblip_cli.commands.rank_options import RankOptions, apply_packet_sex, collect_terms, resolve_all_terms
 from biblip_cli.commands.rank_outputs import filter_params, lock_outputs, run_params, write_outputs
 from biblip_cli.engine.loading import EngineSpec, load_engine
+from biblip_cli.engine.provenance import run_provenance
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.features import pedigree
 from biblip_cli.io.outputs import unregister_temp
@@ -132,6 +133,7 @@ def _rank_and_write(
         )  # fmt: skip
         result.seconds = time.monotonic() - start
         result.params = run_params(opts, bundle, proband)
+        result.provenance = run_provenance(bundle, engine, opts.model_dir, opts.llm_dir)
         result.params.update(filter_params(result))
         sex = ped.people[proband].sex if ped is not None and proband in ped.people else 0
         result.params["sex"] = f"{ {1: 'male', 2: 'female'}.get(sex, 'unknown') } ({sex_source})"
@@ -179,6 +181,10 @@ def _check_options(opts: RankOptions) -> None:
         )
     if opts.output == "-" and opts.tsv is None:
         log.info("VCF goes to stdout; the ranked TSV is only written with --tsv")
+    if opts.output:
+        from biblip_cli.io.vcf_write import check_output_type, infer_output_type
+
+        check_output_type(infer_output_type(opts.output, opts.output_type))
     from biblip_cli.io.outputs import check_outputs  # the output layer: refuse clashes before any work
 
     tsv_to_stdout = opts.tsv is None and opts.output != "-" and opts.json != "-"
@@ -229,6 +235,7 @@ def _load_engine(opts: RankOptions, bundle: Any) -> Any:
     spec = EngineSpec(
         opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device, batch_size=opts.batch_size,
         use_llm=needs_llm,
+        force=opts.force,
     )  # fmt: skip
     return load_engine(
         bundle,

@@ -28,7 +28,8 @@ class RankOptions:
     top: int = 50
     shortlist: int = 0  # candidates given the LLM pass; 0 = the Q-former head scores all (docs/rank.md)
     output: str | None = None  # VCF with BIOBLIP_RANK/SCORE
-    output_type: str | None = None  # v | z; default from the suffix
+    output_type: str | None = None  # v | z | b | u; default from the suffix
+    force: bool = False  # run with an LLM whose sha256 differs from the checkpoint's record
     tsv: Path | None = None  # None: stdout (unless the VCF goes there)
     gene_tsv: Path | None = None
     html: Path | None = None

@@ -188,8 +188,9 @@ def run_target(
         )
     if opts.window < 1 or opts.max_genes < 1 or (opts.top is not None and opts.top < 1):
         raise UsageError("--window, --max-genes and --top must be at least 1")
-    if opts.output_type not in ("v", "z"):
-        raise UsageError(f"unknown --output-type {opts.output_type!r}", hint="use v or z")
+    from biblip_cli.io.vcf_write import check_output_type
+
+    check_output_type(opts.output_type)
     if opts.elements is not None:
         outputs = [
             ("--tsv" if opts.tsv is not None else "-o", opts.tsv if opts.tsv is not None else opts.output)
@@ -299,7 +300,10 @@ def _run_vcf(
     try:
         add_target_header(reader)
         add_command_header(reader, opts.command_line or "biblip target")
-        out = VcfOutput(opts.output, reader, opts.output_type)
+        from biblip_cli.engine.provenance import run_provenance
+
+        provenance = run_provenance(bundle, scorer.engine, opts.model_dir, opts.llm_dir)
+        out = VcfOutput(opts.output, reader, opts.output_type, provenance.header_lines())
     except BaseException:
         reader.close()
         raise

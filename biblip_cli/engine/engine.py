@@ -62,6 +62,7 @@ class Engine:
         device: str = "auto",
         batch_size: int = 64,
         use_llm: bool = True,
+        force: bool = False,
     ) -> Engine:
         """`bundle`: a `Bundle` or its folder. The LLM and text encoder default to the prepared ones.
         Threads are set by the caller (`engine.loading.set_threads`)."""
@@ -101,8 +102,16 @@ class Engine:
                     hint=f"use the checkpoint's LLM ({model.config.llm_name}) or a checkpoint trained for this one",
                 )  # fmt: skip
             expected = model.config.llm_sha256
-            if expected and expected != llm_sha256(llm_path):
-                log.warning("LLM at %s differs from the one the checkpoint was trained with", llm_path)
+            actual = llm_sha256(llm_path)
+            if expected and expected != actual:
+                if not force:  # the soft prefix was trained against one LLM: another reads it as noise
+                    raise BiblipError(
+                        f"this LLM (sha256 {actual[:12] or '?'}...) is not the one the checkpoint was trained "
+                        f"with ({model.config.llm_name}, sha256 {expected[:12]}...)",
+                        where=str(llm_path),
+                        hint="pass the checkpoint's LLM with --llm, or --force to run with this one anyway",
+                    )
+                log.warning("LLM at %s differs from the one the checkpoint was trained with (--force)", llm_path)
         return cls(builder, model, llm, read_metadata(model_dir), torch_device, batch_size)
 
     # --- building blocks -------------------------------------------------------------------------

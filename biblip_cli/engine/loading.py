@@ -24,6 +24,7 @@ class EngineSpec:
     batch_size: int = 64
     use_llm: bool = True
     threads: int | None = None
+    force: bool = False  # run with an LLM whose sha256 differs from the checkpoint's record
 
 
 def set_threads(threads: int | None) -> None:
@@ -61,7 +62,7 @@ def load_engine(bundle: Any, spec: EngineSpec, *, without_model: str) -> Any:
     try:
         return Engine.load(
             bundle, model_dir, spec.llm_dir, spec.text_encoder_dir, spec.device,
-            batch_size=spec.batch_size, use_llm=spec.use_llm,
+            batch_size=spec.batch_size, use_llm=spec.use_llm, force=spec.force,
         )  # fmt: skip
     except BiblipError as err:
         hint = "; ".join(h for h in (err.hint, f"or {without_model}") if h)

@@ -1,6 +1,6 @@
-"""Consequence of one ALT allele on every canonical transcript within 5 kb (VEP rules, SO terms).
+"""Consequence of one ALT allele on every transcript within 5 kb (VEP rules, SO terms).
 
-What VEP does for a canonical transcript, restricted to what our records carry: SO terms (most severe
+What VEP does for each transcript, restricted to what our records carry: SO terms (most severe
 first), HGVSc/HGVSp (3-letter, `Ter`), codon/amino-acid/CDS positions, exon/intron numbers. Choices
 that differ from VEP and why are listed in docs/benchmarks.md ("Consequences vs SnpEff"):
 - HGVS notation is not 3'-shifted and duplications are written as insertions (`ins`, not `dup`).
@@ -148,7 +148,8 @@ def _effect(bundle: Any, tx: Transcript, s0: int, e0: int, r: str, a: str, seq_o
     tss = (pos_ref - tx.tss0) if plus else (tx.tss0 - pos_ref)
     eff = GeneEffect(
         gene=tx.gene, transcript=tx.transcript_id, biotype=tx.biotype, strand=tx.strand, consequences=[],
-        tss_distance=tss,
+        tss_distance=tss, gene_id=tx.gene_id or tx.gene, protein_id=tx.protein_id, canonical=tx.canonical,
+        mane_select=tx.mane_select, transcript_length=tx.tx_length,
     )  # fmt: skip
     if tx.coding:
         eff.protein_length = tx.cds_length // 3 - 1
@@ -239,7 +240,43 @@ def _effect(bundle: Any, tx: Transcript, s0: int, e0: int, r: str, a: str, seq_o
     eff.consequences = sorted(terms, key=lambda t: _SEVERITY.get(t, 99))
     eff.impact = so_impact(eff.consequences[0])
     eff.hgvsc = _hgvsc(tx, s0, r, a)
+    if exon_hits:
+        ends = (s0, s0 + len(r) - 1) if r else (s0 - 1, s0)  # an insertion: its two flanking bases
+        ends = ends if plus else ends[::-1]  # transcript order
+        eff.cdna_position = _vep_span([tx.tx_offset(p) for p in ends])
+        if tx.coding:
+            cds_len = tx.cds_length
+            offsets = [tx.cds_offset(p) for p in ends]
+            eff.cds_span = _vep_span([o if o is not None and 0 <= o < cds_len else None for o in offsets])
     return eff
+
+
+def _vep_span(offsets: list[int | None]) -> str:
+    """VEP's cDNA_position/CDS_position from the 0-based offsets of the first and last base (transcript
+    order): `12`,
+    `12-14` (ascending), `?-14` when one end lies outside (intron, UTR), empty when both do."""
+    if all(o is None for o in offsets):
+        return ""
+    known = sorted(o + 1 for o in offsets if o is not None)
+    if len(known) == 1:
+        return f"?-{known[0]}" if offsets[0] is None else f"{known[0]}-?"
+    lo, hi = known
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+def hgvsg(chrom: str, start0: int, ref: str, alt: str) -> str:
+    """Genomic HGVS of one VCF allele (`chr20:g.4699525C>T`, `g.10_12del`, `g.10_11insAC`, `g.10_12delinsT`).
+
+    Like our HGVSc, not 3'-shifted and insertions are never written as `dup` (docs/output.md)."""
+    s0, r, a = normalise(start0, ref.upper(), alt.upper())
+    if not r and not a:
+        return ""
+    if not r:  # between s0 (1-based) and s0 + 1
+        return f"{chrom}:g.{s0}_{s0 + 1}ins{a}"
+    span = str(s0 + 1) if len(r) == 1 else f"{s0 + 1}_{s0 + len(r)}"
+    if len(r) == 1 and len(a) == 1:
+        return f"{chrom}:g.{span}{r}>{a}"
+    return f"{chrom}:g.{span}del" if not a else f"{chrom}:g.{span}delins{a}"
 
 
 # ---------------------------------------------------------------- protein -> genome

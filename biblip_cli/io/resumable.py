@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from biblip_cli.errors import BiblipError, UsageError
-from biblip_cli.io.outputs import GuardedFile, OutputLock, check_directory, os_error, real_target
-from biblip_cli.io.vcf_write import bgzip_to_temp, index_vcf_gz
+from biblip_cli.io.outputs import GuardedFile, OutputFile, OutputLock, check_directory, os_error, real_target
+from biblip_cli.io.vcf_write import bgzip_to_temp, index_bcf, index_vcf_gz, write_bcf
 
 log = logging.getLogger(__name__)
 
@@ -177,10 +177,11 @@ class ResumableOutput:
             os.fsync(handle.fileno())
         os.replace(temp, self.state_path)
 
-    def finish(self, output_type: str) -> None:
-        """Move the partials to their final names (bgzip + index for output_type z)."""
+    def finish(self, output_type: str, write_index: bool = False) -> None:
+        """Move the partials to their final names (bgzip + .tbi for output_type z; BCF for b/u, + .csi
+        with `write_index`)."""
         try:
-            self._finish(output_type)
+            self._finish(output_type, write_index)
         except OSError as err:
             self.abort()
             raise os_error(err, self.target, "finish the output") from err
@@ -189,28 +190,41 @@ class ResumableOutput:
             raise
         self._unlock()
 
-    def _finish(self, output_type: str) -> None:
+    def _finish(self, output_type: str, write_index: bool) -> None:
         # everything that can fail (a full disk) first, the renames last: both outputs or neither
         for handle in (self.vcf, self.tsv_file):
             if handle is not None:
                 handle.flush()
                 os.fsync(handle.fileno())
                 handle.close()
-        gz = bgzip_to_temp(self.partial, self.target) if output_type == "z" else None
+        pending: Any = None  # the compressed/BCF output, written to its temp file, not yet renamed
+        if output_type == "z":
+            pending = bgzip_to_temp(self.partial, self.target)
+        elif output_type in ("b", "u"):
+            pending = OutputFile(self.target, lock=False)
+            try:
+                write_bcf(self.partial, pending, output_type)
+            except BaseException:
+                pending.abort()
+                raise
         try:
             if self.tsv and self.tsv_partial:
                 os.replace(self.tsv_partial, self.tsv)
         except BaseException:
-            if gz is not None:
-                gz.abort()
+            if pending is not None:
+                pending.abort()
             raise
-        if gz is not None:
-            Path(str(self.target) + ".tbi").unlink(missing_ok=True)
-            gz.commit()
-            self.partial.unlink()
-            index_vcf_gz(self.target)
-        else:
+        if pending is None:
             os.replace(self.partial, self.target)
+        else:
+            for stale in (".tbi", ".csi"):
+                Path(str(self.target) + stale).unlink(missing_ok=True)
+            final = pending.commit()
+            self.partial.unlink()
+            if output_type == "z":
+                index_vcf_gz(self.target)
+            elif final is not None and output_type == "b" and write_index:
+                index_bcf(final)
         self.state_path.unlink(missing_ok=True)
 
     def abort(self) -> None:

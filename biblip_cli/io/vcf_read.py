@@ -328,3 +328,19 @@ def precheck(allele: Allele) -> str | None:
     if not BASES.issuperset(alt) or not BASES.issuperset(allele.ref):
         return "skipped"  # IUPAC codes (R, Y, ...) cannot be applied to or checked against the sequence
     return None
+
+
+def indexed_record_count(path: str) -> int | None:
+    """Records in an indexed VCF.gz/BCF from its index (no reading), None when there is no index (stdin,
+    plain VCF) or the index keeps no counts."""
+    if path == "-" or not any(Path(path + ext).is_file() for ext in (".tbi", ".csi")):
+        return None
+    quiet_htslib()
+    try:
+        vcf = cyvcf2.VCF(path)
+        try:
+            return int(vcf.num_records)
+        finally:
+            vcf.close()
+    except (OSError, ValueError):
+        return None

@@ -1,9 +1,10 @@
-"""VCF output: the BIOBLIP header lines, the temp-file-then-rename writer, bgzip (Bio.bgzf) and the tabix index.
+"""VCF output: the BIOBLIP header lines, the temp-file-then-rename writer, bgzip (Bio.bgzf), BCF and the index.
 
 Records are written as text (`str(variant)`, htslib's own formatting, or the input's own line) so byte
 offsets are known (resume) and unannotated records come out exactly as they were read. bgzip output
-uses Bio.bgzf; the tabix index is built with htslib's `bcf_index_build` (through cyvcf2's shared
-library, `vcf_read.htslib`) or the `tabix` binary.
+uses Bio.bgzf; BCF (`-O b`/`-O u`, as bcftools spells them) is the finished text VCF read back and
+written by cyvcf2's `Writer` (htslib); the tabix/CSI index is built with htslib's `bcf_index_build`
+(through cyvcf2's shared library, `vcf_read.htslib`) or the `tabix` binary.
 """
 
 from __future__ import annotations
@@ -28,24 +29,33 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The CSQ-style field: order is the contract (DESIGN.md); columns after Pathogenicity may be added.
-BIOBLIP_COLUMNS: tuple[str, ...] = (
+# The CSQ-style field: VEP's names and meanings first (docs/output.md maps each to VEP and SnpEff ANN),
+# then ours. Readers take the order from the header's `Format:`; columns may be added at the end.
+VEP_COLUMNS: tuple[str, ...] = (
     "Allele",
-    "Gene",
-    "Feature",
     "Consequence",
+    "IMPACT",
+    "SYMBOL",
+    "Gene",
+    "Feature_type",
+    "Feature",
+    "BIOTYPE",
+    "EXON",
+    "INTRON",
+    "HGVSc",
     "HGVSp",
+    "cDNA_position",
+    "CDS_position",
     "Protein_position",
     "Amino_acids",
-    "Pathogenicity",
-    "Impact",
-    "HGVSc",
     "Codons",
-    "Exon",
-    "Intron",
-    "Distance",
-    "Flags",
+    "STRAND",
+    "CANONICAL",
+    "MANE_SELECT",
+    "HGVSg",
+    "DISTANCE",
 )
+BIOBLIP_COLUMNS: tuple[str, ...] = VEP_COLUMNS + ("Pathogenicity", "Status")
 INFO_ESCAPES: dict[str, str] = {
     ",": "%2C",
     ";": "%3B",
@@ -91,7 +101,7 @@ def bioblip_header_line(columns: Iterable[str] = BIOBLIP_COLUMNS) -> dict[str, s
         "ID": "BIOBLIP",
         "Number": ".",
         "Type": "String",
-        "Description": "Bio-BLIP annotation per ALT allele and gene (values percent-encoded). Format: "
+        "Description": "Bio-BLIP annotation per ALT allele and transcript (values percent-encoded). Format: "
         + "|".join(columns),
     }
 
@@ -228,6 +238,76 @@ def header_text(reader: VcfReader) -> str:
 # --- output ----------------------------------------------------------------------------------------
 
 
+# --- output types ----------------------------------------------------------------------------------
+
+# bcftools' -O letters: v plain VCF, z bgzipped VCF, b compressed BCF, u uncompressed BCF
+OUTPUT_TYPES: dict[str, str] = {"v": "plain VCF", "z": "bgzipped VCF", "b": "BCF", "u": "uncompressed BCF"}
+OUTPUT_TYPE_HELP = "v = VCF, z = bgzipped VCF (+ .tbi), b = BCF, u = uncompressed BCF; default from the name"
+
+
+def infer_output_type(output: str, output_type: str | None) -> str:
+    """`-O` if given, else from the output name as bcftools does: `.bcf` -> b, `.gz`/`.bgz` -> z, else v."""
+    if output_type:
+        return output_type
+    name = str(output)
+    if name.endswith(".bcf"):
+        return "b"
+    return "z" if name.endswith((".gz", ".bgz")) else "v"
+
+
+def check_output_type(output_type: str, write_index: bool = False) -> None:
+    """A usage error for an unknown `-O` letter, or `--write-index` on an output that cannot be indexed."""
+    from biblip_cli.errors import UsageError
+
+    if output_type not in OUTPUT_TYPES:
+        raise UsageError(
+            f"unknown --output-type {output_type!r}",
+            hint="use v (VCF), z (bgzipped VCF), b (BCF) or u (uncompressed BCF)",
+        )
+    if write_index and output_type not in ("z", "b"):
+        raise UsageError(
+            f"--write-index needs a compressed output (-O z or -O b), not -O {output_type}",
+            hint="name the output .vcf.gz or .bcf, or pass -O z / -O b",
+        )
+
+
+def index_bcf(path: Path) -> Path | None:
+    """Write `<path>.csi` (htslib, min_shift 14 as bcftools index); None (with a warning) when it fails."""
+    csi = Path(str(path) + ".csi")
+    lib = htslib()
+    if lib is not None:
+        quiet_htslib()
+        if lib.bcf_index_build(str(path).encode(), 14) == 0 and csi.exists():
+            return csi
+    csi.unlink(missing_ok=True)
+    log.warning("%s: no .csi index written (are the records sorted by position?); use `bcftools index`", path)
+    return None
+
+
+def write_bcf(text_vcf: Path, out: OutputFile, output_type: str) -> None:
+    """Convert a finished text VCF into `out` as BCF with cyvcf2's Writer (`b` compressed, `u` not).
+
+    A regular file is written into `out`'s temp file (the caller commits it: fsync + rename); stdout,
+    devices and FIFOs are written through by htslib."""
+    mode = "wb" if output_type == "b" else "wbu"
+    if out.temp is not None:
+        target = str(out.temp)
+    else:
+        out.flush()
+        target = "-" if not out.owned else out.target
+    quiet_htslib()
+    reader = cyvcf2.VCF(str(text_vcf))
+    try:
+        writer = cyvcf2.Writer(target, reader, mode=mode)
+        for variant in reader:
+            writer.write_record(variant)
+        writer.close()
+    except OSError as err:
+        raise BiblipError(f"cannot write BCF ({err})", where=out.where) from err
+    finally:
+        reader.close()
+
+
 class _KeepOpen:
     """A binary stream whose close() only flushes: Bio.bgzf closes its handle, and ours is stdout or a
     temp file that still needs its fsync and rename."""
@@ -301,7 +381,8 @@ class VcfOutput:
     """Write a VCF through the output layer (`io/outputs.OutputFile`): a unique temp file beside `target`,
     locked, renamed there on `close()`; `-`, devices and FIFOs are written through.
 
-    output_type "z" = bgzip (+ tabix index for regular files)."""
+    output_type: v plain, z bgzip (+ tabix index for regular files), b/u BCF (the text goes to a spool
+    file beside the target, converted by `finish`; `write_index` adds the .csi)."""
 
     def __init__(
         self,
@@ -310,20 +391,31 @@ class VcfOutput:
         output_type: str = "v",
         extra_header_lines: Iterable[str] = (),
         lock: bool = True,  # False: the caller holds the output's lock (io/outputs.OutputLock)
+        write_index: bool = False,
     ) -> None:
         from biblip_cli.io.outputs import OutputFile
 
-        if output_type not in ("v", "z"):
-            raise BiblipError(f"unknown output type {output_type!r}", hint="use v (plain) or z (bgzip)")
+        if output_type not in OUTPUT_TYPES:
+            raise BiblipError(f"unknown output type {output_type!r}", hint="use v, z, b or u")
         self.target = str(target)
         self.output_type = output_type
+        self.write_index = write_index
         for line in extra_header_lines:
             reader.vcf.add_to_header(line)
         self.file = OutputFile(self.target, lock=lock)
         self.to_stdout = self.file.final is None
         self.finished = False
         self.temp = self.file.temp
-        self.sink: OutputFile | bgzf.BgzfWriter = bgzf_writer(self.file) if output_type == "z" else self.file
+        self.spool: OutputFile | None = None
+        if output_type in ("b", "u"):
+            try:
+                self.spool = text_spool(self.file)
+            except BaseException:
+                self.file.abort()
+                raise
+        self.sink: OutputFile | bgzf.BgzfWriter = (
+            bgzf_writer(self.file) if output_type == "z" else (self.spool or self.file)
+        )
         try:
             self.sink.write(header_text(reader).encode("utf-8", "surrogateescape"))
         except BaseException:
@@ -339,11 +431,18 @@ class VcfOutput:
         self.sink.write(text.encode("utf-8", "surrogateescape"))
 
     def finish(self) -> None:
-        """All records written: close the BGZF stream (the file stays a temp file until `commit`)."""
+        """All records written: close the BGZF stream, or convert the spool to BCF (the file stays a temp
+        file until `commit`)."""
         try:
-            if isinstance(self.sink, bgzf.BgzfWriter) and not self.finished:
-                self.finished = True
+            if self.finished:
+                return
+            self.finished = True
+            if isinstance(self.sink, bgzf.BgzfWriter):
                 self.sink.close()
+            elif self.spool is not None:
+                self.spool.flush()
+                write_bcf(self.spool.temp, self.file, self.output_type)  # type: ignore[arg-type]
+                self.spool.abort()  # the text copy is not needed any more
         except BaseException:
             self.abort()
             raise
@@ -355,13 +454,31 @@ class VcfOutput:
         if final is not None and self.output_type == "z":
             Path(str(final) + ".tbi").unlink(missing_ok=True)
             index_vcf_gz(final)
+        if final is not None and self.output_type == "b":
+            Path(str(final) + ".csi").unlink(missing_ok=True)
+            if self.write_index:
+                index_bcf(final)
         return final
 
     def close(self) -> Path | None:
         return self.commit()
 
     def abort(self) -> None:
+        if self.spool is not None:
+            self.spool.abort()
         self.file.abort()
+
+
+def text_spool(out: OutputFile) -> OutputFile:
+    """Where BCF output is written as text first: an output-layer temp file beside the target (else in
+    $TMPDIR), never committed: `finish` reads it back and drops it."""
+    import tempfile
+
+    from biblip_cli.io.outputs import OutputFile
+
+    folder = out.final.parent if out.final is not None else Path(tempfile.gettempdir())
+    name = f"{out.final.name if out.final is not None else 'stdout'}.text.vcf"
+    return OutputFile(folder / name, lock=False)
 
 
 def _header_key(reader: VcfReader) -> tuple[list[str], list[str]]:
@@ -374,7 +491,7 @@ def _header_key(reader: VcfReader) -> tuple[list[str], list[str]]:
     return reader.samples, sorted(defs)
 
 
-def concat_vcfs(inputs: list[str], target: str, output_type: str = "v") -> int:
+def concat_vcfs(inputs: list[str], target: str, output_type: str = "v", write_index: bool = False) -> int:
     """Concatenate VCFs with compatible headers (e.g. the shards of one run); returns records written.
 
     The header comes from the first input; records are copied in input order."""
@@ -399,7 +516,7 @@ def concat_vcfs(inputs: list[str], target: str, output_type: str = "v") -> int:
                 where=reader.name,
                 hint="merge only the shards of one run (same input, same options)",
             )
-    output = VcfOutput(target, readers[0], output_type)
+    output = VcfOutput(target, readers[0], output_type, write_index=write_index)
     written = 0
     try:
         for reader in readers:

@@ -57,6 +57,10 @@ def load_causal_lm(
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
+    from biblip_cli.progress import disable_transformers_bars
+
+    disable_transformers_bars()  # no "Loading weights" tqdm bar between our log lines
+
     directory = Path(directory)
     if not (directory / "config.json").is_file():
         raise BiblipError(

@@ -76,6 +76,7 @@ class RankResult:
     model: str = "none"
     seconds: float = 0.0
     params: dict[str, str] = field(default_factory=dict)
+    provenance: Any = None  # engine.provenance.Provenance: bundle, checkpoint, LLM, HPO release
     filters: flt.FilterCounts = field(default_factory=flt.FilterCounts)
     filter_settings: flt.FilterSettings = field(default_factory=flt.FilterSettings)
     excluded_lr: float = 1.0  # likelihood ratio per excluded term annotated to the gene (ranking/scoring)

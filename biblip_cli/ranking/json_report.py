@@ -68,6 +68,7 @@ def json_document(result: RankResult, top: int | None = None) -> dict[str, Any]:
             "manifest_sha256": params.get("bundle_manifest_sha256", ""),
         },
         "model": result.model,
+        "provenance": result.provenance.as_dict() if result.provenance is not None else None,
         "proband": {
             "sample": result.proband,
             "sex": params.get("sex", "unknown"),

@@ -22,18 +22,25 @@ def write_ranked_vcf(
     """The input again with BIOBLIP_RANK/BIOBLIP_SCORE per ALT (`.` for non-candidates), finished but not yet
     renamed into place: the caller commits it with the run's other outputs (or aborts them all)."""
     from biblip_cli.io.vcf_read import open_vcf, record_text
-    from biblip_cli.io.vcf_write import VcfOutput, add_command_header, add_rank_header, check_info_conflicts
+    from biblip_cli.io.vcf_write import (
+        VcfOutput,
+        add_command_header,
+        add_rank_header,
+        check_info_conflicts,
+        infer_output_type,
+    )
 
     by_record: dict[int, dict[int, Candidate]] = {}
     for c in result.candidates:
         by_record.setdefault(c.record_number, {})[c.allele.alt_index] = c
-    kind = output_type or ("z" if str(target).endswith((".gz", ".bgz")) else "v")
+    kind = infer_output_type(str(target), output_type)
     reader = open_vcf(source)
     check_info_conflicts(reader, overwrite=overwrite_info)
     add_rank_header(reader)
     if command:
         add_command_header(reader, command)
-    out = VcfOutput(target, reader, kind, lock=lock)
+    provenance = result.provenance.header_lines() if result.provenance is not None else []
+    out = VcfOutput(target, reader, kind, provenance, lock=lock)
     try:
         for number, variant, original in reader.records_text():
             line = original if original is not None else record_text(variant)  # input bytes kept
