@@ -124,9 +124,7 @@ def write_fasta_subset(src: Path, dest: Path, region: Region | None) -> dict[str
             for raw in fh:
                 if raw.startswith(">"):
                     finish()
-                    name = raw[1:].split()[0] if raw[1:].strip() else ""
-                    if not name:
-                        raise BiblipError("FASTA header without a name", where=str(src))
+                    name = _fasta_header_name(raw, src)
                     keep = region is None or name == region.contig or name in alternate_names(region.contig)
                     if keep and region is not None:
                         region.contig = name  # `--region 20:...` on a FASTA that says chr20
@@ -147,15 +145,10 @@ def write_fasta_subset(src: Path, dest: Path, region: Region | None) -> dict[str
                 seq = raw.strip()
                 start, end = pos, pos + len(seq)
                 pos = end
-                if region is not None:
-                    lo, hi = region.start - 1, region.end
-                    if start >= hi:
-                        break  # past the region: nothing more to keep (contig names are unique)
-                    if end > hi:
-                        seq = seq[: hi - start]
-                    if start < lo:
-                        n_mask = min(lo - start, len(seq))
-                        seq = "N" * n_mask + seq[n_mask:]
+                clipped = _region_part(seq, start, end, region)
+                if clipped is None:
+                    break  # past the region: nothing more to keep (contig names are unique)
+                seq = clipped
                 buf.append(seq)
                 buffered += len(seq)
                 written[0] += len(seq)
@@ -174,6 +167,28 @@ def write_fasta_subset(src: Path, dest: Path, region: Region | None) -> dict[str
             f"FASTA has no {what}", where=str(src), hint="check --region and the FASTA contig names"
         )
     return lengths
+
+
+def _fasta_header_name(raw: str, src: Path) -> str:
+    """The contig name of a `>` line (its first word); a header without one is an error."""
+    name = raw[1:].split()[0] if raw[1:].strip() else ""
+    if not name:
+        raise BiblipError("FASTA header without a name", where=str(src))
+    return name
+
+
+def _region_part(seq: str, start: int, end: int, region: Region | None) -> str | None:
+    """A FASTA line [start, end) cut at the region end, bases before its start as N; None past the region."""
+    if region is not None:
+        lo, hi = region.start - 1, region.end
+        if start >= hi:
+            return None
+        if end > hi:
+            seq = seq[: hi - start]
+        if start < lo:
+            n_mask = min(lo - start, len(seq))
+            seq = "N" * n_mask + seq[n_mask:]
+    return seq
 
 
 def index_fasta(path: Path) -> None:
@@ -263,6 +278,14 @@ def write_gtf_subset(
         )
     kept.sort(key=lambda r: (_contig_key(r[0]), r[1], r[2]))
     body = "\n".join([*header, *(r[5] for r in kept)]) + "\n"
+    indexed = _write_gtf(body, dest)
+    symbols = {names[g] for g in keep_genes}
+    contigs = sorted({r[0] for r in kept}, key=_contig_key)
+    return symbols, contigs, indexed
+
+
+def _write_gtf(body: str, dest: Path) -> bool:
+    """Write the GTF text bgzipped with a tabix index when both tools exist, else gzip; True if indexed."""
     indexed = False
     if shutil.which("bgzip") and shutil.which("tabix"):
         out = _BgzipOut(dest)
@@ -277,9 +300,7 @@ def write_gtf_subset(
     else:
         with gz_text_writer(dest) as fh:
             fh.write(body)
-    symbols = {names[g] for g in keep_genes}
-    contigs = sorted({r[0] for r in kept}, key=_contig_key)
-    return symbols, contigs, indexed
+    return indexed
 
 
 def _contig_key(name: str) -> tuple[int, int, str]:

@@ -66,27 +66,10 @@ def _rank_and_write(
 ) -> RankResult:
     from biblip_cli.bundle import Bundle
     from biblip_cli.features.phenotype import HpoOntology
-    from biblip_cli.io.phenopackets import read_phenopacket
     from biblip_cli.io.vcf_read import open_vcf
 
     filters = opts.filter_settings()
-    packet = read_phenopacket(opts.phenopacket) if opts.phenopacket else None
-    if packet is not None:
-        for warning in packet.warnings:
-            log.warning("phenopacket: %s", warning)
-    if not collect_terms(opts) and (packet is None or not (packet.observed or packet.excluded)):
-        raise BiblipError(
-            "no phenotype terms given",
-            where="--phenotype",
-            hint="pass --phenotype HP:0001250,HP:0001263, --phenotype-file FILE or --phenopacket case.json",
-        )
-    if opts.input is None:
-        if packet is None:
-            raise UsageError(
-                "no VCF given", hint="biblip rank case.vcf.gz -p HP:0001250, or --phenopacket case.json"
-            )
-        opts.input = str(packet.require_vcf())
-        log.info("VCF from the phenopacket: %s", opts.input)
+    packet = _read_packet_and_input(opts)
     ped = pedigree.read_ped(opts.ped) if opts.ped else None
     spooled: Path | None = None
     source = opts.input
@@ -114,14 +97,7 @@ def _rank_and_write(
                 hint="pass --model DIR, or rank without the model: --no-model",
             )
         ontology = ontology or HpoOntology.from_bundle(bundle)
-        terms = resolve_all_terms(opts, ontology, packet)
-        for warning in terms.warnings:
-            log.warning(warning)
-        for note in terms.notes:
-            log.info("phenotype %s", note)
-        log.info("phenotypes: %s", "; ".join(f"{t} [{terms.source_of(t)}]" for t in terms.terms))
-        if terms.excluded:
-            log.info("excluded phenotypes: %s", "; ".join(str(t) for t in terms.excluded))
+        terms = _resolve_and_log_terms(opts, ontology, packet)
         if engine is None and not opts.no_model:
             engine = _load_engine(opts, bundle)
         if engine is None:
@@ -132,21 +108,71 @@ def _rank_and_write(
             opts.phenotype_match, filters, opts.excluded_lr,
         )  # fmt: skip
         result.seconds = time.monotonic() - start
-        result.params = run_params(opts, bundle, proband)
+        _set_params(result, opts, bundle, proband, ped, sex_source, packet)
         result.provenance = run_provenance(bundle, engine, opts.model_dir, opts.llm_dir)
-        result.params.update(filter_params(result))
-        sex = ped.people[proband].sex if ped is not None and proband in ped.people else 0
-        result.params["sex"] = f"{ {1: 'male', 2: 'female'}.get(sex, 'unknown') } ({sex_source})"
-        if packet is not None:
-            result.params["phenopacket"] = str(packet.path)
-            result.params["phenopacket_id"] = packet.id
-            result.params["phenopacket_subject"] = packet.subject_id or ""
         write_outputs(result, opts, source, ontology, bundle)
     finally:
         if spooled is not None:
             spooled.unlink(missing_ok=True)
             unregister_temp(spooled)
     return result
+
+
+def _read_packet_and_input(opts: RankOptions) -> Any:
+    """The phenopacket (or None), after checking that phenotypes and a VCF are given (the packet's VCF)."""
+    from biblip_cli.io.phenopackets import read_phenopacket
+
+    packet = read_phenopacket(opts.phenopacket) if opts.phenopacket else None
+    if packet is not None:
+        for warning in packet.warnings:
+            log.warning("phenopacket: %s", warning)
+    if not collect_terms(opts) and (packet is None or not (packet.observed or packet.excluded)):
+        raise BiblipError(
+            "no phenotype terms given",
+            where="--phenotype",
+            hint="pass --phenotype HP:0001250,HP:0001263, --phenotype-file FILE or --phenopacket case.json",
+        )
+    if opts.input is None:
+        if packet is None:
+            raise UsageError(
+                "no VCF given", hint="biblip rank case.vcf.gz -p HP:0001250, or --phenopacket case.json"
+            )
+        opts.input = str(packet.require_vcf())
+        log.info("VCF from the phenopacket: %s", opts.input)
+    return packet
+
+
+def _resolve_and_log_terms(opts: RankOptions, ontology: Any, packet: Any) -> Any:
+    """Every phenotype source resolved to HPO terms, with what was dropped or mapped said in the log."""
+    terms = resolve_all_terms(opts, ontology, packet)
+    for warning in terms.warnings:
+        log.warning(warning)
+    for note in terms.notes:
+        log.info("phenotype %s", note)
+    log.info("phenotypes: %s", "; ".join(f"{t} [{terms.source_of(t)}]" for t in terms.terms))
+    if terms.excluded:
+        log.info("excluded phenotypes: %s", "; ".join(str(t) for t in terms.excluded))
+    return terms
+
+
+def _set_params(
+    result: RankResult,
+    opts: RankOptions,
+    bundle: Any,
+    proband: str | None,
+    ped: pedigree.Pedigree | None,
+    sex_source: str,
+    packet: Any,
+) -> None:
+    """The run's parameters (options, filters, sex and its source, phenopacket) that every output records."""
+    result.params = run_params(opts, bundle, proband)
+    result.params.update(filter_params(result))
+    sex = ped.people[proband].sex if ped is not None and proband in ped.people else 0
+    result.params["sex"] = f"{ {1: 'male', 2: 'female'}.get(sex, 'unknown') } ({sex_source})"
+    if packet is not None:
+        result.params["phenopacket"] = str(packet.path)
+        result.params["phenopacket_id"] = packet.id
+        result.params["phenopacket_subject"] = packet.subject_id or ""
 
 
 def _choose_proband(reader: Any, opts: RankOptions, packet: Any, ped: pedigree.Pedigree | None) -> str | None:

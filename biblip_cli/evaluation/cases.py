@@ -178,6 +178,108 @@ def write_case_vcf(
         )
 
 
+def _placed_pathogenic(
+    labels: Sequence[LabeledVariant],
+    alleles_of: Callable[[ProteinVariant], list[Allele]],
+    gene_terms: dict[str, dict[str, str]],
+    min_terms: int,
+    gene_split: Callable[[str], str] | None,
+    splits: Sequence[str],
+) -> dict[str, list[tuple[LabeledVariant, Allele]]]:
+    """Each eligible gene's distinct pathogenic changes with their first genomic allele: the possible causes."""
+    by_gene: dict[str, list[LabeledVariant]] = {}
+    for lv in labels:
+        if not lv.is_pathogenic or len(gene_terms.get(lv.variant.gene, {})) < min_terms:
+            continue
+        if gene_split is not None and gene_split(lv.variant.gene) not in splits:
+            continue
+        by_gene.setdefault(lv.variant.gene, []).append(lv)
+    placed: dict[str, list[tuple[LabeledVariant, Allele]]] = {}
+    for gene in sorted(by_gene):
+        seen: set[str] = set()
+        for lv in sorted(by_gene[gene], key=lambda x: (x.variant.position, x.variant.alt_aa)):
+            if lv.variant.hgvsp in seen:
+                continue
+            seen.add(lv.variant.hgvsp)
+            alleles = alleles_of(lv.variant)
+            if alleles:
+                placed.setdefault(gene, []).append((lv, alleles[0]))
+    return placed
+
+
+def _benign_alleles(
+    labels: Sequence[LabeledVariant], alleles_of: Callable[[ProteinVariant], list[Allele]]
+) -> list[Allele]:
+    """The placeable benign-labelled changes, deduplicated and sorted: every case's polymorphisms."""
+    benign: list[Allele] = []
+    seen_benign: set[tuple[str, int, str]] = set()
+    for lv in labels:
+        if lv.label != "benign":
+            continue
+        for allele in alleles_of(lv.variant)[:1]:
+            key = (allele.chrom, allele.pos, allele.alt)
+            if key not in seen_benign:
+                seen_benign.add(key)
+                benign.append(allele)
+    benign.sort(key=lambda a: (a.chrom, a.pos, a.alt))
+    return benign
+
+
+def _case_terms(
+    rng: random.Random, gene_terms: dict[str, dict[str, str]], gene: str, noise_pool: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """A case's shuffled patient terms (3-8 of the gene's own plus 0-2 unrelated) and the unrelated ones."""
+    own = sorted(gene_terms[gene])
+    k = min(rng.randint(3, 8), len(own))
+    terms = rng.sample(own, k)
+    noise: list[str] = []
+    for _ in range(rng.randint(0, 2)):
+        term = rng.choice(noise_pool)
+        if term not in gene_terms[gene] and term not in noise:
+            noise.append(term)
+    all_terms = terms + noise
+    rng.shuffle(all_terms)
+    return all_terms, noise
+
+
+def _case_rows(
+    rng: random.Random,
+    af_rng: random.Random,
+    causal: Allele,
+    genotype: str,
+    decoys: Sequence[Allele],
+    benign: Sequence[Allele],
+    background: Sequence[BackgroundVariant],
+) -> list[tuple]:
+    """A case's VCF rows: the causal allele, then decoys, benign polymorphisms and common SNPs around it."""
+    rows = [(causal.chrom, causal.pos, "causal", causal.ref, causal.alt, genotype)]
+    taken = {causal.pos}
+    for decoy in decoys:
+        if decoy.chrom == causal.chrom and decoy.pos not in taken:
+            taken.add(decoy.pos)
+            rows.append((decoy.chrom, decoy.pos, "decoy", decoy.ref, decoy.alt, "0/1"))
+    for poly in benign:
+        draw = rng.random()
+        if poly.chrom != causal.chrom or poly.pos in taken or draw >= 0.51:
+            continue
+        taken.add(poly.pos)
+        rows.append(
+            (poly.chrom, poly.pos, "benign", poly.ref, poly.alt, "0/1" if draw < 0.42 else "1/1",
+             background_af(af_rng, "benign"))
+        )  # fmt: skip
+    for bg in background:
+        if bg.chrom != causal.chrom or bg.pos in taken:
+            continue
+        draw = rng.random()  # allele frequency 0.5: 0/0 25%, 0/1 50%, 1/1 25%; 0/0 lines dropped
+        if draw < 0.25:
+            continue
+        rows.append(
+            (bg.chrom, bg.pos, bg.rsid, bg.ref, bg.alt, "0/1" if draw < 0.75 else "1/1",
+             background_af(af_rng, "common"))
+        )  # fmt: skip
+    return rows
+
+
 def build_cases(
     labels: Sequence[LabeledVariant],
     alleles_of: Callable[[ProteinVariant], list[Allele]],
@@ -211,35 +313,8 @@ def build_cases(
     af_rng = random.Random(seed + 1)  # its own stream: the cases stay the ones the seed gave before AFs
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    by_gene: dict[str, list[LabeledVariant]] = {}
-    for lv in labels:
-        if not lv.is_pathogenic or len(gene_terms.get(lv.variant.gene, {})) < min_terms:
-            continue
-        if gene_split is not None and gene_split(lv.variant.gene) not in splits:
-            continue
-        by_gene.setdefault(lv.variant.gene, []).append(lv)
-    benign: list[Allele] = []
-    if benign_background:
-        seen_benign: set[tuple[str, int, str]] = set()
-        for lv in labels:
-            if lv.label != "benign":
-                continue
-            for allele in alleles_of(lv.variant)[:1]:
-                key = (allele.chrom, allele.pos, allele.alt)
-                if key not in seen_benign:
-                    seen_benign.add(key)
-                    benign.append(allele)
-        benign.sort(key=lambda a: (a.chrom, a.pos, a.alt))
-    placed: dict[str, list[tuple[LabeledVariant, Allele]]] = {}
-    for gene in sorted(by_gene):
-        seen: set[str] = set()
-        for lv in sorted(by_gene[gene], key=lambda x: (x.variant.position, x.variant.alt_aa)):
-            if lv.variant.hgvsp in seen:
-                continue
-            seen.add(lv.variant.hgvsp)
-            alleles = alleles_of(lv.variant)
-            if alleles:
-                placed.setdefault(gene, []).append((lv, alleles[0]))
+    benign: list[Allele] = _benign_alleles(labels, alleles_of) if benign_background else []
+    placed = _placed_pathogenic(labels, alleles_of, gene_terms, min_terms, gene_split, splits)
     genes = sorted(placed)
     if not genes:
         log.warning("no eligible gene for simulated cases (splits %s)", ",".join(splits))
@@ -252,49 +327,10 @@ def build_cases(
     for index in range(n_cases):
         gene = genes[index % len(genes)]
         lv, causal = rng.choice(placed[gene])
-        own = sorted(gene_terms[gene])
-        k = min(rng.randint(3, 8), len(own))
-        terms = rng.sample(own, k)
-        noise: list[str] = []
-        for _ in range(rng.randint(0, 2)):
-            term = rng.choice(noise_pool)
-            if term not in gene_terms[gene] and term not in noise:
-                noise.append(term)
-        all_terms = terms + noise
-        rng.shuffle(all_terms)
+        all_terms, noise = _case_terms(rng, gene_terms, gene, noise_pool)
         genotype = "1/1" if rng.random() < 0.25 or gene in (recessive_genes or ()) else "0/1"
-        rows = [(causal.chrom, causal.pos, "causal", causal.ref, causal.alt, genotype)]
-        taken = {causal.pos}
-        for decoy in random_missense(rng, proteins or {}, alleles_of, n_decoys):
-            if decoy.chrom == causal.chrom and decoy.pos not in taken:
-                taken.add(decoy.pos)
-                rows.append((decoy.chrom, decoy.pos, "decoy", decoy.ref, decoy.alt, "0/1"))
-        for poly in benign:
-            draw = rng.random()
-            if poly.chrom != causal.chrom or poly.pos in taken or draw >= 0.51:
-                continue
-            taken.add(poly.pos)
-            rows.append(
-                (poly.chrom, poly.pos, "benign", poly.ref, poly.alt, "0/1" if draw < 0.42 else "1/1",
-                 background_af(af_rng, "benign"))
-            )  # fmt: skip
-        for bg in background:
-            if bg.chrom != causal.chrom or bg.pos in taken:
-                continue
-            draw = rng.random()  # allele frequency 0.5: 0/0 25%, 0/1 50%, 1/1 25%; 0/0 lines dropped
-            if draw < 0.25:
-                continue
-            rows.append(
-                (
-                    bg.chrom,
-                    bg.pos,
-                    bg.rsid,
-                    bg.ref,
-                    bg.alt,
-                    "0/1" if draw < 0.75 else "1/1",
-                    background_af(af_rng, "common"),
-                )
-            )
+        decoys = random_missense(rng, proteins or {}, alleles_of, n_decoys)
+        rows = _case_rows(rng, af_rng, causal, genotype, decoys, benign, background)
         case_id = f"case{index + 1:03d}"
         vcf = out_dir / f"{case_id}.vcf"
         write_case_vcf(vcf, contig_lines, rows)

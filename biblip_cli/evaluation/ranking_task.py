@@ -89,6 +89,84 @@ def _causal_index(alleles: Sequence[Allele], causal: Allele) -> int | None:
 WITH_MATCH = "biblip rank + LLM phenotype match (ablation)"
 
 
+def _add_model_ranks(
+    case_ranks: dict[str, tuple[float, float]],
+    model: ModelMethods,
+    case: SimulatedCase,
+    annotate: Callable[[Allele], AlleleAnnotation],
+    ontology: Any,
+    folder: Path,
+    shortlist: int,
+    afs: Sequence[float | None],
+) -> None:
+    """`biblip rank` and its ablations on one case, into `case_ranks` (filled as far as it got on an error)."""
+    case_ranks["biblip rank"] = model.rank_case(case, annotate, ontology, folder, shortlist)
+    case_ranks[WITH_MATCH] = model.rank_case(
+        case, annotate, ontology, folder, shortlist, phenotype_match=True
+    )
+    case_ranks[HEAD_ONLY] = model.rank_case(case, annotate, ontology, folder, 0)
+    if any(af is not None for af in afs):
+        case_ranks[NO_AF] = model.rank_case(
+            case,
+            annotate,
+            ontology,
+            folder,
+            shortlist,
+            filters=FilterSettings(frequency=False),
+        )
+
+
+def _add_baseline_ranks(
+    case_ranks: dict[str, tuple[float, float]],
+    case: SimulatedCase,
+    annotations: Sequence[AlleleAnnotation],
+    afs: Sequence[float | None],
+    causal: int,
+    ontology: Any,
+    random_seed: int,
+) -> None:
+    """The Exomiser-like baseline (with AF when the case has AFs) and chance on one case, into `case_ranks`."""
+    exo, exo_genes = baselines.exomiser_like_scores(annotations, case.terms, ontology.phenotype_similarity)
+    first_gene = [ann.effects[0].gene if ann.effects else None for ann in annotations]
+    random_scores = baselines.random_scores(len(annotations), random_seed)
+    methods = [("Exomiser-like (HPO sim x deleteriousness)", exo, exo_genes)]
+    if any(af is not None for af in afs):
+        methods.append((EXO_AF, exo * _frequency_weights(afs), exo_genes))
+    methods.append(("random", random_scores, first_gene))
+    for name, scores, genes_of in methods:
+        case_ranks[name] = (metrics.rank_of(scores, causal), _gene_ranks(genes_of, scores, case.gene))
+
+
+def _add_set_summary(
+    table: TaskTable,
+    set_name: str,
+    cases: Sequence[SimulatedCase],
+    ranks: dict[str, tuple[list[float], list[float]]],
+    failures: dict[str, str],
+    shortlist: int,
+) -> None:
+    """One table row per method of a case set (top-k recalls, median rank), and the set's notes."""
+    for name, (allele_ranks, gene_ranks) in ranks.items():
+        row: dict[str, Any] = {"cases": set_name, "method": name, "n": len(allele_ranks)}
+        for k in TOP_K:
+            row[f"allele_top{k}"] = metrics.top_k_recall(allele_ranks, k)
+        for k in TOP_K:
+            row[f"gene_top{k}"] = metrics.top_k_recall(gene_ranks, k)
+        row["allele_median_rank"] = float(np.median(allele_ranks)) if allele_ranks else math.nan
+        row["note"] = (
+            f"LLM pass on the top {shortlist}" if name.startswith("biblip rank") and name != HEAD_ONLY else ""
+        )
+        table.rows.append(row)
+    for name, note in failures.items():
+        table.notes.append(f"{set_name}: {name} failed: {note}")
+    genes = sorted({c.gene for c in cases})
+    splits = sorted({c.gene_split or "?" for c in cases})
+    table.notes.append(
+        f"{set_name}: {len(cases)} cases, {len(genes)} causal genes ({', '.join(genes)}), "
+        f"gene splits: {', '.join(splits)}"
+    )
+
+
 def evaluate_ranking(
     case_sets: dict[str, list[SimulatedCase]],
     model: ModelMethods | None,
@@ -124,35 +202,14 @@ def evaluate_ranking(
             if model is not None and "biblip rank" not in failures:
                 try:
                     folder = out_dir / "rank_outputs" / set_name.split()[0]
-                    case_ranks["biblip rank"] = model.rank_case(
-                        case, cached_annotate, ontology, folder, shortlist
+                    _add_model_ranks(
+                        case_ranks, model, case, cached_annotate, ontology, folder, shortlist, afs
                     )
-                    case_ranks[WITH_MATCH] = model.rank_case(
-                        case, cached_annotate, ontology, folder, shortlist, phenotype_match=True
-                    )
-                    case_ranks[HEAD_ONLY] = model.rank_case(case, cached_annotate, ontology, folder, 0)
-                    if any(af is not None for af in afs):
-                        case_ranks[NO_AF] = model.rank_case(
-                            case,
-                            cached_annotate,
-                            ontology,
-                            folder,
-                            shortlist,
-                            filters=FilterSettings(frequency=False),
-                        )
                 except (BiblipError, ImportError) as err:
                     failures["biblip rank"] = err.one_line() if isinstance(err, BiblipError) else str(err)
-            exo, exo_genes = baselines.exomiser_like_scores(
-                annotations, case.terms, ontology.phenotype_similarity
+            _add_baseline_ranks(
+                case_ranks, case, annotations, afs, causal, ontology, seed * 1000 + case_number
             )
-            first_gene = [ann.effects[0].gene if ann.effects else None for ann in annotations]
-            random_scores = baselines.random_scores(len(alleles), seed * 1000 + case_number)
-            methods = [("Exomiser-like (HPO sim x deleteriousness)", exo, exo_genes)]
-            if any(af is not None for af in afs):
-                methods.append((EXO_AF, exo * _frequency_weights(afs), exo_genes))
-            methods.append(("random", random_scores, first_gene))
-            for name, scores, genes_of in methods:
-                case_ranks[name] = (metrics.rank_of(scores, causal), _gene_ranks(genes_of, scores, case.gene))
             for name, (allele_rank, gene_rank) in case_ranks.items():
                 ranks.setdefault(name, ([], []))
                 ranks[name][0].append(allele_rank)
@@ -161,27 +218,7 @@ def evaluate_ranking(
                     {"cases": set_name, "case_id": case.case_id, "gene": case.gene, "gene_split": case.gene_split,
                      "method": name, "allele_rank": allele_rank, "gene_rank": gene_rank, "n_alleles": len(alleles)}
                 )  # fmt: skip
-        for name, (allele_ranks, gene_ranks) in ranks.items():
-            row: dict[str, Any] = {"cases": set_name, "method": name, "n": len(allele_ranks)}
-            for k in TOP_K:
-                row[f"allele_top{k}"] = metrics.top_k_recall(allele_ranks, k)
-            for k in TOP_K:
-                row[f"gene_top{k}"] = metrics.top_k_recall(gene_ranks, k)
-            row["allele_median_rank"] = float(np.median(allele_ranks)) if allele_ranks else math.nan
-            row["note"] = (
-                f"LLM pass on the top {shortlist}"
-                if name.startswith("biblip rank") and name != HEAD_ONLY
-                else ""
-            )
-            table.rows.append(row)
-        for name, note in failures.items():
-            table.notes.append(f"{set_name}: {name} failed: {note}")
-        genes = sorted({c.gene for c in cases})
-        splits = sorted({c.gene_split or "?" for c in cases})
-        table.notes.append(
-            f"{set_name}: {len(cases)} cases, {len(genes)} causal genes ({', '.join(genes)}), "
-            f"gene splits: {', '.join(splits)}"
-        )
+        _add_set_summary(table, set_name, cases, ranks, failures, shortlist)
     table.extra["per_case"] = per_case_rows
     return table
 

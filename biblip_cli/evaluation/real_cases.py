@@ -203,6 +203,29 @@ def protein_cases(
     return out, stats
 
 
+def _method_scores(
+    name: str,
+    probs: dict[str, np.ndarray],
+    timing: dict[str, float],
+    delet: np.ndarray,
+    rows: np.ndarray,
+    sim: np.ndarray,
+    excl: np.ndarray,
+) -> tuple[np.ndarray, float]:
+    """One method's scores of a case's variants and its per-case scoring time (0 for the baselines)."""
+    if name in probs:
+        p = np.nan_to_num(probs[name][rows], nan=0.5)
+        score = np.array(
+            [combine(float(a), float(s), 1.0, excluded=int(e)) for a, s, e in zip(p, sim, excl, strict=True)]
+        )
+        extra = timing[name]
+    elif name.startswith("Exomiser"):
+        score, extra = delet[rows] * sim * EXCLUDED_LR**excl, 0.0
+    else:
+        score, extra = sim * EXCLUDED_LR**excl, 0.0
+    return score, extra
+
+
 def evaluate_protein_cases(
     cases: Sequence[ProteinCase],
     labels: Sequence[LabeledVariant],
@@ -254,19 +277,7 @@ def evaluate_protein_cases(
         took = time.perf_counter() - start
         n_own = len({v.hgvsp for v in own})
         for name in methods:
-            if name in probs:
-                p = np.nan_to_num(probs[name][rows], nan=0.5)
-                score = np.array(
-                    [
-                        combine(float(a), float(s), 1.0, excluded=int(e))
-                        for a, s, e in zip(p, sim, excl, strict=True)
-                    ]
-                )
-                extra = timing[name]
-            elif name.startswith("Exomiser"):
-                score, extra = delet[rows] * sim * EXCLUDED_LR**excl, 0.0
-            else:
-                score, extra = sim * EXCLUDED_LR**excl, 0.0
+            score, extra = _method_scores(name, probs, timing, delet, rows, sim, excl)
             beats = [bool(np.all(score[0] > score[1 : 1 + n_own]))] if n_own else []
             hits[name][pc.case.case_id] = _Hits([_rank_of(score, 0)], beats, took + extra)
     _split_rows(hits, {pc.case.case_id: split_of(pc.causal.gene) for pc in cases}, table)

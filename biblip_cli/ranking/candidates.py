@@ -97,18 +97,7 @@ def collect_candidates(
     settings = settings or result.filter_settings
     result.filter_settings = settings
     counts = result.filters
-    af_fields, warnings = flt.resolve_af_fields(flt.info_fields(reader), settings)
-    counts.af_fields = [f.name for f in af_fields]
-    for warning in warnings:  # each once per run
-        log.warning(warning)
-        counts.warnings.append(warning)
-    if af_fields:
-        log.info(
-            "population AF from INFO %s; max AF %s", ", ".join(counts.af_fields), settings.max_af_words()
-        )
-    elif settings.frequency and settings.max_af is None:
-        log.info("no population AF field in the VCF header (looked for %s): no frequency filter",
-                 ", ".join(settings.af_fields or flt.DEFAULT_AF_FIELDS))  # fmt: skip
+    af_fields = _resolve_af_fields(reader, settings, counts)
     samples = reader.samples
     index = {s: i for i, s in enumerate(samples)}
     sex = ped.people[proband].sex if ped and proband in ped.people else 0
@@ -118,12 +107,7 @@ def collect_candidates(
         log.warning("the VCF has no GT field: every allele is a candidate, zygosity unknown")
     for number, variant in reader.records():
         result.records += 1
-        genotypes = None
-        if proband is not None and has_gt:
-            try:
-                genotypes = variant.genotypes
-            except Exception:  # noqa: BLE001 - no FORMAT/GT in this record
-                genotypes = None
+        genotypes = _record_genotypes(variant, proband, has_gt)
         phase_sets = _phase_sets(variant) if genotypes is not None else None
         depths = zygosity.format_ints(variant, "DP") if genotypes is not None else None
         quals = zygosity.format_ints(variant, "GQ") if genotypes is not None else None
@@ -148,16 +132,7 @@ def collect_candidates(
                 continue
             if not _passes_record_filters(record_filter, depths, quals, proband_i, settings, counts):
                 continue
-            relatives: dict[str, zygosity.Call] = {}
-            if genotypes is not None:
-                for s in family:
-                    person_sex = ped.people[s].sex if ped else 0
-                    j = index[s]
-                    relatives[s] = zygosity.call_for(
-                        genotypes[j], k, allele.chrom, allele.pos, person_sex,
-                        phase_sets[j] if phase_sets else None,
-                        depths[j] if depths else None, quals[j] if quals else None,
-                    )  # fmt: skip
+            relatives = _relative_calls(genotypes, family, ped, index, k, allele, phase_sets, depths, quals)
             ann = annotate(allele)
             if not ann.annotated:
                 result.unannotated += 1
@@ -174,6 +149,61 @@ def collect_candidates(
             result.candidates.append(cand)
         if result.records % 10000 == 0:
             log.info("%d records, %d candidates", result.records, len(result.candidates))
+
+
+def _resolve_af_fields(
+    reader: Any, settings: flt.FilterSettings, counts: flt.FilterCounts
+) -> list[flt.AfField]:
+    """The VCF's population AF fields for the frequency filter, with the choice said once in the log."""
+    af_fields, warnings = flt.resolve_af_fields(flt.info_fields(reader), settings)
+    counts.af_fields = [f.name for f in af_fields]
+    for warning in warnings:  # each once per run
+        log.warning(warning)
+        counts.warnings.append(warning)
+    if af_fields:
+        log.info(
+            "population AF from INFO %s; max AF %s", ", ".join(counts.af_fields), settings.max_af_words()
+        )
+    elif settings.frequency and settings.max_af is None:
+        log.info("no population AF field in the VCF header (looked for %s): no frequency filter",
+                 ", ".join(settings.af_fields or flt.DEFAULT_AF_FIELDS))  # fmt: skip
+    return af_fields
+
+
+def _record_genotypes(variant: Any, proband: str | None, has_gt: bool) -> Any:
+    """The record's genotypes, or None (no proband, no GT in the header or in this record)."""
+    genotypes = None
+    if proband is not None and has_gt:
+        try:
+            genotypes = variant.genotypes
+        except Exception:  # noqa: BLE001 - no FORMAT/GT in this record
+            genotypes = None
+    return genotypes
+
+
+def _relative_calls(
+    genotypes: Any,
+    family: list[str],
+    ped: pedigree.Pedigree | None,
+    index: dict[str, int],
+    k: int,
+    allele: Allele,
+    phase_sets: list[int | None] | None,
+    depths: list[int | None] | None,
+    quals: list[int | None] | None,
+) -> dict[str, zygosity.Call]:
+    """Each PED relative's call of ALT number `k` (for de novo and segregation); empty without genotypes."""
+    relatives: dict[str, zygosity.Call] = {}
+    if genotypes is not None:
+        for s in family:
+            person_sex = ped.people[s].sex if ped else 0
+            j = index[s]
+            relatives[s] = zygosity.call_for(
+                genotypes[j], k, allele.chrom, allele.pos, person_sex,
+                phase_sets[j] if phase_sets else None,
+                depths[j] if depths else None, quals[j] if quals else None,
+            )  # fmt: skip
+    return relatives
 
 
 def _passes_record_filters(

@@ -151,6 +151,17 @@ def report_context(result: RankResult, top: int, ontology: Any, knowledge: Any, 
             dict(zip(GENE_COLUMNS, row, strict=True), carded=row[1] in carded)
             for row in gene_rows(result)[:top]
         ],
+        **_run_tables(result, params, terms, model),
+    }
+
+
+def _run_tables(
+    result: RankResult, params: dict[str, str], terms: list[dict[str, Any]], model: bool
+) -> dict[str, Any]:
+    """The Provenance section's tables (run, parameters, counts): how the report was made, not what it found."""
+    from biblip_cli import __version__
+
+    return {
         "provenance": [
             ("biblip version", __version__),
             (

@@ -169,6 +169,35 @@ def score_candidates(
     ids = terms.ids
     cands = result.candidates
     excluded_terms = getattr(terms, "excluded", None) or []
+    _choose_genes(cands, result, ontology, ids, excluded_terms)
+    cands = result.candidates = _frequency_filter(cands, result)
+    _apply_family(cands, ped, proband)
+
+    if engine is None:
+        for c in cands:
+            c.pathogenicity = float("nan")
+            c.score = c.first_score = (
+                c.deleteriousness
+                * c.similarity
+                * c.moi
+                * result.excluded_lr ** len(c.excluded)
+                * c.frequency_factor
+            )
+    else:
+        _model_passes(cands, result, engine, shortlist, batch_size, phenotype_match)
+    cands.sort(key=lambda c: (-c.passes, -c.score, c.allele.chrom, c.allele.pos, c.allele.alt))
+    by_key = {c.key: c for c in cands}
+    for rank, c in enumerate(cands, start=1):
+        c.rank = rank
+    for c in cands:  # best-ranked partner first (named in the evidence and the gene TSV)
+        c.partners.sort(key=lambda key: by_key[key].rank if key in by_key else len(cands) + 1)
+
+
+def _choose_genes(
+    cands: list[Candidate], result: RankResult, ontology: Any, ids: Any, excluded_terms: list[Any]
+) -> None:
+    """Each candidate's gene (the effect that best explains it), with its similarity, terms and modes."""
+    terms = result.terms
     for c in cands:
         # the gene that best explains the allele: deleteriousness of its effect x phenotype similarity
         best: tuple[float, float, float] | None = None
@@ -187,7 +216,10 @@ def score_candidates(
             c.modes = ontology.inheritance(c.gene)
         else:
             c.deleteriousness = allele_deleteriousness(c.annotation)
-    cands = result.candidates = _frequency_filter(cands, result)
+
+
+def _apply_family(cands: list[Candidate], ped: pedigree.Pedigree | None, proband: str | None) -> None:
+    """Compound-het partners, family status and the inheritance fit of every candidate."""
     hits = [
         family.GeneHit(
             c.key, c.gene, c.call, c.deleteriousness >= QUALIFYING_DELETERIOUSNESS,
@@ -203,54 +235,48 @@ def score_candidates(
         c.family = fam.status.get(c.key, "")
         c.moi = moi_factor(c, sex)
 
-    if engine is None:
-        for c in cands:
-            c.pathogenicity = float("nan")
-            c.score = c.first_score = (
-                c.deleteriousness
-                * c.similarity
-                * c.moi
-                * result.excluded_lr ** len(c.excluded)
-                * c.frequency_factor
-            )
-    else:
-        cheap = _batched(engine.cheap_pathogenicity, [c.annotation for c in cands], batch_size)
-        for c, p in zip(cands, cheap, strict=True):
+
+def _model_passes(
+    cands: list[Candidate],
+    result: RankResult,
+    engine: Any,
+    shortlist: int,
+    batch_size: int,
+    phenotype_match: bool,
+) -> None:
+    """The model's first pass (Q-former head) over all candidates, then the LLM pass over the shortlist."""
+    terms = result.terms
+    cheap = _batched(engine.cheap_pathogenicity, [c.annotation for c in cands], batch_size)
+    for c, p in zip(cands, cheap, strict=True):
+        c.pathogenicity = float(p)
+        c.first_score = combine(
+            _evidence_p(c),
+            c.similarity,
+            c.moi,
+            excluded=len(c.excluded),
+            frequency=c.frequency_factor,
+            excluded_lr=result.excluded_lr,
+        )
+        c.score = c.first_score
+    order = sorted(range(len(cands)), key=lambda i: -cands[i].first_score)
+    short = [cands[i] for i in order[:shortlist]]
+    result.shortlisted = len(short)
+    if short:
+        log.info("LLM pass over the top %d of %d candidates", len(short), len(cands))
+        anns = [c.annotation for c in short]
+        probs = _batched(engine.pathogenicity, anns, batch_size)
+        if phenotype_match:
+            match = _batched(lambda a: engine.phenotype_match(a, terms.names), anns, batch_size)
+        else:
+            match = np.full(len(short), np.nan)
+        for c, p, m in zip(short, probs, match, strict=True):
             c.pathogenicity = float(p)
-            c.first_score = combine(
-                _evidence_p(c),
-                c.similarity,
-                c.moi,
-                excluded=len(c.excluded),
-                frequency=c.frequency_factor,
-                excluded_lr=result.excluded_lr,
-            )
-            c.score = c.first_score
-        order = sorted(range(len(cands)), key=lambda i: -cands[i].first_score)
-        short = [cands[i] for i in order[:shortlist]]
-        result.shortlisted = len(short)
-        if short:
-            log.info("LLM pass over the top %d of %d candidates", len(short), len(cands))
-            anns = [c.annotation for c in short]
-            probs = _batched(engine.pathogenicity, anns, batch_size)
-            if phenotype_match:
-                match = _batched(lambda a: engine.phenotype_match(a, terms.names), anns, batch_size)
-            else:
-                match = np.full(len(short), np.nan)
-            for c, p, m in zip(short, probs, match, strict=True):
-                c.pathogenicity = float(p)
-                c.phenotype_match = float(m)
-                c.score = combine(
-                    _evidence_p(c), c.similarity, c.moi, 0.0 if math.isnan(m) else float(m), len(c.excluded),
-                    c.frequency_factor, result.excluded_lr,
-                )  # fmt: skip
-                c.passes = 2
-    cands.sort(key=lambda c: (-c.passes, -c.score, c.allele.chrom, c.allele.pos, c.allele.alt))
-    by_key = {c.key: c for c in cands}
-    for rank, c in enumerate(cands, start=1):
-        c.rank = rank
-    for c in cands:  # best-ranked partner first (named in the evidence and the gene TSV)
-        c.partners.sort(key=lambda key: by_key[key].rank if key in by_key else len(cands) + 1)
+            c.phenotype_match = float(m)
+            c.score = combine(
+                _evidence_p(c), c.similarity, c.moi, 0.0 if math.isnan(m) else float(m), len(c.excluded),
+                c.frequency_factor, result.excluded_lr,
+            )  # fmt: skip
+            c.passes = 2
 
 
 def _frequency_filter(cands: list[Candidate], result: RankResult) -> list[Candidate]:

@@ -180,68 +180,96 @@ def build_examples(
                     )
                 if y is None or not own_terms:
                     continue
-                if y == 1:
-                    terms = _pick(key + "|q", own_terms, MAX_PHENOTYPES)
-                    ask = ", ".join(terms).lower()
-                    examples.append(
-                        Example(
-                            "phenotype", item, instruction("phenotype", templates, phenotypes=ask), " yes", 1
-                        )
-                    )
-                    other = _unrelated_gene(key, pv.gene, pheno_sets, pheno_genes)
-                    if other is not None:
-                        terms = _pick(key + "|n", sorted(pheno_sets[other]), MAX_PHENOTYPES)
-                        ask = ", ".join(terms).lower()
-                        examples.append(
-                            Example(
-                                "phenotype",
-                                item,
-                                instruction("phenotype", templates, phenotypes=ask),
-                                " no",
-                                0,
-                            )
-                        )
-                else:
-                    terms = _pick(key + "|q", own_terms, MAX_PHENOTYPES)
-                    ask = ", ".join(terms).lower()
-                    examples.append(
-                        Example(
-                            "phenotype", item, instruction("phenotype", templates, phenotypes=ask), " no", 0
-                        )
-                    )
+                examples += _phenotype_examples(
+                    item, key, pv.gene, y, own_terms, templates, pheno_sets, pheno_genes
+                )
 
     if crispr_path is not None:
-        sources["crispr"] = {"path": str(crispr_path), "sha256": sha256_file(Path(crispr_path))}
-        held_out = HeldOutPairs(frozenset(), {})
-        if fulco_path is not None:
-            sources["fulco_excluded"] = {"path": str(fulco_path), "sha256": sha256_file(Path(fulco_path))}
-            held_out = HeldOutPairs.read(Path(fulco_path))
-        for pair in read_pairs(Path(crispr_path)):
-            reason = held_out.reason(pair)
-            if reason is not None:
-                excluded[reason] += 1
-                continue
-            split = gene_split(pair.gene, pair.chrom)  # element and gene share the chromosome (cis pairs)
-            text = enhancer_text(pair)
-            allele = element_allele(bundle, pair.chrom, pair.start0, pair.end0)
-            key = f"{pair.gene}|{pair.chrom}:{pair.start0}-{pair.end0}"
-            item = VariantItem(
-                key, pair.gene, split, allele=allele, regulates=int(pair.regulated), description=text
-            )
-            items.append(item)
-            y = int(pair.regulated)
-            examples.append(
-                Example(
-                    "regulates",
-                    item,
-                    instruction("regulates", templates, gene=pair.gene),
-                    ANSWERS["regulates"][y],
-                    y,
-                )
-            )
+        _add_pair_examples(bundle, crispr_path, fulco_path, templates, items, examples, sources, excluded)
     result = ExampleSet(items, examples, sources, dict(excluded))
     result.check_disjoint()
     return result
+
+
+def _phenotype_examples(
+    item: VariantItem,
+    key: str,
+    gene: str,
+    y: int,
+    own_terms: list[str],
+    templates: dict[str, str],
+    pheno_sets: dict[str, set[str]],
+    pheno_genes: list[str],
+) -> list[Example]:
+    """A labelled variant's phenotype questions: its gene's own terms, and (pathogenic) an unrelated gene's."""
+    examples: list[Example] = []
+    if y == 1:
+        terms = _pick(key + "|q", own_terms, MAX_PHENOTYPES)
+        ask = ", ".join(terms).lower()
+        examples.append(
+            Example("phenotype", item, instruction("phenotype", templates, phenotypes=ask), " yes", 1)
+        )
+        other = _unrelated_gene(key, gene, pheno_sets, pheno_genes)
+        if other is not None:
+            terms = _pick(key + "|n", sorted(pheno_sets[other]), MAX_PHENOTYPES)
+            ask = ", ".join(terms).lower()
+            examples.append(
+                Example(
+                    "phenotype",
+                    item,
+                    instruction("phenotype", templates, phenotypes=ask),
+                    " no",
+                    0,
+                )
+            )
+    else:
+        terms = _pick(key + "|q", own_terms, MAX_PHENOTYPES)
+        ask = ", ".join(terms).lower()
+        examples.append(
+            Example("phenotype", item, instruction("phenotype", templates, phenotypes=ask), " no", 0)
+        )
+    return examples
+
+
+def _add_pair_examples(
+    bundle: Any,
+    crispr_path: Path,
+    fulco_path: Path | None,
+    templates: dict[str, str],
+    items: list[VariantItem],
+    examples: list[Example],
+    sources: dict[str, dict[str, str]],
+    excluded: Counter[str],
+) -> None:
+    """Items and "regulates" examples of the CRISPRi pairs, less those touching the held-out Fulco pairs."""
+    sources["crispr"] = {"path": str(crispr_path), "sha256": sha256_file(Path(crispr_path))}
+    held_out = HeldOutPairs(frozenset(), {})
+    if fulco_path is not None:
+        sources["fulco_excluded"] = {"path": str(fulco_path), "sha256": sha256_file(Path(fulco_path))}
+        held_out = HeldOutPairs.read(Path(fulco_path))
+    for pair in read_pairs(Path(crispr_path)):
+        reason = held_out.reason(pair)
+        if reason is not None:
+            excluded[reason] += 1
+            continue
+        split = gene_split(pair.gene, pair.chrom)  # element and gene share the chromosome (cis pairs)
+        text = enhancer_text(pair)
+        allele = element_allele(bundle, pair.chrom, pair.start0, pair.end0)
+        key = f"{pair.gene}|{pair.chrom}:{pair.start0}-{pair.end0}"
+        item = VariantItem(
+            key, pair.gene, split, allele=allele, regulates=int(pair.regulated), description=text
+        )
+        items.append(item)
+        y = int(pair.regulated)
+        examples.append(
+            Example(
+                "regulates",
+                item,
+                instruction("regulates", templates, gene=pair.gene),
+                ANSWERS["regulates"][y],
+                y,
+            )
+        )
 
 
 def _unrelated_gene(key: str, gene: str, pheno_sets: dict[str, set[str]], pool: list[str]) -> str | None:
