@@ -63,8 +63,12 @@ class TargetOptions:
     top: int | None = None
     include_coding: bool = False
     no_model: bool = False
-    batch_size: int = 64
+    batch_size: int = 256
     device: str = "auto"
+    threads: int | None = None
+    region: str | None = None
+    shard: str | None = None
+    resume: bool = False
     command_line: str = ""
 
 
@@ -118,7 +122,10 @@ def read_bed(path: Path) -> Iterator[Element]:
 
 # --- the run ---------------------------------------------------------------------------------------
 def _load_engine(opts: TargetOptions, bundle: Any) -> Any:
-    spec = EngineSpec(opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device)
+    spec = EngineSpec(
+        opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
+        batch_size=opts.batch_size, threads=opts.threads,
+    )  # fmt: skip
     return load_engine(bundle, spec, without_model="run with --no-model (inverse distance to the TSS)")
 
 
