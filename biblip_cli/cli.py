@@ -548,9 +548,25 @@ def target(
     llm: LlmOption = None,
     text_encoder: TextEncoderOption = None,
     device: DeviceOption = "auto",
-    batch_size: Annotated[int, typer.Option(help="Allele x gene pairs per model batch.")] = 64,
+    batch_size: Annotated[int, typer.Option(help="Allele x gene pairs per model batch (one LLM forward).")] = 256,
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Score genes by inverse distance to the TSS (no model; fast).")
+    ] = False,
+    region: Annotated[
+        str | None, typer.Option(help="Only chr:start-end (1-based); uses the index if the input has one.")
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run."
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads for decompression and the model (1 on a shared machine).")
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(help="Continue a killed run from its last completed batch (same input and options)."),
     ] = False,
 ) -> None:
     """Score candidate target genes (TSS within the window) of noncoding variants or elements.
@@ -581,9 +597,32 @@ def target(
         no_model=no_model,
         batch_size=batch_size,
         device=device,
+        threads=threads,
+        region=region,
+        shard=shard,
+        resume=resume,
         command_line="biblip " + " ".join(sys.argv[1:]),
     )
-    summary = run_target(opts)
+    if quiet or not sys.stderr.isatty():
+        summary = run_target(opts)
+    else:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("scoring target genes", total=None)
+            summary = run_target(
+                opts,
+                progress=lambda records, pairs: bar.update(
+                    task, description=f"scoring target genes: {records:,} records, {pairs:,} allele x gene pairs"
+                ),
+            )
     if not quiet:
         print_target_summary(summary)
 
