@@ -171,7 +171,8 @@ class _Scorer:
             return [rank_candidates(cands, inverse_distance_scores(cands)) for _, cands in jobs]
         flat_ann = [ann for ann, cands in jobs for _ in cands]
         flat_gene = [c.gene for _, cands in jobs for c in cands]
-        log_odds = score_pairs(self.engine, flat_ann, flat_gene, self.batch_size)  # " yes" vs " no"
+        # " yes" vs " no", one engine call per flush (the engine batches by --batch-size)
+        log_odds = score_pairs(self.engine, flat_ann, flat_gene, max(len(flat_gene), 1))
         if self.prior is not None:  # candidates come nearest first: index = genes with a closer TSS
             distance = [c.distance for _, cands in jobs for c in cands]
             closer = [i for _, cands in jobs for i in range(len(cands))]
