@@ -548,7 +548,9 @@ def target(
     llm: LlmOption = None,
     text_encoder: TextEncoderOption = None,
     device: DeviceOption = "auto",
-    batch_size: Annotated[int, typer.Option(help="Allele x gene pairs per model batch (one LLM forward).")] = 256,
+    batch_size: Annotated[
+        int, typer.Option(help="Allele x gene pairs per model batch (one LLM forward).")
+    ] = 256,
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Score genes by inverse distance to the TSS (no model; fast).")
     ] = False,
@@ -620,7 +622,8 @@ def target(
             summary = run_target(
                 opts,
                 progress=lambda records, pairs: bar.update(
-                    task, description=f"scoring target genes: {records:,} records, {pairs:,} allele x gene pairs"
+                    task,
+                    description=f"scoring target genes: {records:,} records, {pairs:,} allele x gene pairs",
                 ),
             )
     if not quiet:

@@ -296,4 +296,6 @@ def test_score_rows_equals_score_per_row(llm):
     again = llm.score_rows(prefix, instructions, [" yes", " no"])  # the rests now come from the LRU
     assert torch.allclose(again, batched, atol=1e-6)
     multi = llm.score_rows(prefix[:2], instructions[:2], [" yes", " a missense variant"])  # fallback path
-    assert torch.allclose(multi[1], llm.score(prefix[1:2], instructions[1], [" yes", " a missense variant"])[0])
+    assert torch.allclose(
+        multi[1], llm.score(prefix[1:2], instructions[1], [" yes", " a missense variant"])[0]
+    )

@@ -244,7 +244,10 @@ class TextEmbedder:
         self._pending.clear()
 
     def export(
-        self, path: Path | str, texts: Iterable[str] | None = None, extra_metadata: dict[str, str] | None = None
+        self,
+        path: Path | str,
+        texts: Iterable[str] | None = None,
+        extra_metadata: dict[str, str] | None = None,
     ) -> int:
         """Write the cached embeddings (of `texts`, default all) to one file for `extra_caches`
         (`extra_metadata`: more safetensors metadata, e.g. a bundle's `features/gene_texts.py` fields)."""
