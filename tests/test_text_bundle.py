@@ -95,3 +95,47 @@ def test_validate_checks_the_embeddings(embedded, tmp_path) -> None:
     manifest.files["text_embeddings"].sha256 = ""  # the hash check aside: the content check must FAIL
     write_manifest(broken, manifest)
     assert {c.name: c for c in validate_bundle(broken)}["text embeddings"].status == FAIL
+
+
+def test_bundle_build_embeds_unless_no_embed(tmp_path, encoder_dir) -> None:
+    from typer.testing import CliRunner
+
+    from biblip_cli.cli import app
+
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(">chr1\n" + "ACGT" * 500 + "\n")
+    gtf = tmp_path / "in.gtf"
+    gtf.write_text(
+        'chr1\tt\tgene\t100\t400\t.\t+\t.\tgene_id "G1"; gene_name "AAA"; gene_type "protein_coding";\n'
+        'chr1\tt\ttranscript\t100\t400\t.\t+\t.\tgene_id "G1"; gene_name "AAA"; transcript_id "T1";\n'
+    )
+    proteins = tmp_path / "p.fa"
+    proteins.write_text(">sp|P1|AAA_HUMAN Aaa GN=AAA\nMKV\n")
+    knowledge = tmp_path / "k.tsv"
+    knowledge.write_text("symbol\tname\tsummary\tgo_terms\nAAA\tgene a\tAAA binds things.\tx;y\n")
+    hpo = tmp_path / "hpo"
+    hpo.mkdir()
+    (hpo / "hp.obo").write_text(
+        "format-version: 1.2\ndata-version: hp/releases/test\n\n[Term]\nid: HP:0000001\nname: All\n"
+    )
+    (hpo / "genes_to_phenotype.txt").write_text("ncbi_gene_id\tgene_symbol\thpo_id\n1\tAAA\tHP:0000001\n")
+    (hpo / "phenotype.hpoa").write_text("#version: test\ndatabase_id\tdisease_name\tqualifier\thpo_id\n")
+    args = [
+        "--fasta",
+        str(fasta),
+        "--gtf",
+        str(gtf),
+        "--proteins",
+        str(proteins),
+        "--knowledge",
+        str(knowledge),
+    ]
+    args += ["--hpo-dir", str(hpo), "--no-paralogs", "--text-encoder", str(encoder_dir)]
+    runner = CliRunner()
+    result = runner.invoke(app, ["bundle", "build", "-o", str(tmp_path / "with"), *args])
+    assert result.exit_code == 0, result.output
+    assert read_manifest(tmp_path / "with").files["text_embeddings"].path == EMBEDDINGS_PATH
+    assert {c.name: c.status for c in validate_bundle(tmp_path / "with")}["text embeddings"] == OK
+    result = runner.invoke(app, ["bundle", "build", "-o", str(tmp_path / "without"), *args, "--no-embed"])
+    assert result.exit_code == 0, result.output
+    assert "text_embeddings" not in read_manifest(tmp_path / "without").files

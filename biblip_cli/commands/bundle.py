@@ -15,7 +15,7 @@ from biblip_cli.bundle.manifest import read_manifest
 from biblip_cli.bundle.subsets import Region
 from biblip_cli.bundle.summary import bundle_summary
 from biblip_cli.bundle.validate import FAIL, OK, WARN, validate_bundle
-from biblip_cli.errors import UsageError
+from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.io.outputs import OutputLock, check_directory, os_error
 
 if TYPE_CHECKING:
@@ -130,7 +130,16 @@ def run_build(
             threads=threads,
         )
         if embed:  # the gene texts' vectors, so that inference never embeds them (features/gene_texts.py)
-            _embed(out, text_encoder_dir)
+            try:
+                _embed(out, text_encoder_dir)
+            except (BiblipError, ImportError) as err:
+                if text_encoder_dir is not None:  # asked for this encoder: its failure is the user's to see
+                    raise
+                found = err.one_line() if isinstance(err, BiblipError) else str(err)
+                log.warning(
+                    "bundle built without gene-text embeddings (%s); add them with `biblip bundle embed`",
+                    found,
+                )
             manifest = read_manifest(out)
     total = sum(e.size for e in manifest.files.values())
     (console or Console(stderr=True)).print(

@@ -75,6 +75,11 @@ def embed_bundle(
     if genes is not None:
         knowledge = dict(list(knowledge.items())[:genes])
     texts = bundle_gene_texts(knowledge)
+    rel = EMBEDDINGS_PATH
+    target = safe_path(bundle_dir, rel)
+    if not texts:
+        log.warning("%s: no gene has knowledge text: nothing to embed", bundle_dir)
+        return EmbedReport(target, len(knowledge), 0, 0, 0.0, 0)
     embedder = TextEmbedder(text_encoder_dir, cache_dir=cache_dir, batch_size=batch_size)
     todo = [t for t in texts if t not in embedder]
     if todo:
@@ -82,8 +87,6 @@ def embed_bundle(
     started = time.perf_counter()
     embedded = embedder.precompute(todo)
     seconds = time.perf_counter() - started
-    rel = EMBEDDINGS_PATH
-    target = safe_path(bundle_dir, rel)
     manifest = read_manifest(bundle_dir)
     meta = {
         "encoder_sha256": encoder_sha256(embedder.model_dir),
