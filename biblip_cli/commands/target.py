@@ -221,6 +221,13 @@ def run_target(
         raise UsageError("--region, --shard and --resume apply to a VCF input, not to --elements")
     from biblip_cli.io.vcf_regions import parse_region, parse_shard
 
+    if opts.resume and any(
+        path is not None and is_stdout(path) for path in (opts.input, opts.output, opts.tsv)
+    ):  # before the model loads (devices and FIFOs are found when the outputs open)
+        raise UsageError(
+            "--resume needs an input file and output files",
+            hint="pass -o OUT.vcf (and --tsv, if given, as a file too)",
+        )
     if opts.region:
         parse_region(opts.region)
     if opts.shard:
