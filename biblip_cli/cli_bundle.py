@@ -55,6 +55,16 @@ def bundle_build(
         typer.Option("--paralogs/--no-paralogs", help="Align the proteins to their paralogs (evidence)."),
     ] = True,
     threads: Annotated[int, typer.Option(min=1, help="Processes for the paralog alignments.")] = 1,
+    embed: Annotated[
+        bool,
+        typer.Option(
+            "--embed/--no-embed",
+            help="Embed every gene's knowledge texts into the bundle (text_embeddings; inference reuses them).",
+        ),
+    ] = True,
+    text_encoder: Annotated[
+        Path | None, typer.Option(help="Sentence encoder directory for --embed (default: all-MiniLM-L6-v2).")
+    ] = None,
 ) -> None:
     """Build a reference bundle from standard files (local paths or http(s) URLs).
 
@@ -84,8 +94,34 @@ def bundle_build(
         force=force,
         paralogs=paralogs,
         threads=threads,
+        embed=embed,
+        text_encoder_dir=text_encoder,
     )
     sys.exit(code)  # not typer.Exit: main() runs standalone_mode=False, which drops Exit codes
+
+
+@bundle_app.command("embed")
+def bundle_embed(
+    bundle_dir: Annotated[
+        Path | None, typer.Argument(help="Bundle directory (default: the demo bundle).")
+    ] = None,
+    text_encoder: Annotated[
+        Path | None, typer.Option(help="Sentence encoder directory (default: all-MiniLM-L6-v2).")
+    ] = None,
+    genes: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N genes of the knowledge table (benchmarks).")
+    ] = None,
+) -> None:
+    """Embed every gene's knowledge texts into an existing bundle (knowledge/text_embeddings.safetensors).
+
+    \b
+    Example:
+    biblip bundle embed resources/demo_bundle
+    """
+    from biblip_cli.bundle import default_bundle_dir
+    from biblip_cli.commands.bundle import run_embed
+
+    sys.exit(run_embed(bundle_dir or default_bundle_dir(), text_encoder, genes=genes))
 
 
 @bundle_app.command("validate")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,9 +46,24 @@ def target(
     llm: LlmOption = None,
     text_encoder: TextEncoderOption = None,
     device: DeviceOption = "auto",
-    batch_size: Annotated[int, typer.Option(help="Allele x gene pairs per model batch.")] = 64,
+    batch_size: Annotated[
+        int, typer.Option(help="Allele x gene pairs per model batch (one LLM forward).")
+    ] = 256,
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Score genes by inverse distance to the TSS (no model; fast).")
+    ] = False,
+    region: Annotated[
+        str | None, typer.Option(help="Only chr:start-end (1-based); uses the index if the input has one.")
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads for decompression and the model (1 on a shared machine).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue a killed run from its last completed batch (same input and options).")
     ] = False,
 ) -> None:
     """Score candidate target genes (TSS within the window) of noncoding variants or elements.
@@ -60,7 +75,7 @@ def target(
     Example:
     biblip target resources/demo.vcf.gz --top 5 -o targets.vcf --tsv targets.tsv
     """
-    from biblip_cli.commands.target import TargetOptions, print_target_summary, run_target
+    from biblip_cli.commands.target import TargetOptions, print_target_summary
     from biblip_cli.io.vcf_write import infer_output_type
 
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
@@ -82,8 +97,34 @@ def target(
         no_model=no_model,
         batch_size=batch_size,
         device=device,
+        threads=threads,
+        region=region,
+        shard=shard,
+        resume=resume,
         command_line="biblip " + " ".join(sys.argv[1:]),
     )
-    summary = run_target(opts)
+    summary = _run_with_progress(opts, quiet)
     if not quiet:
         print_target_summary(summary)
+
+
+def _run_with_progress(opts: Any, quiet: bool) -> Any:
+    """`run_target` with a rich bar on a terminal (records, allele x gene pairs), plain otherwise."""
+    from biblip_cli.commands.target import run_target
+
+    if quiet or not sys.stderr.isatty():
+        return run_target(opts)
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=Console(stderr=True),
+        transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("scoring target genes", total=None)
+        return run_target(
+            opts,
+            progress=lambda records, pairs: bar.update(
+                task, description=f"scoring target genes: {records:,} records, {pairs:,} allele x gene pairs"
+            ),
+        )

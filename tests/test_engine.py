@@ -76,8 +76,11 @@ def test_explain_phenotypes_regulates(parts):
     genes = ["GENE_A", "GENE_B", "GENE_A"]
     out = engine.regulates([0, 1, 2], genes)
     assert out.shape == (3,) and np.isfinite(out).all()
-    # rows grouped by gene, and each gene is passed to the builder as the query gene
-    assert [(v, g) for v, g in engine.builder.calls] == [([0, 2], ["GENE_A", "GENE_A"]), ([1], ["GENE_B"])]
+    # batches of batch_size rows in input order (genes mixed: one LLM forward each), each row's gene passed
+    # to the builder as its query gene; the answers equal each row asked alone
+    assert [(v, g) for v, g in engine.builder.calls] == [([0, 1], ["GENE_A", "GENE_B"]), ([2], ["GENE_A"])]
+    alone = [engine.regulates([v], [g])[0] for v, g in zip([0, 1, 2], genes)]
+    np.testing.assert_allclose(out, alone, atol=1e-4)
     # a different gene in the instruction changes the answer for the same variant
     assert out[0] != engine.regulates([0], ["GENE_B"])[0]
 

@@ -282,3 +282,20 @@ def test_weights_home_and_listing(tmp_path, monkeypatch, llm_dir):
     result = CliRunner().invoke(app, ["models", "list"])
     assert result.exit_code == 0
     assert f"llm\t{weights.LLM_NAME}\t{target}\t" in result.output and "\tabc" in result.output
+
+
+def test_score_rows_equals_score_per_row(llm):
+    """One forward for rows whose instructions differ at the end = each row scored alone."""
+    genes = ["GATA1", "HBG2", "BRCA1", "GATA1", "TP53", "HBG2"]
+    instructions = [f"Does the element regulate the gene {g}?" for g in genes]
+    prefix = torch.randn(len(genes), 4, HIDDEN)
+    batched = llm.score_rows(prefix, instructions, [" yes", " no"])
+    for b, text in enumerate(instructions):
+        alone = llm.score(prefix[b : b + 1], text, [" yes", " no"])
+        assert torch.allclose(batched[b], alone[0], atol=1e-5), (b, batched[b], alone[0])
+    again = llm.score_rows(prefix, instructions, [" yes", " no"])  # the rests now come from the LRU
+    assert torch.allclose(again, batched, atol=1e-6)
+    multi = llm.score_rows(prefix[:2], instructions[:2], [" yes", " a missense variant"])  # fallback path
+    assert torch.allclose(
+        multi[1], llm.score(prefix[1:2], instructions[1], [" yes", " a missense variant"])[0]
+    )

@@ -106,7 +106,48 @@ def validate_bundle(bundle_dir: Path) -> list[Check]:
     gtf = _check_gtf(manifest, present, fasta_contigs, checks)
     _check_cross_refs(present, gtf, checks)
     _check_hpo(present, checks)
+    if "text_embeddings" in present:
+        checks.append(_check_text_embeddings(manifest, present["text_embeddings"]))
     return checks
+
+
+def _check_text_embeddings(manifest: Manifest, path: Path) -> Check:
+    """The gene-text embeddings (`features/gene_texts.py`): readable, shapes and dtypes, unit vectors,
+    unique text hashes, made from this bundle's knowledge file."""
+    name = "text embeddings"
+    try:
+        import numpy as np
+        from safetensors import safe_open
+    except ImportError:  # pragma: no cover - the no-model install
+        return Check(name, WARN, "safetensors is not installed: not checked")
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = fh.metadata() or {}
+            keys, emb = fh.get_tensor("sha1"), fh.get_tensor("emb")
+    except Exception as err:  # noqa: BLE001 - any unreadable file is one FAIL line
+        return Check(name, FAIL, f"{path.name} is not a readable embeddings file ({err})")
+    problems = []
+    if keys.ndim != 2 or keys.shape[1] != 20 or keys.dtype != np.uint8:
+        problems.append(f"sha1 is {keys.dtype}{list(keys.shape)}, expected uint8[N, 20]")
+    if emb.ndim != 2 or emb.dtype != np.float16:
+        problems.append(f"emb is {emb.dtype}{list(emb.shape)}, expected float16[N, dim]")
+    if not problems and keys.shape[0] != emb.shape[0]:
+        problems.append(f"{keys.shape[0]} hashes for {emb.shape[0]} vectors")
+    if not problems:
+        norms = np.linalg.norm(emb.astype(np.float32), axis=1)
+        if not np.isfinite(norms).all() or (np.abs(norms - 1.0) > 0.01).any():
+            problems.append("vectors are not finite unit vectors")
+        if len({k.tobytes() for k in keys}) != keys.shape[0]:
+            problems.append("duplicate text hashes")
+    if not meta.get("fingerprint"):
+        problems.append("no encoder fingerprint in the metadata")
+    if problems:
+        return Check(name, FAIL, "; ".join(problems))
+    detail = f"{emb.shape[0]} texts x {emb.shape[1]}, encoder {meta['fingerprint']}"
+    knowledge = manifest.files.get("knowledge")
+    if knowledge is not None and meta.get("knowledge_sha256") not in (None, knowledge.sha256):
+        return Check(name, WARN, detail + "; made from another knowledge file: rerun `biblip bundle embed`")
+    return Check(name, OK, detail)
 
 
 def _check_fasta(manifest: Manifest, present: dict[str, Path], checks: list[Check]) -> dict[str, int]:

@@ -1,20 +1,25 @@
-"""`biblip bundle build|validate|info`: one function per command, printing rich tables."""
+"""`biblip bundle build|embed|validate|info`: one function per command, printing rich tables."""
 
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from biblip_cli.bundle.build import BuildInputs, build_bundle
+from biblip_cli.bundle.manifest import read_manifest
 from biblip_cli.bundle.subsets import Region
 from biblip_cli.bundle.summary import bundle_summary
 from biblip_cli.bundle.validate import FAIL, OK, WARN, validate_bundle
-from biblip_cli.errors import UsageError
+from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.io.outputs import OutputLock, check_directory, os_error
+
+if TYPE_CHECKING:
+    from biblip_cli.features.gene_texts import EmbedReport
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +93,8 @@ def run_build(
     console: Console | None = None,
     paralogs: bool = True,
     threads: int = 1,
+    embed: bool = True,
+    text_encoder_dir: Path | None = None,
 ) -> int:
     out = Path(out)
     _check_bundle_output(
@@ -122,10 +129,48 @@ def run_build(
             paralogs=paralogs,
             threads=threads,
         )
+        if embed:  # the gene texts' vectors, so that inference never embeds them (features/gene_texts.py)
+            try:
+                _embed(out, text_encoder_dir)
+            except (BiblipError, ImportError) as err:
+                if text_encoder_dir is not None:  # asked for this encoder: its failure is the user's to see
+                    raise
+                found = err.one_line() if isinstance(err, BiblipError) else str(err)
+                log.warning(
+                    "bundle built without gene-text embeddings (%s); add them with `biblip bundle embed`",
+                    found,
+                )
+            manifest = read_manifest(out)
     total = sum(e.size for e in manifest.files.values())
     (console or Console(stderr=True)).print(
         f"bundle [bold]{manifest.name}[/] written to {out} ({len(manifest.files)} files, {_human(total)}; "
         f"{manifest.description})"
+    )
+    return 0
+
+
+def _embed(bundle_dir: Path, text_encoder_dir: Path | None, genes: int | None = None) -> EmbedReport:
+    from biblip_cli.features.gene_texts import embed_bundle
+
+    return embed_bundle(bundle_dir, text_encoder_dir, genes=genes)
+
+
+def run_embed(
+    bundle_dir: Path,
+    text_encoder_dir: Path | None = None,
+    *,
+    genes: int | None = None,
+    console: Console | None = None,
+) -> int:
+    """Add (or redo) the gene-text embeddings of an existing bundle; prints texts/s."""
+    try:
+        with OutputLock(Path(bundle_dir) / "manifest.json"):
+            report = _embed(Path(bundle_dir), text_encoder_dir, genes)
+    except OSError as err:
+        raise os_error(err, bundle_dir, "write the embeddings") from err
+    (console or Console(stderr=True)).print(
+        f"{report.texts:,} gene texts of {report.genes:,} genes in {report.path} ({_human(report.size)}); "
+        f"{report.embedded:,} embedded in {report.seconds:.1f} s ({report.texts_per_second:,.0f} texts/s)"
     )
     return 0
 

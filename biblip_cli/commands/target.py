@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from biblip_cli.engine.loading import EngineSpec, load_engine
+from biblip_cli.engine.loading import EngineSpec, load_engine, set_threads
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.features.elements import (
     TargetCandidate,
@@ -69,9 +69,26 @@ class TargetOptions:
     top: int | None = None
     include_coding: bool = False
     no_model: bool = False
-    batch_size: int = 64
+    batch_size: int = 256
     device: str = "auto"
+    threads: int | None = None
+    region: str | None = None
+    shard: str | None = None
+    resume: bool = False
     command_line: str = ""
+
+    def fingerprint_options(self) -> dict[str, Any]:
+        """The options that change the output (a `--resume` must use the same)."""
+        return {
+            name: str(getattr(self, name))
+            for name in (
+                "tsv", "output_type", "bundle_dir", "model_dir", "llm_dir", "text_encoder_dir", "window",
+                "max_genes", "top", "include_coding", "no_model", "region", "shard",
+            )
+        }  # fmt: skip
+
+
+Progress = Callable[[int, int], None]  # (records written, allele x gene pairs scored)
 
 
 @dataclass
@@ -85,6 +102,18 @@ class TargetSummary:
     seconds: float = 0.0
     scorer: str = "model"
     by_gene: dict[str, int] = field(default_factory=dict)
+    load_seconds: float = 0.0  # bundle + model start-up, inside `seconds`
+
+    _COUNTED = ("records", "alleles", "scored", "skipped_coding", "no_candidates", "pairs", "by_gene")
+
+    def counters(self) -> dict[str, Any]:
+        """What a `--resume` checkpoint keeps (`restore` puts it back)."""
+        return {name: getattr(self, name) for name in self._COUNTED}
+
+    def restore(self, counters: dict[str, Any]) -> None:
+        for name in self._COUNTED:
+            if name in counters:
+                setattr(self, name, dict(counters[name]) if name == "by_gene" else int(counters[name]))
 
 
 # --- readers ---------------------------------------------------------------------------------------
@@ -134,7 +163,10 @@ def read_bed(path: Path) -> Iterator[Element]:
 
 # --- the run ---------------------------------------------------------------------------------------
 def _load_engine(opts: TargetOptions, bundle: Any) -> Any:
-    spec = EngineSpec(opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device)
+    spec = EngineSpec(
+        opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
+        batch_size=opts.batch_size, threads=opts.threads,
+    )  # fmt: skip
     return load_engine(bundle, spec, without_model="run with --no-model (inverse distance to the TSS)")
 
 
@@ -155,7 +187,8 @@ class _Scorer:
             return [rank_candidates(cands, inverse_distance_scores(cands)) for _, cands in jobs]
         flat_ann = [ann for ann, cands in jobs for _ in cands]
         flat_gene = [c.gene for _, cands in jobs for c in cands]
-        log_odds = score_pairs(self.engine, flat_ann, flat_gene, self.batch_size)  # " yes" vs " no"
+        # " yes" vs " no", one engine call per flush (the engine batches by --batch-size)
+        log_odds = score_pairs(self.engine, flat_ann, flat_gene, max(len(flat_gene), 1))
         if self.prior is not None:  # candidates come nearest first: index = genes with a closer TSS
             distance = [c.distance for _, cands in jobs for c in cands]
             closer = [i for _, cands in jobs for i in range(len(cands))]
@@ -177,9 +210,15 @@ def _open_text_out(target: str | Path | None) -> TextOutput | None:
 
 
 def run_target(
-    opts: TargetOptions, *, engine: Any = None, bundle: Any = None, annotator: Annotator | None = None
+    opts: TargetOptions,
+    *,
+    engine: Any = None,
+    bundle: Any = None,
+    annotator: Annotator | None = None,
+    progress: Progress | None = None,
 ) -> TargetSummary:
-    """Run `biblip target`; `engine`/`bundle`/`annotator` may be injected (tests)."""
+    """Run `biblip target`; `engine`/`bundle`/`annotator` may be injected (tests). `progress(records,
+    pairs)` is called after every batch of the VCF pass (the CLI draws a bar)."""
     started = time.perf_counter()
     if (opts.input is None) == (opts.elements is None):
         raise UsageError(
@@ -191,6 +230,25 @@ def run_target(
     from biblip_cli.io.vcf_write import check_output_type
 
     check_output_type(opts.output_type)
+    if opts.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    if opts.threads is not None and opts.threads < 1:
+        raise UsageError(f"--threads must be at least 1 (got {opts.threads})", hint="omit it for the default")
+    if opts.elements is not None and (opts.region or opts.shard or opts.resume):
+        raise UsageError("--region, --shard and --resume apply to a VCF input, not to --elements")
+    from biblip_cli.io.vcf_regions import parse_region, parse_shard
+
+    if opts.resume and any(
+        path is not None and is_stdout(path) for path in (opts.input, opts.output, opts.tsv)
+    ):  # before the model loads (devices and FIFOs are found when the outputs open)
+        raise UsageError(
+            "--resume needs an input file and output files",
+            hint="pass -o OUT.vcf (and --tsv, if given, as a file too)",
+        )
+    if opts.region:
+        parse_region(opts.region)
+    if opts.shard:
+        parse_shard(opts.shard)
     if opts.elements is not None:
         outputs = [
             ("--tsv" if opts.tsv is not None else "-o", opts.tsv if opts.tsv is not None else opts.output)
@@ -208,14 +266,17 @@ def run_target(
         bundle = Bundle.open(opts.bundle_dir)
     if engine is None and not opts.no_model:
         engine = _load_engine(opts, bundle)
+    elif opts.threads:
+        set_threads(opts.threads)
     summary = TargetSummary(scorer="model" if engine is not None else "inverse distance (--no-model)")
     if engine is None:
         log.warning("no model: candidate genes are scored by inverse distance to the TSS, not by Bio-BLIP")
     scorer = _Scorer(engine, opts.batch_size)
+    summary.load_seconds = time.perf_counter() - started
     if opts.elements is not None:
         _run_elements(opts, bundle, scorer, summary)
     else:
-        _run_vcf(opts, bundle, scorer, summary, annotator)
+        _run_vcf(opts, bundle, scorer, summary, annotator, progress)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -275,17 +336,111 @@ def _run_elements(opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: Ta
     sink.commit()
 
 
+class _VcfSinks:
+    """Where the VCF pass writes: a resumable pair of partial files (`io/resumable.py`: checkpoint after
+    every batch, `--resume`, renamed into place at the end) when both outputs are files, else the output
+    layer's temp-file-and-rename writers (stdout and devices written through)."""
+
+    def __init__(self, opts: TargetOptions, reader: Any, header_lines: Sequence[str] = ()) -> None:
+        from biblip_cli.io.outputs import is_special
+        from biblip_cli.io.resumable import ResumableOutput, input_fingerprint
+        from biblip_cli.io.vcf_write import VcfOutput, header_text
+
+        self.resumable: Any = None
+        self.vcf: Any = None
+        self.tsv: TextOutput | None = None
+        self.resume_after = 0
+        self.counters: dict[str, Any] = {}
+        streamed = reader.is_stdin or any(
+            path is not None and (is_stdout(path) or is_special(Path(path)))
+            for path in (opts.output, opts.tsv)
+        )
+        if streamed and opts.resume:
+            raise UsageError(
+                "--resume needs an input file and output files",
+                hint="pass -o OUT.vcf (and --tsv, if given, as a file too)",
+            )
+        if streamed:
+            self.vcf = VcfOutput(opts.output, reader, opts.output_type, header_lines)
+            try:
+                self.tsv = _open_text_out(opts.tsv)
+                if self.tsv is not None:
+                    self.tsv.write("\t".join(VCF_TSV_COLUMNS) + "\n")
+            except BaseException:
+                self.vcf.abort()
+                raise
+            keep_files_if_stdout_closes(self.vcf.file, self.tsv.file if self.tsv is not None else None)
+            return
+        for line in header_lines:  # provenance, as VcfOutput adds it on the streamed path
+            reader.vcf.add_to_header(line)
+        fingerprint = input_fingerprint(opts.input, opts.fingerprint_options())
+        self.resumable = ResumableOutput(Path(opts.output), opts.tsv, fingerprint, resume=opts.resume)
+        if self.resumable.resumed:
+            self.resume_after = self.resumable.state.records_done
+            self.counters = dict(self.resumable.state.counters)
+            return
+        try:
+            self.resumable.vcf.write(header_text(reader).encode("utf-8", "surrogateescape"))
+            if self.resumable.tsv_file is not None:
+                self.resumable.tsv_file.write(("\t".join(VCF_TSV_COLUMNS) + "\n").encode())
+            self.resumable.checkpoint(0, {}, force=True)
+        except BaseException:
+            self.resumable.abort()
+            raise
+
+    def write(self, vcf_text: str, tsv_text: str) -> None:
+        if self.resumable is not None:
+            self.resumable.vcf.write(vcf_text.encode("utf-8", "surrogateescape"))
+            if self.resumable.tsv_file is not None and tsv_text:
+                self.resumable.tsv_file.write(tsv_text.encode("utf-8", "surrogateescape"))
+            return
+        self.vcf.write_text(vcf_text)
+        if self.tsv is not None and tsv_text:
+            self.tsv.write(tsv_text)
+
+    def checkpoint(self, record_number: int, counters: dict[str, Any], force: bool = False) -> None:
+        if self.resumable is not None:
+            self.resumable.checkpoint(record_number, counters, force=force)
+
+    def commit(self, output_type: str) -> None:
+        if self.resumable is not None:
+            self.resumable.finish(output_type)
+            return
+        try:
+            self.vcf.finish()
+            commit_all(self.vcf.file, self.tsv.file if self.tsv is not None else None)  # all or none
+            self.vcf.commit()  # the index, for -O z
+        except BaseException:
+            self.abort()
+            raise
+
+    def interrupted(self) -> None:
+        if self.resumable is not None:
+            self.resumable.close_for_resume()
+            log.warning("interrupted: rerun the same command with --resume to continue")
+        else:
+            self.abort()
+
+    def abort(self) -> None:
+        if self.resumable is not None:
+            self.resumable.abort()
+            return
+        self.vcf.abort()
+        if self.tsv is not None:
+            self.tsv.abort()
+
+
 def _run_vcf(
-    opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: TargetSummary, annotator: Annotator | None
+    opts: TargetOptions,
+    bundle: Any,
+    scorer: _Scorer,
+    summary: TargetSummary,
+    annotator: Annotator | None,
+    progress: Progress | None = None,
 ) -> None:
     from biblip_cli.io.vcf_read import alleles, open_vcf, precheck
-    from biblip_cli.io.vcf_write import (
-        VcfOutput,
-        add_command_header,
-        add_target_header,
-        append_info,
-        escape_info,
-    )
+    from biblip_cli.io.vcf_regions import selected_records
+    from biblip_cli.io.vcf_write import add_command_header, add_target_header, append_info, escape_info
 
     assert opts.input is not None
     if annotator is None:
@@ -296,30 +451,28 @@ def _run_vcf(
 
     if opts.tsv is not None and str(opts.tsv) == "-" and opts.output == "-":
         raise UsageError("stdout cannot carry both the VCF and the TSV", hint="give -o or --tsv a file name")
-    reader = open_vcf(opts.input)
+    reader = open_vcf(opts.input, threads=opts.threads)
     try:
         add_target_header(reader)
         add_command_header(reader, opts.command_line or "biblip target")
         from biblip_cli.engine.provenance import run_provenance
 
         provenance = run_provenance(bundle, scorer.engine, opts.model_dir, opts.llm_dir)
-        out = VcfOutput(opts.output, reader, opts.output_type, provenance.header_lines())
+        sinks = _VcfSinks(opts, reader, provenance.header_lines())
     except BaseException:
         reader.close()
         raise
-    try:
-        tsv = _open_text_out(opts.tsv)
-    except BaseException:
-        out.abort()
-        reader.close()
-        raise
-    keep_files_if_stdout_closes(out.file, tsv.file if tsv is not None else None)  # `--tsv - | head`
+    if sinks.counters:
+        summary.restore(sinks.counters)
     transcripts = bundle.transcripts
+    bundle_contigs = dict(bundle.genome.contigs) if opts.shard else {}
     pending: list[tuple[Any, str | None, list[tuple[AlleleAnnotation, list[TargetCandidate]]]]] = []
 
     def flush() -> None:
         jobs = [job for _, _, jobs_ in pending for job in jobs_]
         ranked = iter(scorer(jobs))
+        vcf_parts: list[str] = []
+        tsv_parts: list[str] = []
         for variant, text, jobs_ in pending:
             entries = []
             for ann, _ in jobs_:
@@ -329,20 +482,22 @@ def _run_vcf(
                     entries.append(f"{escape_info(a.alt)}|{escape_info(c.gene)}|{_fmt(c.score)}")
                     summary.by_gene[c.gene] = summary.by_gene.get(c.gene, 0) + 1
                     summary.pairs += 1
-                    if tsv is not None:
-                        tsv.write(
-                            f"{a.chrom}\t{a.pos}\t{a.ref}\t{a.alt}\t{c.gene}\t{c.distance}\t{_fmt(c.score)}\t{c.rank}\n"
-                        )
+                    tsv_parts.append(
+                        f"{a.chrom}\t{a.pos}\t{a.ref}\t{a.alt}\t{c.gene}\t{c.distance}\t{_fmt(c.score)}\t{c.rank}\n"
+                    )
             line = text or record_text(variant)  # the input's own line where there is one
-            out.write_text(append_info(line, "BIOBLIP_TARGET=" + ",".join(entries)) if entries else line)
+            vcf_parts.append(append_info(line, "BIOBLIP_TARGET=" + ",".join(entries)) if entries else line)
             summary.records += 1
+        sinks.write("".join(vcf_parts), "".join(tsv_parts))
         pending.clear()
 
     try:
-        if tsv is not None:
-            tsv.write("\t".join(VCF_TSV_COLUMNS) + "\n")
         n_pairs = 0
-        for number, variant, text in reader.records_text():
+        last_number = sinks.resume_after
+        for number, variant, text in selected_records(reader, opts.region, opts.shard, bundle_contigs):
+            last_number = number
+            if number <= sinks.resume_after:
+                continue
             jobs: list[tuple[AlleleAnnotation, list[TargetCandidate]]] = []
             for allele in alleles(variant, number):
                 summary.alleles += 1
@@ -374,24 +529,22 @@ def _run_vcf(
             pending.append((variant, text, jobs))
             if n_pairs >= opts.batch_size:
                 flush()
+                sinks.checkpoint(number, summary.counters())
+                if progress is not None:
+                    progress(summary.records, summary.pairs)
                 n_pairs = 0
         flush()
+        sinks.checkpoint(last_number, summary.counters(), force=True)
+    except KeyboardInterrupt:
+        sinks.interrupted()
+        reader.close()
+        raise
     except BaseException:
-        out.abort()
-        if tsv is not None:
-            tsv.abort()
+        sinks.abort()
         reader.close()
         raise
     reader.close()
-    try:
-        out.finish()
-        commit_all(out.file, tsv.file if tsv is not None else None)  # all or none
-        out.commit()  # the index, for -O z
-    except BaseException:
-        out.abort()
-        if tsv is not None:
-            tsv.abort()
-        raise
+    sinks.commit(opts.output_type)
 
 
 def print_target_summary(summary: TargetSummary) -> None:
@@ -409,8 +562,11 @@ def print_target_summary(summary: TargetSummary) -> None:
         ("skipped as coding", str(summary.skipped_coding)),
         ("no gene within the window", str(summary.no_candidates)),
         ("allele x gene pairs reported", str(summary.pairs)),
-        ("time", f"{summary.seconds:.1f} s"),
+        ("time", f"{summary.seconds:.1f} s ({summary.load_seconds:.1f} s start-up)"),
     ]
+    work = summary.seconds - summary.load_seconds
+    if summary.pairs and work > 0:
+        rows.append(("pairs per second (after start-up)", f"{summary.pairs / work:,.0f}"))
     for what, value in rows:
         table.add_row(what, value)
     Console(stderr=True).print(table)

@@ -310,22 +310,23 @@ class Engine:
         return np.asarray(self._map(variants, lambda x: self.log_odds(x, prompt)), dtype=np.float64)
 
     def regulates(self, variants: Sequence[AlleleAnnotation], genes: Sequence[str]) -> np.ndarray:
-        """Log-odds that the element carrying variant i regulates genes[i]; rows are grouped by gene so
-        each gene's instruction cache is built once."""
+        """Log-odds that the element carrying variant i regulates genes[i] (" yes" vs " no").
+
+        Every `batch_size` pairs are one Q-former pass (gene i is the query gene of row i) and one LLM
+        forward (`FrozenLLM.score_rows`): the question's shared start is cached once, each gene's name
+        once, so a pair costs the prefix and the tail (Nq + 3 tokens) whatever its gene."""
         if len(genes) != len(variants):
             raise ValueError(f"{len(genes)} genes for {len(variants)} variants")
+        llm = self._require_llm()
+        asked = [prompts.regulates_prompt(gene) for gene in genes]
         out = np.zeros(len(variants), dtype=np.float64)
-        by_gene: dict[str, list[int]] = {}
-        for i, gene in enumerate(genes):
-            by_gene.setdefault(gene, []).append(i)
-        for gene, rows in by_gene.items():
-            prompt = prompts.regulates_prompt(gene)
-            subset = [variants[i] for i in rows]
-            scores = self._map(
-                subset,
-                lambda x, p=prompt: self.log_odds(x, p),
-                query_genes=[gene] * len(rows),
-                variant_level=False,
-            )
-            out[rows] = scores
+        for part in self._batches(len(variants)):
+            rows = asked[part]
+            inputs = self.inputs(variants[part], list(genes[part]))
+            with torch.inference_mode():
+                prefix = self.model.prefix(self._z(inputs))
+                scores = llm.score_rows(
+                    prefix, [p.instruction for p in rows], list(rows[0].answers), tail=rows[0].tail
+                )
+            out[part] = (scores[:, 0] - scores[:, 1]).numpy().astype(np.float64)
         return out

@@ -222,14 +222,16 @@ class TextEmbedder:
             for path in files:
                 path.unlink(missing_ok=True)
 
-    def _write(self, entries: dict[bytes, np.ndarray], path: Path) -> None:
+    def _write(
+        self, entries: dict[bytes, np.ndarray], path: Path, extra_metadata: dict[str, str] | None = None
+    ) -> None:
         from safetensors.numpy import save_file
 
         path.parent.mkdir(parents=True, exist_ok=True)
         keys = np.frombuffer(b"".join(entries), dtype=np.uint8).reshape(-1, 20).copy()
         emb = np.stack(list(entries.values())).astype(np.float16)
         tmp = path.with_name(path.name + ".tmp")
-        meta = {"encoder": str(self.model_dir), "fingerprint": self.fingerprint}
+        meta = {**(extra_metadata or {}), "encoder": str(self.model_dir), "fingerprint": self.fingerprint}
         save_file({"sha1": keys, "emb": emb}, str(tmp), metadata=meta)
         tmp.replace(path)
 
@@ -241,12 +243,18 @@ class TextEmbedder:
         self._write(self._pending, self.cache_dir / f"text_emb.{self.fingerprint}.{digest}.safetensors")
         self._pending.clear()
 
-    def export(self, path: Path | str, texts: Iterable[str] | None = None) -> int:
-        """Write the cached embeddings (of `texts`, default all) to one file for `extra_caches`."""
+    def export(
+        self,
+        path: Path | str,
+        texts: Iterable[str] | None = None,
+        extra_metadata: dict[str, str] | None = None,
+    ) -> int:
+        """Write the cached embeddings (of `texts`, default all) to one file for `extra_caches`
+        (`extra_metadata`: more safetensors metadata, e.g. a bundle's `features/gene_texts.py` fields)."""
         keys = list(self._cache) if texts is None else [text_key(t) for t in texts if t]
         entries = {key: self._cache[key] for key in dict.fromkeys(keys) if key in self._cache}
         if entries:
-            self._write(entries, Path(path))
+            self._write(entries, Path(path), extra_metadata)
         return len(entries)
 
 
