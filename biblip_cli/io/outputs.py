@@ -113,18 +113,25 @@ def _fd_identity(fd: int) -> tuple[int, int, int] | None:
 
 
 def stdout_fd() -> int:
-    """stdout's file descriptor, or a one-line error when the process was started with stdout closed."""
+    """stdout's file descriptor (-1 for an in-memory stream, as under a test runner or in a notebook), or a
+    one-line error when the process was started with stdout closed (`>&-`)."""
+    import io
+
+    closed = OutputError(
+        "stdout is closed", where="<stdout>", hint="give the output a file name with -o, or do not close stdout"
+    )
+    if sys.stdout is None:
+        raise closed
     try:
-        if sys.stdout is None:
-            raise ValueError("no sys.stdout")
         fd = sys.stdout.fileno()
-        os.fstat(fd)
+    except io.UnsupportedOperation:
+        return -1  # no descriptor behind it: nothing to compare, nothing closed
     except (OSError, ValueError, AttributeError) as err:
-        raise OutputError(
-            "stdout is closed",
-            where="<stdout>",
-            hint="give the output a file name with -o, or do not close stdout",
-        ) from err
+        raise closed from err
+    try:
+        os.fstat(fd)
+    except OSError as err:
+        raise closed from err
     return fd
 
 
