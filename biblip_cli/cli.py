@@ -118,7 +118,7 @@ def _flush_stdout() -> None:
     except BrokenPipeError:
         _quiet_stdout()
     except OSError as err:
-        from biblip_cli.io.outputs import os_error
+        from biblip_cli.io.os_errors import os_error
 
         _quiet_stdout()
         raise os_error(err, "<stdout>", "write") from err
@@ -131,7 +131,8 @@ def main() -> None:
     SIGTERM/SIGINT exit 128 + signal. Temp files of the output layer are removed on every way out."""
     import signal
 
-    from biblip_cli.io.outputs import StdoutClosed, cleanup, os_error
+    from biblip_cli.io.locks import cleanup
+    from biblip_cli.io.os_errors import StdoutClosed, os_error
     from biblip_cli.model.weights import biblip_home
 
     # torch's compile cache goes to $BIBLIP_HOME, not a torchinductor_<user> folder left in $TMPDIR

@@ -20,7 +20,8 @@ from biblip_cli.commands.annotate import run_annotate
 from biblip_cli.commands.annotate_options import AnnotateOptions
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.io import outputs
-from biblip_cli.io.outputs import OutputFile, OutputLock, check_outputs
+from biblip_cli.io.locks import OutputLock
+from biblip_cli.io.outputs import OutputFile, check_outputs
 
 HEADER = (
     "##fileformat=VCFv4.2\n##contig=<ID=chr20,length=64444167>\n"

@@ -79,7 +79,8 @@ def test_resume_refuses_a_partial_that_is_a_link(vcf: Path):
     before = vcf.read_bytes()
     partial = vcf.parent / "out.vcf.partial"
     partial.symlink_to(vcf.name)
-    from biblip_cli.io.outputs import GuardedFile, OutputError
+    from biblip_cli.io.guarded_file import GuardedFile
+    from biblip_cli.io.os_errors import OutputError
 
     with pytest.raises(OutputError, match="not a regular file of its own"):
         GuardedFile.open_own(partial, resume=True)

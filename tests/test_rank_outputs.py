@@ -200,7 +200,8 @@ def test_ped_without_vcf_samples_warns(bundle, ontology, vcf: Path, caplog: pyte
 
 def test_a_locked_output_stops_the_run_before_any_work(bundle, ontology, vcf: Path, monkeypatch):
     from biblip_cli.commands import rank as rank_module
-    from biblip_cli.io.outputs import OutputError, OutputLock
+    from biblip_cli.io.locks import OutputLock
+    from biblip_cli.io.os_errors import OutputError
 
     monkeypatch.setattr(rank_module, "_rank_and_write", lambda *a: pytest.fail("the run started"))
     lock = OutputLock(vcf.with_name("t.tsv"))

@@ -187,7 +187,8 @@ def run_annotate(
 
 def _check_options(opts: AnnotateOptions) -> bool:
     """The usage checks before any work; True when the outputs are written through (no resume)."""
-    from biblip_cli.io.outputs import check_outputs, is_special, is_stdout
+    from biblip_cli.io.output_paths import is_special, is_stdout
+    from biblip_cli.io.outputs import check_outputs
 
     check_output_type(opts.output_type, opts.write_index)
     if opts.batch_size < 1:
@@ -350,7 +351,8 @@ def _finish(opts: AnnotateOptions, sinks: _Sinks, reader: VcfReader) -> None:
 
 def write_sidecar(tsv: Path, text: str) -> None:
     """`TSV.provenance.json` beside a TSV file (none for stdout, devices and FIFOs), through the output layer."""
-    from biblip_cli.io.outputs import OutputFile, is_special, is_stdout
+    from biblip_cli.io.output_paths import is_special, is_stdout
+    from biblip_cli.io.outputs import OutputFile
 
     if is_stdout(str(tsv)) or is_special(Path(tsv)):
         return

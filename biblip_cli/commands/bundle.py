@@ -16,7 +16,9 @@ from biblip_cli.bundle.subsets import Region
 from biblip_cli.bundle.summary import bundle_summary
 from biblip_cli.bundle.validate import FAIL, OK, WARN, validate_bundle
 from biblip_cli.errors import BiblipError, UsageError
-from biblip_cli.io.outputs import OutputLock, check_directory, os_error
+from biblip_cli.io.locks import OutputLock
+from biblip_cli.io.os_errors import os_error
+from biblip_cli.io.outputs import check_directory
 
 if TYPE_CHECKING:
     from biblip_cli.features.gene_texts import EmbedReport

@@ -27,7 +27,7 @@ from biblip_cli.engine.loading import EngineSpec, load_engine
 from biblip_cli.engine.provenance import run_provenance
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.features import pedigree
-from biblip_cli.io.outputs import unregister_temp
+from biblip_cli.io.locks import unregister_temp
 from biblip_cli.io.vcf_write import check_info_conflicts
 from biblip_cli.ranking.candidates import RankResult
 from biblip_cli.ranking.report import (
@@ -233,7 +233,8 @@ def _is_stream(source: str) -> bool:
 
 def _spool(source: str) -> Path:
     """Copy stdin or a stream into a temp file (removed on every exit path by the caller or `cleanup`)."""
-    from biblip_cli.io.outputs import os_error, register_temp
+    from biblip_cli.io.locks import register_temp
+    from biblip_cli.io.os_errors import os_error
 
     fd, name = tempfile.mkstemp(prefix="biblip-rank-", suffix=".vcf")
     register_temp(name)

@@ -47,7 +47,8 @@ def as_unicode(text: str) -> str:
 
 def lock_outputs(opts: RankOptions) -> list[Any]:
     """The output layer's lock on every regular-file output, held for the whole run."""
-    from biblip_cli.io.outputs import OutputLock, is_special, is_stdout
+    from biblip_cli.io.locks import OutputLock
+    from biblip_cli.io.output_paths import is_special, is_stdout
 
     locks: list[Any] = []
     try:
@@ -114,7 +115,8 @@ def filter_params(result: RankResult) -> dict[str, str]:
 def write_outputs(result: RankResult, opts: RankOptions, source: str, ontology: Any, bundle: Any) -> None:
     """Every output is written to its temp file first and all are renamed into place only when every one
     is complete, so a failure in one (a bad record, a full disk) leaves none of them behind."""
-    from biblip_cli.io.outputs import OutputFile, StdoutClosed, TextOutput
+    from biblip_cli.io.os_errors import StdoutClosed
+    from biblip_cli.io.outputs import OutputFile, TextOutput
 
     table = tsv_text(TSV_COLUMNS, ranked_rows(result, opts.top))
     stdout_parts: list[str] = []

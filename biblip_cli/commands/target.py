@@ -35,13 +35,8 @@ from biblip_cli.features.elements import (
     score_pairs,
     transcript_contig,
 )
-from biblip_cli.io.outputs import (
-    TextOutput,
-    check_outputs,
-    commit_all,
-    is_stdout,
-    keep_files_if_stdout_closes,
-)
+from biblip_cli.io.output_paths import is_stdout
+from biblip_cli.io.outputs import TextOutput, check_outputs, commit_all, keep_files_if_stdout_closes
 from biblip_cli.io.vcf_read import record_text
 from biblip_cli.records import Allele, AlleleAnnotation
 
@@ -342,7 +337,7 @@ class _VcfSinks:
     layer's temp-file-and-rename writers (stdout and devices written through)."""
 
     def __init__(self, opts: TargetOptions, reader: Any, header_lines: Sequence[str] = ()) -> None:
-        from biblip_cli.io.outputs import is_special
+        from biblip_cli.io.output_paths import is_special
         from biblip_cli.io.resumable import ResumableOutput, input_fingerprint
         from biblip_cli.io.vcf_write import VcfOutput, header_text
 

@@ -103,7 +103,7 @@ def _weights_error(err: Exception, spec: EngineSpec) -> tuple[str, str, str] | N
             "convert the folder with save_pretrained(..., safe_serialization=True), or run `biblip models prepare`",
         )
     if isinstance(err, OSError):
-        from biblip_cli.io.outputs import os_error
+        from biblip_cli.io.os_errors import os_error
 
         found = os_error(err)
         return (found.message, found.where, found.hint or "check the model folders and $BIBLIP_HOME")

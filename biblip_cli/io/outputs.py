@@ -3,25 +3,20 @@
 - `check_outputs(inputs, outputs)`: before any work, refuse an output that is the same file as an input
   (`os.path.samefile`: symlinks and hard links included) or as another output of the same run, an output
   that is a directory, and an output directory that is missing or not writable.
-- `OutputLock(path)`: an exclusive `fcntl.flock` on `.NAME.lock` beside the output, so a second run on the
-  same output stops at once with a clear message; the lock file is removed when the run ends.
 - `OutputFile(path)`: a regular file is written to a uniquely named temp file in the target's directory
   (`tempfile.mkstemp`), fsync'd and `os.replace`d over the target on `commit()` (a symlinked target is
-  replaced where it points, the link stays); character devices, FIFOs, sockets, `/dev/stdout` and `-` are
-  written through (no temp file, no rename). Writes turn OSError into a one-line `OutputError` naming the
-  path; `abort()` removes the temp file. Temp files still open when the process ends (an error, SIGTERM,
-  SIGINT) are removed by `cleanup()` (cli.main calls it).
-- `os_error(err, path)`: an OSError as the one-line `BiblipError` with the path and a hint.
+  replaced where it points, the link stays), under an `OutputLock` (io/locks.py); character devices, FIFOs,
+  sockets, `/dev/stdout` and `-` are written through (no temp file, no rename). Writes turn OSError into a
+  one-line `OutputError` naming the path (io/os_errors.py); `abort()` removes the temp file. Temp files still
+  open when the process ends (an error, SIGTERM, SIGINT) are removed by `locks.cleanup()` (cli.main calls it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import os
-import re
 import stat
 import sys
 import tempfile
@@ -29,64 +24,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from biblip_cli.errors import BiblipError, UsageError
+from biblip_cli.errors import UsageError
+from biblip_cli.io.locks import OutputLock, register_temp, unregister_temp
+from biblip_cli.io.os_errors import _HINTS, OutputError, StdoutClosed, os_error
+from biblip_cli.io.output_paths import is_special, is_stdout, real_target, stdout_fd
 
 log = logging.getLogger(__name__)
-
-STDOUT_ALIASES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
-
-_HINTS = {
-    errno.ENOSPC: "free some space or write to another disk",
-    errno.EDQUOT: "free some space (disk quota) or write elsewhere",
-    errno.EROFS: "write the output to a writable location",
-    errno.EACCES: "check the permissions, or write elsewhere",
-    errno.EPERM: "check the permissions, or write elsewhere",
-    errno.EISDIR: "give a file name, not a directory",
-    errno.ENOTDIR: "a part of the path is a file, not a directory",
-    errno.ENOENT: "check the path; create the output directory first",
-    errno.EPIPE: "the reader of the output went away",
-    errno.EFBIG: "the file is too large for this file system",
-    errno.EIO: "the disk or device reported an I/O error",
-}
-
-
-class StdoutClosed(BaseException):
-    """The reader of stdout went away (EPIPE): the run ends quietly (cli.main exits 0).
-
-    A BaseException so that no `except Exception` (typer's included) turns it into an error message."""
-
-
-class OutputError(BiblipError):
-    """A file-system problem with an output (or an input read): one line, exit 1."""
-
-
-def os_error(err: OSError, path: str | os.PathLike | None = None, doing: str = "") -> BiblipError:
-    """`err` as a one-line error naming the path (`err.filename` if none is given) and a hint."""
-    where = str(path) if path is not None else (str(err.filename) if err.filename else "")
-    what = (err.strerror or str(err)).rstrip(".").lower() if err.strerror else str(err)
-    if doing:
-        what = f"cannot {doing}: {what}"
-    hint = _HINTS.get(err.errno or 0, "")
-    return OutputError(what, where=where, hint=hint)
-
-
-def is_stdout(target: str | os.PathLike) -> bool:
-    return str(target) == "-" or str(target) in STDOUT_ALIASES
-
-
-_FD_ALIAS = re.compile(r"^/(dev/(stdout|stderr|fd/\d+)|proc/(self|\d+)/fd/\d+)$")
-
-
-def is_special(path: Path) -> bool:
-    """True for an existing character/block device, FIFO or socket, and for the file-descriptor names
-    (`/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N`) whatever they point to: written through, never renamed."""
-    if _FD_ALIAS.match(str(path)):
-        return True
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False
-    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def _key(path: Path) -> str:
@@ -110,29 +53,6 @@ def _fd_identity(fd: int) -> tuple[int, int, int] | None:
     except (OSError, ValueError):
         return None
     return found.st_dev, found.st_ino, found.st_mode
-
-
-def stdout_fd() -> int:
-    """stdout's file descriptor (-1 for an in-memory stream, as under a test runner or in a notebook), or a
-    one-line error when the process was started with stdout closed (`>&-`)."""
-    import io
-
-    closed = OutputError(
-        "stdout is closed", where="<stdout>", hint="give the output a file name with -o, or do not close stdout"
-    )
-    if sys.stdout is None:
-        raise closed
-    try:
-        fd = sys.stdout.fileno()
-    except io.UnsupportedOperation:
-        return -1  # no descriptor behind it: nothing to compare, nothing closed
-    except (OSError, ValueError, AttributeError) as err:
-        raise closed from err
-    try:
-        os.fstat(fd)
-    except OSError as err:
-        raise closed from err
-    return fd
 
 
 def check_outputs(
@@ -255,169 +175,6 @@ def check_directory(path: Path) -> None:
         )
 
 
-def real_target(path: Path) -> Path:
-    """Where a regular-file output really goes: a symlink is followed, so the link itself stays."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
-
-
-_real_target = real_target
-
-
-class GuardedFile:
-    """An open binary file whose write/flush/close errors name its path (one-line `OutputError`)."""
-
-    def __init__(self, raw: BinaryIO, path: str | os.PathLike) -> None:
-        self.raw = raw
-        self.path = str(path)
-
-    @classmethod
-    def open(cls, path: str | os.PathLike, mode: str = "wb") -> GuardedFile:
-        try:
-            return cls(open(path, mode), path)
-        except OSError as err:
-            raise os_error(err, path, "open the output") from err
-
-    @classmethod
-    def open_own(cls, path: str | os.PathLike, *, resume: bool = False) -> GuardedFile:
-        """A file we keep under a fixed name (`OUT.partial`), never opened through a link: a fresh start
-        removes whatever is there (a symlink or hard link to an input loses only the link) and creates a
-        new file (`O_EXCL | O_NOFOLLOW`); a resume opens it only if it is a regular file with one link."""
-        path = Path(path)
-        try:
-            if resume:
-                found = os.lstat(path)
-                if not stat.S_ISREG(found.st_mode) or found.st_nlink != 1:
-                    raise OutputError(
-                        "the partial output is not a regular file of its own (a link or a special file)",
-                        where=str(path),
-                        hint="delete it and rerun without --resume",
-                    )
-                fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
-                return cls(os.fdopen(fd, "r+b"), path)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
-            return cls(os.fdopen(fd, "wb"), path)
-        except OSError as err:
-            raise os_error(err, path, "open the output") from err
-
-    def _call(self, name: str, *args: object) -> object:
-        try:
-            return getattr(self.raw, name)(*args)
-        except BrokenPipeError:
-            raise
-        except OSError as err:
-            raise os_error(err, self.path, "write") from err
-
-    def write(self, data: bytes) -> int:
-        return self._call("write", data)  # type: ignore[return-value]
-
-    def flush(self) -> None:
-        self._call("flush")
-
-    def close(self) -> None:
-        self._call("close")
-
-    def tell(self) -> int:
-        return self.raw.tell()
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self.raw.seek(offset, whence)
-
-    def truncate(self, size: int | None = None) -> int:
-        return self._call("truncate", size)  # type: ignore[return-value]
-
-    def fileno(self) -> int:
-        return self.raw.fileno()
-
-    @property
-    def closed(self) -> bool:
-        return self.raw.closed
-
-
-# --- temp files removed on exit --------------------------------------------------------------------
-
-_TEMPS: set[str] = set()
-
-
-def register_temp(path: str | os.PathLike) -> None:
-    _TEMPS.add(str(path))
-
-
-def unregister_temp(path: str | os.PathLike) -> None:
-    _TEMPS.discard(str(path))
-
-
-def cleanup() -> None:
-    """Remove every temp file and lock file still registered (an error or a signal ended the run)."""
-    for name in list(_TEMPS):
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        _TEMPS.discard(name)
-    for lock in list(_LOCKS):
-        lock.release()
-
-
-# --- the lock ---------------------------------------------------------------------------------------
-
-_LOCKS: set[OutputLock] = set()
-
-
-class OutputLock:
-    """Exclusive lock for one output: `.NAME.lock` beside it, held with `fcntl.flock` until `release()`."""
-
-    def __init__(self, target: str | os.PathLike) -> None:
-        target = _real_target(Path(target))
-        self.target = target
-        self.path = target.with_name(f".{target.name}.lock")
-        self.fd: int | None = None
-        while True:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-            except OSError as err:
-                if err.errno != errno.ELOOP:
-                    raise os_error(err, self.path, "create the lock file") from err
-                try:  # a symlink in the lock's place: never lock (or create) its target; drop the link
-                    os.unlink(self.path)
-                except OSError as unlink_err:
-                    raise os_error(unlink_err, self.path, "remove the link in the lock file's place") from err
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as err:
-                os.close(fd)
-                raise OutputError(
-                    "another biblip run is writing this output",
-                    where=str(target),
-                    hint=f"wait for it to finish or choose another output name; its lock file is {self.path}",
-                ) from err
-            # the holder before us may have removed the file after we opened it: lock the file that is there
-            try:
-                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        self.fd = fd
-        _LOCKS.add(self)
-
-    def release(self) -> None:
-        if self.fd is None:
-            return
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)  # while still holding it, so no one else holds this inode
-        os.close(self.fd)
-        self.fd = None
-        _LOCKS.discard(self)
-
-    def __enter__(self) -> OutputLock:  # noqa: PYI034
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
 # --- the writer -------------------------------------------------------------------------------------
 
 
@@ -449,7 +206,7 @@ class OutputFile:
                 raise os_error(err, path, "open the output") from err
             return
         check_directory(path)
-        self.final = _real_target(path)
+        self.final = real_target(path)
         if lock:
             self.lock = OutputLock(self.final)
         try:

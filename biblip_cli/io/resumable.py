@@ -6,7 +6,7 @@ of each partial file belong to them (files fsync'd first, state written atomical
 checks the fingerprint of input + options, truncates the partials to those byte counts and goes on.
 On success the partials are renamed (or bgzipped) to their final names; the final name never holds
 a partial file. The partials keep their deterministic names (that is what `--resume` finds), and are
-protected by the output layer's lock (`io/outputs.OutputLock` on OUT and TSV): a second run on the same
+protected by the output layer's lock (`io/locks.OutputLock` on OUT and TSV): a second run on the same
 output stops at once instead of writing into the same `OUT.partial`.
 """
 
@@ -23,7 +23,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from biblip_cli.errors import BiblipError, UsageError
-from biblip_cli.io.outputs import GuardedFile, OutputFile, OutputLock, check_directory, os_error, real_target
+from biblip_cli.io.guarded_file import GuardedFile
+from biblip_cli.io.locks import OutputLock
+from biblip_cli.io.os_errors import os_error
+from biblip_cli.io.output_paths import real_target
+from biblip_cli.io.outputs import OutputFile, check_directory
 from biblip_cli.io.vcf_write import bgzip_to_temp, index_bcf, index_vcf_gz, write_bcf
 
 log = logging.getLogger(__name__)

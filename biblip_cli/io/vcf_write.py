@@ -390,7 +390,7 @@ class VcfOutput:
         reader: VcfReader,
         output_type: str = "v",
         extra_header_lines: Iterable[str] = (),
-        lock: bool = True,  # False: the caller holds the output's lock (io/outputs.OutputLock)
+        lock: bool = True,  # False: the caller holds the output's lock (io/locks.OutputLock)
         write_index: bool = False,
     ) -> None:
         from biblip_cli.io.outputs import OutputFile
