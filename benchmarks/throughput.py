@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PATHOGENICITY = 22  # index of Pathogenicity in BIOBLIP (biblip_cli.io.vcf_write.BIOBLIP_COLUMNS)
+PATHOGENICITY = 22  # index of Pathogenicity in BIOBLIP (biblip_cli.io.vcf_header.BIOBLIP_COLUMNS)
 MODES = {
     "spine": ["--no-model"],
     "cheap": ["--no-llm"],

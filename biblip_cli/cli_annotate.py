@@ -163,7 +163,8 @@ def merge(
     biblip annotate resources/demo.vcf.gz --no-model --shard 2/2 -o part2.vcf
     biblip merge part1.vcf part2.vcf -o whole.vcf.gz
     """
-    from biblip_cli.io.vcf_write import check_output_type, concat_vcfs, infer_output_type
+    from biblip_cli.io.vcf_compress import check_output_type, infer_output_type
+    from biblip_cli.io.vcf_write import concat_vcfs
 
     output_type = infer_output_type(output, output_type)
     check_output_type(output_type, write_index)

@@ -76,7 +76,7 @@ def target(
     biblip target resources/demo.vcf.gz --top 5 -o targets.vcf --tsv targets.tsv
     """
     from biblip_cli.commands.target import TargetOptions, print_target_summary
-    from biblip_cli.io.vcf_write import infer_output_type
+    from biblip_cli.io.vcf_compress import infer_output_type
 
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     default_model = default_model_dir()

@@ -20,7 +20,9 @@ from biblip_cli.commands.annotate_options import AnnotateOptions
 from biblip_cli.commands.annotate_regions import ShardPlan, parse_region, parse_shard
 from biblip_cli.commands.annotate_rows import TSV_COLUMNS
 from biblip_cli.errors import UsageError
-from biblip_cli.io.vcf_write import BIOBLIP_COLUMNS, concat_vcfs, infer_output_type
+from biblip_cli.io.vcf_compress import infer_output_type
+from biblip_cli.io.vcf_header import BIOBLIP_COLUMNS
+from biblip_cli.io.vcf_write import concat_vcfs
 
 
 @pytest.fixture(scope="module")

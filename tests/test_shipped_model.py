@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from biblip_cli.io.vcf_write import BIOBLIP_COLUMNS
+from biblip_cli.io.vcf_header import BIOBLIP_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "resources" / "model"

@@ -9,16 +9,10 @@ import cyvcf2
 import pytest
 
 from biblip_cli.errors import BiblipError
+from biblip_cli.io.vcf_compress import bgzf_writer, index_vcf_gz
+from biblip_cli.io.vcf_header import add_rank_header, add_target_header, escape_info
 from biblip_cli.io.vcf_read import alleles, open_vcf, precheck
-from biblip_cli.io.vcf_write import (
-    VcfOutput,
-    add_rank_header,
-    add_target_header,
-    bgzf_writer,
-    concat_vcfs,
-    escape_info,
-    index_vcf_gz,
-)
+from biblip_cli.io.vcf_write import VcfOutput, concat_vcfs
 from biblip_cli.records import Allele
 
 HEADER = "##fileformat=VCFv4.2\n##contig=<ID=chr20,length=64444167>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"

@@ -24,17 +24,10 @@ from biblip_cli.commands.annotate_rows import TSV_COLUMNS, Batch, write_batch
 from biblip_cli.engine.loading import EngineSpec, load_engine, set_threads
 from biblip_cli.engine.provenance import run_provenance
 from biblip_cli.errors import BiblipError, UsageError
+from biblip_cli.io.vcf_compress import bgzf_writer, check_output_type, write_bcf
+from biblip_cli.io.vcf_header import add_bioblip_header, add_command_header, check_info_conflicts, header_text
 from biblip_cli.io.vcf_read import VcfReader, alleles, open_vcf, precheck
-from biblip_cli.io.vcf_write import (
-    add_bioblip_header,
-    add_command_header,
-    bgzf_writer,
-    check_info_conflicts,
-    check_output_type,
-    header_text,
-    text_spool,
-    write_bcf,
-)
+from biblip_cli.io.vcf_write import text_spool
 from biblip_cli.records import Allele, AlleleAnnotation
 
 if TYPE_CHECKING:

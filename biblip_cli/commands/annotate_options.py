@@ -89,6 +89,6 @@ class AnnotateSummary:
 
 def infer_output_type(output: str, output_type: str | None) -> str:
     """`-O` if given, else from the name as bcftools does (`.bcf` b, `.gz`/`.bgz` z, else v)."""
-    from biblip_cli.io.vcf_write import infer_output_type as infer
+    from biblip_cli.io.vcf_compress import infer_output_type as infer
 
     return infer(output, output_type)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from biblip_cli.errors import UsageError
+from biblip_cli.io.vcf_header import header_text
 from biblip_cli.io.vcf_read import VcfReader
-from biblip_cli.io.vcf_write import header_text
 
 _REGION = re.compile(r"^([^:\s]+)(?::([\d,]+)(?:-([\d,]+))?)?$")
 

@@ -11,8 +11,8 @@ from Bio import bgzf
 from biblip_cli.commands.annotate_options import AnnotateOptions, AnnotateSummary
 from biblip_cli.features.consequence import hgvsg
 from biblip_cli.features.picking import one_per_gene, select_effects
+from biblip_cli.io.vcf_header import BIOBLIP_COLUMNS, INFO_ESCAPES, append_info, escape_info
 from biblip_cli.io.vcf_read import record_text
-from biblip_cli.io.vcf_write import BIOBLIP_COLUMNS, INFO_ESCAPES, append_info, escape_info
 from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
 
 TSV_COLUMNS: tuple[str, ...] = ("chrom", "pos", "ref", "alt") + tuple(c.lower() for c in BIOBLIP_COLUMNS)
@@ -169,5 +169,5 @@ def write_batch(
 
 
 def with_info(variant: Any, added: str, text: str | None = None) -> str:
-    """The record's text (its own line, else htslib's) with `added` appended to INFO (`vcf_write.append_info`)."""
+    """The record's text (its own line, else htslib's) with `added` appended to INFO (`vcf_header.append_info`)."""
     return append_info(text or record_text(variant), added)

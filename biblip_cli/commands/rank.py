@@ -28,7 +28,7 @@ from biblip_cli.engine.provenance import run_provenance
 from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.features import pedigree
 from biblip_cli.io.locks import unregister_temp
-from biblip_cli.io.vcf_write import check_info_conflicts
+from biblip_cli.io.vcf_header import check_info_conflicts
 from biblip_cli.ranking.candidates import RankResult
 from biblip_cli.ranking.report import (
     print_summary,
@@ -208,7 +208,7 @@ def _check_options(opts: RankOptions) -> None:
     if opts.output == "-" and opts.tsv is None:
         log.info("VCF goes to stdout; the ranked TSV is only written with --tsv")
     if opts.output:
-        from biblip_cli.io.vcf_write import check_output_type, infer_output_type
+        from biblip_cli.io.vcf_compress import check_output_type, infer_output_type
 
         check_output_type(infer_output_type(opts.output, opts.output_type))
     from biblip_cli.io.outputs import check_outputs  # the output layer: refuse clashes before any work

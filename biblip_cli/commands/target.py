@@ -222,7 +222,7 @@ def run_target(
         )
     if opts.window < 1 or opts.max_genes < 1 or (opts.top is not None and opts.top < 1):
         raise UsageError("--window, --max-genes and --top must be at least 1")
-    from biblip_cli.io.vcf_write import check_output_type
+    from biblip_cli.io.vcf_compress import check_output_type
 
     check_output_type(opts.output_type)
     if opts.batch_size < 1:
@@ -339,7 +339,8 @@ class _VcfSinks:
     def __init__(self, opts: TargetOptions, reader: Any, header_lines: Sequence[str] = ()) -> None:
         from biblip_cli.io.output_paths import is_special
         from biblip_cli.io.resumable import ResumableOutput, input_fingerprint
-        from biblip_cli.io.vcf_write import VcfOutput, header_text
+        from biblip_cli.io.vcf_header import header_text
+        from biblip_cli.io.vcf_write import VcfOutput
 
         self.resumable: Any = None
         self.vcf: Any = None
@@ -433,9 +434,9 @@ def _run_vcf(
     annotator: Annotator | None,
     progress: Progress | None = None,
 ) -> None:
+    from biblip_cli.io.vcf_header import add_command_header, add_target_header, append_info, escape_info
     from biblip_cli.io.vcf_read import alleles, open_vcf, precheck
     from biblip_cli.io.vcf_regions import selected_records
-    from biblip_cli.io.vcf_write import add_command_header, add_target_header, append_info, escape_info
 
     assert opts.input is not None
     if annotator is None:

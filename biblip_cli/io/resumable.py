@@ -28,7 +28,7 @@ from biblip_cli.io.locks import OutputLock
 from biblip_cli.io.os_errors import os_error
 from biblip_cli.io.output_paths import real_target
 from biblip_cli.io.outputs import OutputFile, check_directory
-from biblip_cli.io.vcf_write import bgzip_to_temp, index_bcf, index_vcf_gz, write_bcf
+from biblip_cli.io.vcf_compress import bgzip_to_temp, index_bcf, index_vcf_gz, write_bcf
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from biblip_cli.errors import UsageError
-from biblip_cli.io.vcf_write import header_text
+from biblip_cli.io.vcf_header import header_text
 
 log = logging.getLogger(__name__)
 

@@ -21,14 +21,10 @@ def write_ranked_vcf(
 ) -> VcfOutput:
     """The input again with BIOBLIP_RANK/BIOBLIP_SCORE per ALT (`.` for non-candidates), finished but not yet
     renamed into place: the caller commits it with the run's other outputs (or aborts them all)."""
+    from biblip_cli.io.vcf_compress import infer_output_type
+    from biblip_cli.io.vcf_header import add_command_header, add_rank_header, check_info_conflicts
     from biblip_cli.io.vcf_read import open_vcf, record_text
-    from biblip_cli.io.vcf_write import (
-        VcfOutput,
-        add_command_header,
-        add_rank_header,
-        check_info_conflicts,
-        infer_output_type,
-    )
+    from biblip_cli.io.vcf_write import VcfOutput
 
     by_record: dict[int, dict[int, Candidate]] = {}
     for c in result.candidates:
