@@ -107,21 +107,8 @@ def _looks_like_bed(fields: list[str]) -> bool:
     return len(fields) >= 3 and fields[1].isdigit() and fields[2].isdigit()
 
 
-def sniff_text_header(head: bytes, where: str, complete: bool) -> int:
-    """Check the start of a text VCF; returns the number of header lines seen (for line numbers).
-
-    `complete` says `head` is the whole file (so a missing #CHROM line is certain)."""
-    if not head.strip():
-        raise BiblipError(
-            "empty file (no VCF header)",
-            where=where,
-            hint="a VCF starts with '##fileformat=VCFv4.x' and a '#CHROM' line; check the upstream step",
-        )
-    text = head.decode("utf-8", errors="replace")
-    lines = text.split("\n")
-    if not complete:
-        lines = lines[:-1]  # the last one may be cut
-    first = lines[0].rstrip("\r")
+def _check_first_line(first: str, where: str) -> None:
+    """The first line must be `##fileformat=VCF...`: a FASTA or BED file gets its own message."""
     if first.startswith(">"):
         raise BiblipError(
             "this is a FASTA file, not a VCF",
@@ -140,6 +127,49 @@ def sniff_text_header(head: bytes, where: str, complete: bool) -> int:
             where=f"{where}: line 1",
             hint="restore the VCF header (e.g. bcftools view -h from the source file)",
         )
+
+
+def _check_chrom_line(line: str, where: str, line_number: int) -> int:
+    """The #CHROM line: the eight fixed columns, tab-separated, and distinct sample names; returns the
+    number of columns."""
+    columns = line.split("\t")
+    if tuple(c.upper() for c in columns[:8]) != FIXED_COLUMNS:
+        tabbed = "\t" in line
+        raise BiblipError(
+            "garbled #CHROM header line (expected #CHROM POS ID REF ALT QUAL FILTER INFO"
+            + (")" if tabbed else ", tab-separated)"),
+            where=f"{where}: line {line_number}",
+            hint="the columns must be separated by tabs, not spaces" if not tabbed else "fix the header line",
+        )
+    n_columns = len(columns)
+    samples = columns[9:]
+    if len(set(samples)) != len(samples):
+        twice = sorted({name for name in samples if samples.count(name) > 1})
+        raise BiblipError(
+            f"duplicate sample name{'s' if len(twice) > 1 else ''} in the #CHROM line: "
+            + ", ".join(repr(name) for name in twice[:5]),
+            where=f"{where}: line {line_number}",
+            hint="every sample column needs its own name; rename them, e.g. bcftools reheader -s names.txt",
+        )
+    return n_columns
+
+
+def sniff_text_header(head: bytes, where: str, complete: bool) -> int:
+    """Check the start of a text VCF; returns the number of header lines seen (for line numbers).
+
+    `complete` says `head` is the whole file (so a missing #CHROM line is certain)."""
+    if not head.strip():
+        raise BiblipError(
+            "empty file (no VCF header)",
+            where=where,
+            hint="a VCF starts with '##fileformat=VCFv4.x' and a '#CHROM' line; check the upstream step",
+        )
+    text = head.decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    if not complete:
+        lines = lines[:-1]  # the last one may be cut
+    first = lines[0].rstrip("\r")
+    _check_first_line(first, where)
     n_header = 0
     n_columns = 0
     data_seen = 0
@@ -156,27 +186,7 @@ def sniff_text_header(head: bytes, where: str, complete: bool) -> int:
                     hint="header lines must all come before the first record; remove this one",
                 )
             n_header += 1
-            columns = line.split("\t")
-            if tuple(c.upper() for c in columns[:8]) != FIXED_COLUMNS:
-                tabbed = "\t" in line
-                raise BiblipError(
-                    "garbled #CHROM header line (expected #CHROM POS ID REF ALT QUAL FILTER INFO"
-                    + (")" if tabbed else ", tab-separated)"),
-                    where=f"{where}: line {line_number}",
-                    hint="the columns must be separated by tabs, not spaces"
-                    if not tabbed
-                    else "fix the header line",
-                )
-            n_columns = len(columns)
-            samples = columns[9:]
-            if len(set(samples)) != len(samples):
-                twice = sorted({name for name in samples if samples.count(name) > 1})
-                raise BiblipError(
-                    f"duplicate sample name{'s' if len(twice) > 1 else ''} in the #CHROM line: "
-                    + ", ".join(repr(name) for name in twice[:5]),
-                    where=f"{where}: line {line_number}",
-                    hint="every sample column needs its own name; rename them, e.g. bcftools reheader -s names.txt",
-                )
+            n_columns = _check_chrom_line(line, where, line_number)
             continue
         if not line:
             continue
