@@ -75,7 +75,7 @@ def target(
     Example:
     biblip target resources/demo.vcf.gz --top 5 -o targets.vcf --tsv targets.tsv
     """
-    from biblip_cli.commands.target import TargetOptions, print_target_summary
+    from biblip_cli.commands.target_options import TargetOptions, print_target_summary
     from biblip_cli.io.vcf_write import infer_output_type
 
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
