@@ -64,6 +64,19 @@ ResumeOption = Annotated[
 ]
 
 
+PickOption = Annotated[
+    bool,
+    typer.Option(
+        "--pick",
+        help="One transcript per allele: MANE Select > canonical > most severe > longest (as VEP --pick_allele).",
+    ),
+]
+CanonicalOnlyOption = Annotated[
+    bool,
+    typer.Option("--canonical-only", help="Report canonical transcripts only (default: every transcript)."),
+]
+
+
 def annotate(
     ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="VCF, VCF.gz or BCF to annotate; '-' reads stdin.")],
@@ -86,19 +99,8 @@ def annotate(
     overwrite_info: OverwriteInfoOption = False,
     write_index: WriteIndexOption = False,
     force: ForceOption = False,
-    pick: Annotated[
-        bool,
-        typer.Option(
-            "--pick",
-            help="One transcript per allele: MANE Select > canonical > most severe > longest (as VEP --pick_allele).",
-        ),
-    ] = False,
-    canonical_only: Annotated[
-        bool,
-        typer.Option(
-            "--canonical-only", help="Report canonical transcripts only (default: every transcript)."
-        ),
-    ] = False,
+    pick: PickOption = False,
+    canonical_only: CanonicalOnlyOption = False,
 ) -> None:
     """Annotate every ALT allele: gene, consequence, HGVSp, pathogenicity (INFO field BIOBLIP).
 

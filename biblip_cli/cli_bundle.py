@@ -14,57 +14,67 @@ models_app = typer.Typer(
 )
 
 
+OutOption = Annotated[
+    Path, typer.Option("-o", "--out", help="Output bundle directory (must not exist, or use --force).")
+]
+ProteinsOption = Annotated[
+    str,
+    typer.Option(
+        help="Protein FASTA (`>SYMBOL ...`, RefSeq or UniProt `GN=` headers); several comma-separated: "
+        "the first file wins per gene."
+    ),
+]
+HpoDirOption = Annotated[
+    str | None, typer.Option(help="Folder with hp.obo, genes_to_phenotype.txt, phenotype.hpoa (.gz ok).")
+]
+HpoOboOption = Annotated[str | None, typer.Option(help="hp.obo[.gz] path or URL (overrides --hpo-dir).")]
+EnhancersOption = Annotated[
+    str | None,
+    typer.Option(help="Optional CRISPR enhancer-gene table (chrom, chromStart, chromEnd, ...)."),
+]
+RegionOption = Annotated[
+    str | None, typer.Option(help="Keep only CONTIG:START-END (1-based), e.g. chr20:1-10000000.")
+]
+Sha256Option = Annotated[
+    list[str] | None, typer.Option(help="Expected checksum of an input, ROLE=HEX (repeatable).")
+]
+ParalogsOption = Annotated[
+    bool,
+    typer.Option("--paralogs/--no-paralogs", help="Align the proteins to their paralogs (evidence)."),
+]
+EmbedOption = Annotated[
+    bool,
+    typer.Option(
+        "--embed/--no-embed",
+        help="Embed every gene's knowledge texts into the bundle (text_embeddings; inference reuses them).",
+    ),
+]
+EmbedTextEncoderOption = Annotated[
+    Path | None, typer.Option(help="Sentence encoder directory for --embed (default: all-MiniLM-L6-v2).")
+]
+
+
 @bundle_app.command("build")
 def bundle_build(
-    out: Annotated[
-        Path, typer.Option("-o", "--out", help="Output bundle directory (must not exist, or use --force).")
-    ],
+    out: OutOption,
     fasta: Annotated[str, typer.Option(help="Genome FASTA (plain, gzip or bgzip): path or http(s) URL.")],
     gtf: Annotated[str, typer.Option(help="GENCODE-style GTF (.gtf or .gtf.gz): path or URL.")],
-    proteins: Annotated[
-        str,
-        typer.Option(
-            help="Protein FASTA (`>SYMBOL ...`, RefSeq or UniProt `GN=` headers); several comma-separated: "
-            "the first file wins per gene."
-        ),
-    ],
+    proteins: ProteinsOption,
     knowledge: Annotated[str, typer.Option(help="Gene knowledge TSV(.gz) with a `symbol` column.")],
-    hpo_dir: Annotated[
-        str | None, typer.Option(help="Folder with hp.obo, genes_to_phenotype.txt, phenotype.hpoa (.gz ok).")
-    ] = None,
-    hpo_obo: Annotated[
-        str | None, typer.Option(help="hp.obo[.gz] path or URL (overrides --hpo-dir).")
-    ] = None,
+    hpo_dir: HpoDirOption = None,
+    hpo_obo: HpoOboOption = None,
     hpo_genes: Annotated[str | None, typer.Option(help="genes_to_phenotype.txt[.gz] path or URL.")] = None,
     hpo_annotations: Annotated[str | None, typer.Option(help="phenotype.hpoa[.gz] path or URL.")] = None,
-    enhancers: Annotated[
-        str | None,
-        typer.Option(help="Optional CRISPR enhancer-gene table (chrom, chromStart, chromEnd, ...)."),
-    ] = None,
-    region: Annotated[
-        str | None, typer.Option(help="Keep only CONTIG:START-END (1-based), e.g. chr20:1-10000000.")
-    ] = None,
+    enhancers: EnhancersOption = None,
+    region: RegionOption = None,
     name: Annotated[str | None, typer.Option(help="Bundle name (default: build + region).")] = None,
     build: Annotated[str, typer.Option(help="Genome build name recorded in the manifest.")] = "GRCh38",
-    sha256: Annotated[
-        list[str] | None, typer.Option(help="Expected checksum of an input, ROLE=HEX (repeatable).")
-    ] = None,
+    sha256: Sha256Option = None,
     force: Annotated[bool, typer.Option(help="Replace an existing output directory.")] = False,
-    paralogs: Annotated[
-        bool,
-        typer.Option("--paralogs/--no-paralogs", help="Align the proteins to their paralogs (evidence)."),
-    ] = True,
+    paralogs: ParalogsOption = True,
     threads: Annotated[int, typer.Option(min=1, help="Processes for the paralog alignments.")] = 1,
-    embed: Annotated[
-        bool,
-        typer.Option(
-            "--embed/--no-embed",
-            help="Embed every gene's knowledge texts into the bundle (text_embeddings; inference reuses them).",
-        ),
-    ] = True,
-    text_encoder: Annotated[
-        Path | None, typer.Option(help="Sentence encoder directory for --embed (default: all-MiniLM-L6-v2).")
-    ] = None,
+    embed: EmbedOption = True,
+    text_encoder: EmbedTextEncoderOption = None,
 ) -> None:
     """Build a reference bundle from standard files (local paths or http(s) URLs).
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,6 +19,9 @@ from biblip_cli.cli_options import (
 )
 from biblip_cli.errors import UsageError
 from biblip_cli.paths import default_model_dir
+
+if TYPE_CHECKING:
+    from biblip_cli.commands.rank_options import RankOptions
 
 InputArgument = Annotated[
     str | None,
@@ -174,46 +177,43 @@ def rank(
     biblip rank resources/demo.vcf.gz --phenotype HP:0001332,HP:0001260,seizures \\
       --tsv ranked.tsv --gene-tsv genes.tsv -o ranked.vcf.gz --html report.html
     """
-    from biblip_cli.commands.rank import RankOptions, print_summary, run_rank
+    cli_values = {name: value for name, value in locals().items() if name != "ctx"}  # the options, by name
+    from biblip_cli.commands.rank import print_summary, run_rank
     from biblip_cli.engine.loading import set_threads
 
     if input is None and phenopacket is None:
         raise UsageError("give a VCF or --phenopacket", hint="biblip rank case.vcf.gz -p HP:0001250")
     set_threads(threads)
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
-    opts = RankOptions(
-        input=input,
+    opts = _rank_options(**cli_values)
+    result = run_rank(opts)
+    if not quiet:
+        print_summary(result)
+
+
+def _rank_options(
+    *,
+    phenotype: list[str] | None,
+    af_field: list[str] | None,
+    json_out: Path | None,
+    bundle: Path | None,
+    model: Path | None,
+    llm: Path | None,
+    text_encoder: Path | None,
+    threads: int | None,  # set for the process by `rank`, not an option of the run
+    **same_name: Any,
+) -> RankOptions:
+    """`rank`'s values as RankOptions: the renamed and converted ones here, the rest by their name."""
+    from biblip_cli.commands.rank_options import RankOptions
+
+    return RankOptions(
         phenotypes=list(phenotype or []),
-        phenotype_file=phenotype_file,
-        sample=sample,
-        ped=ped,
-        phenopacket=phenopacket,
         json=json_out,
-        top=top,
-        shortlist=shortlist,
-        phenotype_match=phenotype_match,
-        include_filtered=include_filtered,
-        min_gq=min_gq,
-        min_dp=min_dp,
         af_fields=list(af_field or []),
-        max_af=max_af,
-        excluded_lr=excluded_lr,
-        output=output,
-        output_type=output_type,
-        tsv=tsv,
-        gene_tsv=gene_tsv,
-        html=html,
         bundle_dir=bundle,
         model_dir=model or default_model_dir(),
         llm_dir=llm,
         text_encoder_dir=text_encoder,
-        device=device,
-        batch_size=batch_size,
-        no_model=no_model,
-        overwrite_info=overwrite_info,
-        force=force,
         command="biblip " + " ".join(sys.argv[1:]),
+        **same_name,
     )
-    result = run_rank(opts)
-    if not quiet:
-        print_summary(result)

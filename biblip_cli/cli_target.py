@@ -11,60 +11,73 @@ import typer
 from biblip_cli.cli_options import BundleOption, DeviceOption, LlmOption, ModelOption, TextEncoderOption
 from biblip_cli.paths import default_model_dir
 
+InputArgument = Annotated[
+    str | None, typer.Argument(help="VCF, VCF.gz or BCF ('-' = stdin); omit with --elements.")
+]
+ElementsOption = Annotated[
+    Path | None, typer.Option(help="BED of regulatory elements to score instead of VCF alleles.")
+]
+OutputOption = Annotated[
+    str, typer.Option("-o", "--output", help="Output VCF ('-' = stdout); with --elements, the TSV.")
+]
+TsvOption = Annotated[
+    Path | None, typer.Option(help="Also write a TSV: one row per allele x candidate gene.")
+]
+OutputTypeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--output-type",
+        "-O",
+        metavar="v|z|b|u",
+        help="v = VCF, z = bgzipped VCF, b = BCF, u = uncompressed BCF; default from the name.",
+    ),
+]
+IncludeCodingOption = Annotated[
+    bool, typer.Option(help="Also score coding/splice alleles (default: noncoding alleles only).")
+]
+BatchSizeOption = Annotated[int, typer.Option(help="Allele x gene pairs per model batch (one LLM forward).")]
+NoModelOption = Annotated[
+    bool, typer.Option("--no-model", help="Score genes by inverse distance to the TSS (no model; fast).")
+]
+RegionOption = Annotated[
+    str | None, typer.Option(help="Only chr:start-end (1-based); uses the index if the input has one.")
+]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run."
+    ),
+]
+ThreadsOption = Annotated[
+    int | None, typer.Option(help="CPU threads for decompression and the model (1 on a shared machine).")
+]
+ResumeOption = Annotated[
+    bool, typer.Option(help="Continue a killed run from its last completed batch (same input and options).")
+]
+
 
 def target(
     ctx: typer.Context,
-    input: Annotated[
-        str | None, typer.Argument(help="VCF, VCF.gz or BCF ('-' = stdin); omit with --elements.")
-    ] = None,
-    elements: Annotated[
-        Path | None, typer.Option(help="BED of regulatory elements to score instead of VCF alleles.")
-    ] = None,
-    output: Annotated[
-        str, typer.Option("-o", "--output", help="Output VCF ('-' = stdout); with --elements, the TSV.")
-    ] = "-",
-    tsv: Annotated[
-        Path | None, typer.Option(help="Also write a TSV: one row per allele x candidate gene.")
-    ] = None,
-    output_type: Annotated[
-        str | None,
-        typer.Option(
-            "--output-type",
-            "-O",
-            metavar="v|z|b|u",
-            help="v = VCF, z = bgzipped VCF, b = BCF, u = uncompressed BCF; default from the name.",
-        ),
-    ] = None,
+    input: InputArgument = None,
+    elements: ElementsOption = None,
+    output: OutputOption = "-",
+    tsv: TsvOption = None,
+    output_type: OutputTypeOption = None,
     window: Annotated[int, typer.Option(help="Candidate genes have a TSS within this many bp.")] = 1_000_000,
     max_genes: Annotated[int, typer.Option(help="At most this many candidate genes, nearest first.")] = 20,
     top: Annotated[int | None, typer.Option(help="Report only the N best-scored genes per allele.")] = None,
-    include_coding: Annotated[
-        bool, typer.Option(help="Also score coding/splice alleles (default: noncoding alleles only).")
-    ] = False,
+    include_coding: IncludeCodingOption = False,
     bundle: BundleOption = None,
     model: ModelOption = None,
     llm: LlmOption = None,
     text_encoder: TextEncoderOption = None,
     device: DeviceOption = "auto",
-    batch_size: Annotated[
-        int, typer.Option(help="Allele x gene pairs per model batch (one LLM forward).")
-    ] = 256,
-    no_model: Annotated[
-        bool, typer.Option("--no-model", help="Score genes by inverse distance to the TSS (no model; fast).")
-    ] = False,
-    region: Annotated[
-        str | None, typer.Option(help="Only chr:start-end (1-based); uses the index if the input has one.")
-    ] = None,
-    shard: Annotated[
-        str | None,
-        typer.Option(help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run."),
-    ] = None,
-    threads: Annotated[
-        int | None, typer.Option(help="CPU threads for decompression and the model (1 on a shared machine).")
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option(help="Continue a killed run from its last completed batch (same input and options).")
-    ] = False,
+    batch_size: BatchSizeOption = 256,
+    no_model: NoModelOption = False,
+    region: RegionOption = None,
+    shard: ShardOption = None,
+    threads: ThreadsOption = None,
+    resume: ResumeOption = False,
 ) -> None:
     """Score candidate target genes (TSS within the window) of noncoding variants or elements.
 
@@ -75,7 +88,7 @@ def target(
     Example:
     biblip target resources/demo.vcf.gz --top 5 -o targets.vcf --tsv targets.tsv
     """
-    from biblip_cli.commands.target import TargetOptions, print_target_summary
+    from biblip_cli.commands.target_options import TargetOptions, print_target_summary
     from biblip_cli.io.vcf_compress import infer_output_type
 
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))

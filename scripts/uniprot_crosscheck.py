@@ -153,8 +153,8 @@ def annotate_with_cli(
 
 
 def _why_underivable(bundle, pv) -> str:
-    from biblip_cli.features.codons import CODON_TABLE
     from biblip_cli.features.coding import cds_seq
+    from biblip_cli.features.codons import CODON_TABLE
 
     tx = bundle.transcripts.by_gene(pv.gene)
     cds = cds_seq(bundle, tx)

@@ -304,9 +304,9 @@ def test_patho_predictions_file_and_gene_prior(tmp_path):
 
 
 def test_simulated_backgrounds_carry_an_af_the_baseline_uses(demo_bundle, tmp_path: Path) -> None:
-    """Common SNPs get a gnomAD_AF (cases.background_af), the causal allele none; the AF row of the rank
+    """Common SNPs get a gnomAD_AF (case_vcfs.background_af), the causal allele none; the AF row of the rank
     task drops alleles above 2% from the Exomiser-like score and keeps the causal one."""
-    from biblip_cli.evaluation.cases import AF_FIELD
+    from biblip_cli.evaluation.case_vcfs import AF_FIELD
     from biblip_cli.evaluation.ranking_task import EXO_AF, _frequency_weights, read_case_alleles
 
     labels, terms, background, alleles_of = _case_inputs(demo_bundle, tmp_path)

@@ -114,7 +114,8 @@ def test_cli_same_file_exit_2_one_line(vcf: Path):
 
 def test_rank_and_target_refuse_their_input(vcf: Path):
     from biblip_cli.commands.rank import RankOptions, run_rank
-    from biblip_cli.commands.target import TargetOptions, run_target
+    from biblip_cli.commands.target import run_target
+    from biblip_cli.commands.target_options import TargetOptions
 
     with pytest.raises(UsageError, match="-o is the same file as the input"):
         run_rank(RankOptions(str(vcf), phenotypes=["HP:0001250"], output=str(vcf), no_model=True))
@@ -423,7 +424,8 @@ def test_windows_1252_bytes_pass_through_file_stdin_and_bcf(bundle, cp1252: Path
 
 
 def test_windows_1252_bytes_in_target(bundle, cp1252: Path):
-    from biblip_cli.commands.target import TargetOptions, run_target
+    from biblip_cli.commands.target import run_target
+    from biblip_cli.commands.target_options import TargetOptions
 
     out, tsv = cp1252.with_name("t.vcf"), cp1252.with_name("t.tsv")
     run_target(
@@ -492,7 +494,8 @@ def test_duplicate_sample_names(tmp_path: Path):
 
 
 def test_target_bad_record_leaves_no_tsv(bundle, tmp_path: Path):
-    from biblip_cli.commands.target import TargetOptions, run_target
+    from biblip_cli.commands.target import run_target
+    from biblip_cli.commands.target_options import TargetOptions
 
     source = tmp_path / "bad.vcf"
     source.write_text(HEADER + RECORDS + "chr20\tx\t.\tC\tT\t.\tPASS\t.\n" * 300)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from biblip_cli.bundle.genes import Transcript, TranscriptIndex
-from biblip_cli.commands.target import TargetOptions, run_target
+from biblip_cli.commands.target import run_target
+from biblip_cli.commands.target_options import TargetOptions
 from biblip_cli.errors import UsageError
 from biblip_cli.features.elements import candidate_genes, element_annotation, rank_candidates
 from biblip_cli.records import AlleleAnnotation

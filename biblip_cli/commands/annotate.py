@@ -110,19 +110,7 @@ def run_annotate(
     streamed = _check_options(opts)
 
     reader = open_vcf(opts.input, threads=opts.threads)
-    try:
-        check_info_conflicts(reader, overwrite=opts.overwrite_info)
-        if bundle is None and annotator is None:
-            from biblip_cli.bundle import Bundle
-
-            bundle = Bundle.open(opts.bundle_dir)
-        if annotator is None:
-            annotator = _default_annotator(bundle)
-        if engine is None and not opts.no_model:
-            engine = _load_engine(opts, bundle)
-    except BaseException:
-        reader.close()
-        raise
+    bundle, annotator, engine = _open_inputs(opts, reader, bundle, annotator, engine)
     bundle_contigs: dict[str, int] = {}
     if bundle is not None and opts.shard:
         bundle_contigs = dict(bundle.genome.contigs)
@@ -134,27 +122,8 @@ def run_annotate(
         reader.vcf.add_to_header(line)
     summary = AnnotateSummary(output=opts.output, tsv=str(opts.tsv) if opts.tsv else None)
 
-    sinks = _open_outputs(opts, reader, streamed)
+    sinks, resume_after = _start_outputs(opts, reader, streamed, engine, summary)
     out = sinks.out
-    resume_after = 0
-    if out is not None and out.resumed:
-        resume_after = out.state.records_done
-        summary.restore(out.state.counters)
-    vcf_sink = out.vcf if out is not None else sinks.vcf_stream
-    tsv_sink = out.tsv_file if out is not None else sinks.tsv_stream
-    assert vcf_sink is not None
-
-    try:
-        if out is None or not out.resumed:
-            vcf_sink.write(header_text(reader).encode("utf-8", "surrogateescape"))
-            if tsv_sink is not None:
-                columns = TSV_COLUMNS + (("explanation",) if opts.explain and engine is not None else ())
-                tsv_sink.write(("\t".join(columns) + "\n").encode())
-            if out is not None:
-                out.checkpoint(0, summary.counters(), force=True)
-    except BaseException:
-        sinks.drop(reader)
-        raise
 
     try:
         _annotate_records(
@@ -176,6 +145,55 @@ def run_annotate(
         write_sidecar(opts.tsv, provenance.sidecar_text())
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _open_inputs(
+    opts: AnnotateOptions, reader: Any, bundle: Any, annotator: Annotator | None, engine: Any
+) -> tuple[Any, Annotator, Any]:
+    """The bundle, annotator and engine that were not injected; the reader is closed where one fails."""
+    try:
+        check_info_conflicts(reader, overwrite=opts.overwrite_info)
+        if bundle is None and annotator is None:
+            from biblip_cli.bundle import Bundle
+
+            bundle = Bundle.open(opts.bundle_dir)
+        if annotator is None:
+            annotator = _default_annotator(bundle)
+        if engine is None and not opts.no_model:
+            engine = _load_engine(opts, bundle)
+    except BaseException:
+        reader.close()
+        raise
+    return bundle, annotator, engine
+
+
+def _start_outputs(
+    opts: AnnotateOptions, reader: Any, streamed: bool, engine: Any, summary: AnnotateSummary
+) -> tuple[Any, int]:
+    """Open the outputs: a fresh run writes the headers (and a first checkpoint), a resumed one restores
+    the summary's counters. Returns the sinks and the last record number already written."""
+    sinks = _open_outputs(opts, reader, streamed)
+    out = sinks.out
+    resume_after = 0
+    if out is not None and out.resumed:
+        resume_after = out.state.records_done
+        summary.restore(out.state.counters)
+    vcf_sink = out.vcf if out is not None else sinks.vcf_stream
+    tsv_sink = out.tsv_file if out is not None else sinks.tsv_stream
+    assert vcf_sink is not None
+
+    try:
+        if out is None or not out.resumed:
+            vcf_sink.write(header_text(reader).encode("utf-8", "surrogateescape"))
+            if tsv_sink is not None:
+                columns = TSV_COLUMNS + (("explanation",) if opts.explain and engine is not None else ())
+                tsv_sink.write(("\t".join(columns) + "\n").encode())
+            if out is not None:
+                out.checkpoint(0, summary.counters(), force=True)
+    except BaseException:
+        sinks.drop(reader)
+        raise
+    return sinks, resume_after
 
 
 def _check_options(opts: AnnotateOptions) -> bool:

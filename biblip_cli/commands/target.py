@@ -16,15 +16,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from biblip_cli.commands.target_bed import Element, read_bed
+from biblip_cli.commands.target_options import (
+    BED_TSV_COLUMNS,
+    Progress,
+    TargetOptions,
+    TargetSummary,
+)
+from biblip_cli.commands.target_sinks import VcfSinks, open_text_out
 from biblip_cli.engine.loading import EngineSpec, load_engine, set_threads
-from biblip_cli.errors import BiblipError, UsageError
+from biblip_cli.errors import UsageError
 from biblip_cli.features.elements import (
     TargetCandidate,
     candidate_genes,
@@ -36,124 +42,14 @@ from biblip_cli.features.elements import (
     transcript_contig,
 )
 from biblip_cli.io.output_paths import is_stdout
-from biblip_cli.io.outputs import TextOutput, check_outputs, commit_all, keep_files_if_stdout_closes
-from biblip_cli.io.vcf_read import record_text
+from biblip_cli.io.outputs import check_outputs
+from biblip_cli.io.vcf_read import alleles, open_vcf, precheck, record_text
 from biblip_cli.records import Allele, AlleleAnnotation
 
 log = logging.getLogger(__name__)
 
-VCF_TSV_COLUMNS = ("chrom", "pos", "ref", "alt", "gene", "distance", "score", "rank")
-BED_TSV_COLUMNS = ("chrom", "start", "end", "name", "gene", "distance", "score", "rank")
-
 Annotator = Callable[[Allele], AlleleAnnotation]
-
-
-@dataclass
-class TargetOptions:
-    input: str | None = None  # VCF; None with `elements`
-    elements: Path | None = None  # BED: chrom, start, end[, name]
-    output: str = "-"
-    tsv: Path | None = None
-    output_type: str = "v"
-    bundle_dir: Path | None = None
-    model_dir: Path | None = None
-    llm_dir: Path | None = None
-    text_encoder_dir: Path | None = None
-    window: int = 1_000_000
-    max_genes: int = 20
-    top: int | None = None
-    include_coding: bool = False
-    no_model: bool = False
-    batch_size: int = 256
-    device: str = "auto"
-    threads: int | None = None
-    region: str | None = None
-    shard: str | None = None
-    resume: bool = False
-    command_line: str = ""
-
-    def fingerprint_options(self) -> dict[str, Any]:
-        """The options that change the output (a `--resume` must use the same)."""
-        return {
-            name: str(getattr(self, name))
-            for name in (
-                "tsv", "output_type", "bundle_dir", "model_dir", "llm_dir", "text_encoder_dir", "window",
-                "max_genes", "top", "include_coding", "no_model", "region", "shard",
-            )
-        }  # fmt: skip
-
-
-Progress = Callable[[int, int], None]  # (records written, allele x gene pairs scored)
-
-
-@dataclass
-class TargetSummary:
-    records: int = 0
-    alleles: int = 0
-    scored: int = 0  # alleles or elements with >= 1 candidate gene
-    skipped_coding: int = 0
-    no_candidates: int = 0
-    pairs: int = 0
-    seconds: float = 0.0
-    scorer: str = "model"
-    by_gene: dict[str, int] = field(default_factory=dict)
-    load_seconds: float = 0.0  # bundle + model start-up, inside `seconds`
-
-    _COUNTED = ("records", "alleles", "scored", "skipped_coding", "no_candidates", "pairs", "by_gene")
-
-    def counters(self) -> dict[str, Any]:
-        """What a `--resume` checkpoint keeps (`restore` puts it back)."""
-        return {name: getattr(self, name) for name in self._COUNTED}
-
-    def restore(self, counters: dict[str, Any]) -> None:
-        for name in self._COUNTED:
-            if name in counters:
-                setattr(self, name, dict(counters[name]) if name == "by_gene" else int(counters[name]))
-
-
-# --- readers ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Element:
-    chrom: str
-    start0: int
-    end0: int
-    name: str
-
-
-BED_HINT = "BED columns: chrom, 0-based start, end (integers, start <= end), tab-separated"
-
-
-def read_bed(path: Path) -> Iterator[Element]:
-    """BED3+ (0-based half-open); `track`/`browser`/`#` lines are skipped."""
-    from biblip_cli.io.textfiles import open_existing_text as open_text
-
-    with open_text(Path(path)) as fh:
-        for line_number, line in enumerate(fh, start=1):
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            cols = line.rstrip("\r\n").split("\t")
-            if len(cols) < 3:
-                raise BiblipError(
-                    "expected at least 3 tab-separated columns (chrom, start, end)",
-                    where=f"{path}:{line_number}",
-                    hint=f"{BED_HINT}; check line {line_number} (spaces instead of tabs?)",
-                )
-            try:
-                start0, end0 = int(cols[1]), int(cols[2])
-            except ValueError as err:
-                raise BiblipError(
-                    f"start/end are not integers ({err})",
-                    where=f"{path}:{line_number}",
-                    hint=f"{BED_HINT}; check line {line_number}",
-                ) from err
-            if end0 < start0 or start0 < 0:
-                raise BiblipError(
-                    "end is before start" if end0 < start0 else "start is negative",
-                    where=f"{path}:{line_number}",
-                    hint=f"{BED_HINT}; check line {line_number}",
-                )
-            name = cols[3] if len(cols) > 3 and cols[3] else f"{cols[0]}:{start0}-{end0}"
-            yield Element(cols[0], start0, end0, name)
+Job = tuple[AlleleAnnotation, list[TargetCandidate]]  # one allele and its candidate genes
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -195,13 +91,6 @@ class _Scorer:
             out.append(rank_candidates(cands, scores[at : at + len(cands)]))
             at += len(cands)
         return out
-
-
-def _open_text_out(target: str | Path | None) -> TextOutput | None:
-    """A TSV through the output layer: temp file + rename (or written through for `-` and devices)."""
-    if target is None:
-        return None
-    return TextOutput(target)
 
 
 def run_target(
@@ -287,7 +176,7 @@ def _fmt(score: float) -> str:
 def _run_elements(opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: TargetSummary) -> None:
     assert opts.elements is not None
     tsv_target = opts.tsv if opts.tsv is not None else opts.output
-    sink = _open_text_out(tsv_target)
+    sink = open_text_out(tsv_target)
     assert sink is not None
     transcripts = bundle.transcripts
     try:
@@ -331,122 +220,19 @@ def _run_elements(opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: Ta
     sink.commit()
 
 
-class _VcfSinks:
-    """Where the VCF pass writes: a resumable pair of partial files (`io/resumable.py`: checkpoint after
-    every batch, `--resume`, renamed into place at the end) when both outputs are files, else the output
-    layer's temp-file-and-rename writers (stdout and devices written through)."""
+def _bundle_annotator(bundle: Any) -> Annotator:
+    from biblip_cli.features.consequence import annotate_allele
 
-    def __init__(self, opts: TargetOptions, reader: Any, header_lines: Sequence[str] = ()) -> None:
-        from biblip_cli.io.output_paths import is_special
-        from biblip_cli.io.resumable import ResumableOutput, input_fingerprint
-        from biblip_cli.io.vcf_header import header_text
-        from biblip_cli.io.vcf_write import VcfOutput
+    def annotator(allele: Allele) -> AlleleAnnotation:
+        return annotate_allele(bundle, allele)
 
-        self.resumable: Any = None
-        self.vcf: Any = None
-        self.tsv: TextOutput | None = None
-        self.resume_after = 0
-        self.counters: dict[str, Any] = {}
-        streamed = reader.is_stdin or any(
-            path is not None and (is_stdout(path) or is_special(Path(path)))
-            for path in (opts.output, opts.tsv)
-        )
-        if streamed and opts.resume:
-            raise UsageError(
-                "--resume needs an input file and output files",
-                hint="pass -o OUT.vcf (and --tsv, if given, as a file too)",
-            )
-        if streamed:
-            self.vcf = VcfOutput(opts.output, reader, opts.output_type, header_lines)
-            try:
-                self.tsv = _open_text_out(opts.tsv)
-                if self.tsv is not None:
-                    self.tsv.write("\t".join(VCF_TSV_COLUMNS) + "\n")
-            except BaseException:
-                self.vcf.abort()
-                raise
-            keep_files_if_stdout_closes(self.vcf.file, self.tsv.file if self.tsv is not None else None)
-            return
-        for line in header_lines:  # provenance, as VcfOutput adds it on the streamed path
-            reader.vcf.add_to_header(line)
-        fingerprint = input_fingerprint(opts.input, opts.fingerprint_options())
-        self.resumable = ResumableOutput(Path(opts.output), opts.tsv, fingerprint, resume=opts.resume)
-        if self.resumable.resumed:
-            self.resume_after = self.resumable.state.records_done
-            self.counters = dict(self.resumable.state.counters)
-            return
-        try:
-            self.resumable.vcf.write(header_text(reader).encode("utf-8", "surrogateescape"))
-            if self.resumable.tsv_file is not None:
-                self.resumable.tsv_file.write(("\t".join(VCF_TSV_COLUMNS) + "\n").encode())
-            self.resumable.checkpoint(0, {}, force=True)
-        except BaseException:
-            self.resumable.abort()
-            raise
-
-    def write(self, vcf_text: str, tsv_text: str) -> None:
-        if self.resumable is not None:
-            self.resumable.vcf.write(vcf_text.encode("utf-8", "surrogateescape"))
-            if self.resumable.tsv_file is not None and tsv_text:
-                self.resumable.tsv_file.write(tsv_text.encode("utf-8", "surrogateescape"))
-            return
-        self.vcf.write_text(vcf_text)
-        if self.tsv is not None and tsv_text:
-            self.tsv.write(tsv_text)
-
-    def checkpoint(self, record_number: int, counters: dict[str, Any], force: bool = False) -> None:
-        if self.resumable is not None:
-            self.resumable.checkpoint(record_number, counters, force=force)
-
-    def commit(self, output_type: str) -> None:
-        if self.resumable is not None:
-            self.resumable.finish(output_type)
-            return
-        try:
-            self.vcf.finish()
-            commit_all(self.vcf.file, self.tsv.file if self.tsv is not None else None)  # all or none
-            self.vcf.commit()  # the index, for -O z
-        except BaseException:
-            self.abort()
-            raise
-
-    def interrupted(self) -> None:
-        if self.resumable is not None:
-            self.resumable.close_for_resume()
-            log.warning("interrupted: rerun the same command with --resume to continue")
-        else:
-            self.abort()
-
-    def abort(self) -> None:
-        if self.resumable is not None:
-            self.resumable.abort()
-            return
-        self.vcf.abort()
-        if self.tsv is not None:
-            self.tsv.abort()
+    return annotator
 
 
-def _run_vcf(
-    opts: TargetOptions,
-    bundle: Any,
-    scorer: _Scorer,
-    summary: TargetSummary,
-    annotator: Annotator | None,
-    progress: Progress | None = None,
-) -> None:
-    from biblip_cli.io.vcf_header import add_command_header, add_target_header, append_info, escape_info
-    from biblip_cli.io.vcf_read import alleles, open_vcf, precheck
-    from biblip_cli.io.vcf_regions import selected_records
+def _open_vcf_pass(opts: TargetOptions, bundle: Any, scorer: _Scorer) -> tuple[Any, VcfSinks]:
+    """The input reader with the target and provenance header lines, and the sinks it writes to."""
+    from biblip_cli.io.vcf_header import add_command_header, add_target_header
 
-    assert opts.input is not None
-    if annotator is None:
-        from biblip_cli.features.consequence import annotate_allele
-
-        def annotator(allele: Allele) -> AlleleAnnotation:
-            return annotate_allele(bundle, allele)
-
-    if opts.tsv is not None and str(opts.tsv) == "-" and opts.output == "-":
-        raise UsageError("stdout cannot carry both the VCF and the TSV", hint="give -o or --tsv a file name")
     reader = open_vcf(opts.input, threads=opts.threads)
     try:
         add_target_header(reader)
@@ -454,25 +240,102 @@ def _run_vcf(
         from biblip_cli.engine.provenance import run_provenance
 
         provenance = run_provenance(bundle, scorer.engine, opts.model_dir, opts.llm_dir)
-        sinks = _VcfSinks(opts, reader, provenance.header_lines())
+        sinks = VcfSinks(opts, reader, provenance.header_lines())
     except BaseException:
         reader.close()
         raise
-    if sinks.counters:
-        summary.restore(sinks.counters)
-    transcripts = bundle.transcripts
-    bundle_contigs = dict(bundle.genome.contigs) if opts.shard else {}
-    pending: list[tuple[Any, str | None, list[tuple[AlleleAnnotation, list[TargetCandidate]]]]] = []
+    return reader, sinks
 
-    def flush() -> None:
-        jobs = [job for _, _, jobs_ in pending for job in jobs_]
-        ranked = iter(scorer(jobs))
+
+class _VcfPass:
+    """One pass over the VCF: each record's alleles become scoring jobs, scored and written in batches
+    of about `--batch-size` pairs, with a checkpoint after every batch."""
+
+    def __init__(
+        self,
+        opts: TargetOptions,
+        bundle: Any,
+        scorer: _Scorer,
+        summary: TargetSummary,
+        annotator: Annotator,
+        sinks: VcfSinks,
+    ) -> None:
+        self.opts = opts
+        self.bundle = bundle
+        self.scorer = scorer
+        self.summary = summary
+        self.annotator = annotator
+        self.sinks = sinks
+        self.transcripts = bundle.transcripts
+        self.bundle_contigs = dict(bundle.genome.contigs) if opts.shard else {}
+        self.pending: list[tuple[Any, str | None, list[Job]]] = []
+
+    def run(self, reader: Any, progress: Progress | None) -> None:
+        from biblip_cli.io.vcf_regions import selected_records
+
+        opts, summary, sinks = self.opts, self.summary, self.sinks
+        n_pairs = 0
+        last_number = sinks.resume_after
+        for number, variant, text in selected_records(reader, opts.region, opts.shard, self.bundle_contigs):
+            last_number = number
+            if number <= sinks.resume_after:
+                continue
+            jobs = self.allele_jobs(variant, number)
+            n_pairs += sum(len(cands) for _, cands in jobs)
+            self.pending.append((variant, text, jobs))
+            if n_pairs >= opts.batch_size:
+                self.flush()
+                sinks.checkpoint(number, summary.counters())
+                if progress is not None:
+                    progress(summary.records, summary.pairs)
+                n_pairs = 0
+        self.flush()
+        sinks.checkpoint(last_number, summary.counters(), force=True)
+
+    def allele_jobs(self, variant: Any, number: int) -> list[Job]:
+        """The record's noncoding (unless --include-coding) alleles with >= 1 candidate gene."""
+        opts, summary, bundle = self.opts, self.summary, self.bundle
+        jobs: list[Job] = []
+        for allele in alleles(variant, number):
+            summary.alleles += 1
+            if precheck(allele) is not None:
+                continue
+            ann = self.annotator(allele)
+            if not ann.annotated and ann.status != "unknown_contig":
+                continue
+            if not opts.include_coding and is_coding(ann):
+                summary.skipped_coding += 1
+                continue
+            contig = transcript_contig(self.transcripts, bundle.genome, allele.chrom)
+            cands = (
+                candidate_genes(self.transcripts, contig, allele.start0, opts.window, opts.max_genes)
+                if contig
+                else []
+            )
+            if not cands:
+                summary.no_candidates += 1
+                continue
+            summary.scored += 1
+            jobs.append(
+                (
+                    ann if ann.annotated else AlleleAnnotation(allele, status="ok", note="no sequence"),
+                    cands,
+                )
+            )
+        return jobs
+
+    def flush(self) -> None:
+        from biblip_cli.io.vcf_header import append_info, escape_info
+
+        summary = self.summary
+        jobs = [job for _, _, jobs_ in self.pending for job in jobs_]
+        ranked = iter(self.scorer(jobs))
         vcf_parts: list[str] = []
         tsv_parts: list[str] = []
-        for variant, text, jobs_ in pending:
+        for variant, text, jobs_ in self.pending:
             entries = []
             for ann, _ in jobs_:
-                cands = _report(next(ranked), opts.top)
+                cands = _report(next(ranked), self.opts.top)
                 a = ann.allele
                 for c in cands:
                     entries.append(f"{escape_info(a.alt)}|{escape_info(c.gene)}|{_fmt(c.score)}")
@@ -484,55 +347,32 @@ def _run_vcf(
             line = text or record_text(variant)  # the input's own line where there is one
             vcf_parts.append(append_info(line, "BIOBLIP_TARGET=" + ",".join(entries)) if entries else line)
             summary.records += 1
-        sinks.write("".join(vcf_parts), "".join(tsv_parts))
-        pending.clear()
+        self.sinks.write("".join(vcf_parts), "".join(tsv_parts))
+        self.pending.clear()
 
+
+def _run_vcf(
+    opts: TargetOptions,
+    bundle: Any,
+    scorer: _Scorer,
+    summary: TargetSummary,
+    annotator: Annotator | None,
+    progress: Progress | None = None,
+) -> None:
+    assert opts.input is not None
+    if annotator is None:
+        annotator = _bundle_annotator(bundle)
+    if opts.tsv is not None and str(opts.tsv) == "-" and opts.output == "-":
+        raise UsageError("stdout cannot carry both the VCF and the TSV", hint="give -o or --tsv a file name")
+    reader, sinks = _open_vcf_pass(opts, bundle, scorer)
+    if sinks.counters:
+        summary.restore(sinks.counters)
+    vcf_pass = _VcfPass(opts, bundle, scorer, summary, annotator, sinks)
     try:
-        n_pairs = 0
-        last_number = sinks.resume_after
-        for number, variant, text in selected_records(reader, opts.region, opts.shard, bundle_contigs):
-            last_number = number
-            if number <= sinks.resume_after:
-                continue
-            jobs: list[tuple[AlleleAnnotation, list[TargetCandidate]]] = []
-            for allele in alleles(variant, number):
-                summary.alleles += 1
-                if precheck(allele) is not None:
-                    continue
-                ann = annotator(allele)
-                if not ann.annotated and ann.status != "unknown_contig":
-                    continue
-                if not opts.include_coding and is_coding(ann):
-                    summary.skipped_coding += 1
-                    continue
-                contig = transcript_contig(transcripts, bundle.genome, allele.chrom)
-                cands = (
-                    candidate_genes(transcripts, contig, allele.start0, opts.window, opts.max_genes)
-                    if contig
-                    else []
-                )
-                if not cands:
-                    summary.no_candidates += 1
-                    continue
-                summary.scored += 1
-                jobs.append(
-                    (
-                        ann if ann.annotated else AlleleAnnotation(allele, status="ok", note="no sequence"),
-                        cands,
-                    )
-                )
-                n_pairs += len(cands)
-            pending.append((variant, text, jobs))
-            if n_pairs >= opts.batch_size:
-                flush()
-                sinks.checkpoint(number, summary.counters())
-                if progress is not None:
-                    progress(summary.records, summary.pairs)
-                n_pairs = 0
-        flush()
-        sinks.checkpoint(last_number, summary.counters(), force=True)
+        vcf_pass.run(reader, progress)
     except KeyboardInterrupt:
-        sinks.interrupted()
+        if sinks.interrupted():
+            log.warning("interrupted: rerun the same command with --resume to continue")
         reader.close()
         raise
     except BaseException:
@@ -541,28 +381,3 @@ def _run_vcf(
         raise
     reader.close()
     sinks.commit(opts.output_type)
-
-
-def print_target_summary(summary: TargetSummary) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="biblip target", header_style="bold")
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    rows = [
-        ("scorer", summary.scorer),
-        ("records written", str(summary.records)),
-        ("alleles / elements read", str(summary.alleles)),
-        ("scored (>= 1 candidate gene)", str(summary.scored)),
-        ("skipped as coding", str(summary.skipped_coding)),
-        ("no gene within the window", str(summary.no_candidates)),
-        ("allele x gene pairs reported", str(summary.pairs)),
-        ("time", f"{summary.seconds:.1f} s ({summary.load_seconds:.1f} s start-up)"),
-    ]
-    work = summary.seconds - summary.load_seconds
-    if summary.pairs and work > 0:
-        rows.append(("pairs per second (after start-up)", f"{summary.pairs / work:,.0f}"))
-    for what, value in rows:
-        table.add_row(what, value)
-    Console(stderr=True).print(table)

@@ -11,20 +11,19 @@ pathogenic allele of a labelled gene, and 3-8 HPO terms of that gene plus 0-2 un
 from __future__ import annotations
 
 import logging
-import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from biblip_cli.errors import BiblipError
+from biblip_cli.evaluation.case_vcfs import BackgroundVariant, background_af, read_background, write_case_vcf
 from biblip_cli.io.datasets import LabeledVariant, tsv_rows
 from biblip_cli.records import Allele, ProteinVariant
 
 log = logging.getLogger(__name__)
 
 CASES_TSV = "cases.tsv"
-CASE_SAMPLE = "PROBAND"
 CASE_COLUMNS = (
     "case_id",
     "vcf",
@@ -103,79 +102,6 @@ class SimulatedCase:
     terms: list[str]  # all patient terms (gene terms + noise), in the order given to methods
     noise_terms: list[str] = field(default_factory=list)
     gene_split: str = ""  # test | val | train | "" (unknown)
-
-
-@dataclass(frozen=True)
-class BackgroundVariant:
-    chrom: str
-    pos: int
-    ref: str
-    alt: str
-    rsid: str
-
-
-def read_background(
-    path: Path, contigs: Sequence[str] | None = None
-) -> tuple[list[str], list[BackgroundVariant]]:
-    """Header contig lines and biallelic SNVs of a VCF (cyvcf2), optionally limited to `contigs`."""
-    from cyvcf2 import VCF
-
-    if not Path(path).is_file():
-        raise BiblipError("background VCF not found", where=str(path))
-    reader = VCF(str(path))
-    contig_lines = [line for line in reader.raw_header.splitlines() if line.startswith("##contig")]
-    out = []
-    for v in reader:
-        if contigs and v.CHROM not in contigs:
-            continue
-        for alt in v.ALT:
-            out.append(BackgroundVariant(v.CHROM, v.POS, v.REF, alt, v.ID or "."))
-    reader.close()
-    return contig_lines, out
-
-
-AF_FIELD = "gnomAD_AF"  # the INFO field simulated backgrounds carry (`biblip rank` auto-detects it)
-
-
-def background_af(rng: random.Random, kind: str) -> float | None:
-    """A population allele frequency for a simulated background variant (None: no value written).
-
-    Stated assumptions, since the shared data has no frequencies: the common dbSNP SNPs (MAF >= 1% by
-    dbSNP's definition) get U(0.01, 0.5); benign UniProt missense polymorphisms get a log-uniform AF in
-    [1e-4, 0.3] (so about a third are rarer than 1% and stay candidates); the causal allele and the random
-    missense decoys (a case's own rare variants) have none."""
-    if kind == "common":
-        return rng.uniform(0.01, 0.5)
-    if kind == "benign":
-        return 10 ** rng.uniform(-4.0, math.log10(0.3))
-    return None
-
-
-def write_case_vcf(
-    path: Path,
-    contig_lines: Sequence[str],
-    rows: Sequence[tuple[str, int, str, str, str, str] | tuple[str, int, str, str, str, str, float | None]],
-) -> None:
-    """Rows (chrom, pos, id, ref, alt, genotype[, gnomAD_AF]), sorted here; one sample named PROBAND."""
-    contig_order = {line.split("ID=")[1].split(",")[0].rstrip(">"): i for i, line in enumerate(contig_lines)}
-    rows = sorted(rows, key=lambda r: (contig_order.get(r[0], len(contig_order)), r[0], r[1], r[3], r[4]))
-    with_af = any(len(r) > 6 for r in rows)
-
-    def info(row: tuple) -> str:
-        af = row[6] if len(row) > 6 else None
-        return f"{AF_FIELD}={af:.4g}" if af is not None else "."
-
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write("##fileformat=VCFv4.2\n##source=biblip simulated Mendelian case\n")
-        fh.writelines(line + "\n" for line in contig_lines)
-        if with_af:
-            fh.write(f'##INFO=<ID={AF_FIELD},Number=A,Type=Float,Description="Simulated population AF '
-                     '(evaluation/cases.background_af)">\n')  # fmt: skip
-        fh.write('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n')
-        fh.write(f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{CASE_SAMPLE}\n")
-        fh.writelines(
-            f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t.\tPASS\t{info(r)}\tGT\t{r[5]}\n" for r in rows
-        )
 
 
 def _placed_pathogenic(

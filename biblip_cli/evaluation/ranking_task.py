@@ -31,7 +31,7 @@ MIN_HELD_OUT_CASE_GENES = 5  # fewer held-out genes than this: also simulate cas
 
 def read_case_alleles(case: SimulatedCase) -> tuple[list[Allele], list[str], list[float | None]]:
     """ALT alleles of a case VCF, the proband's genotype of each (e.g. '0/1') and its simulated AF."""
-    from biblip_cli.evaluation.cases import AF_FIELD
+    from biblip_cli.evaluation.case_vcfs import AF_FIELD
     from biblip_cli.io.vcf_read import alleles, open_vcf, precheck
 
     reader = open_vcf(case.vcf)

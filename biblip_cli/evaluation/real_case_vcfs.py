@@ -2,7 +2,7 @@
 
 Each case VCF holds the patient's own causal variant(s) (their GRCh38 vcfRecord and zygosity) over the
 same background as the simulated cases (`cases.build_cases`): the region's common SNPs with random
-genotypes and the region's benign missense polymorphisms, with simulated gnomAD_AF values (`cases.background_af`); the patient's own HPO terms are the
+genotypes and the region's benign missense polymorphisms, with simulated gnomAD_AF values (`case_vcfs.background_af`); the patient's own HPO terms are the
 phenotypes. The rank task (`ranking_task.evaluate_ranking`) then scores them with biblip and the
 Exomiser-like baseline, so real cases and simulated ones are measured by one code path.
 """
@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from biblip_cli.evaluation.cases import SimulatedCase, background_af, read_background, write_case_vcf
+from biblip_cli.evaluation.case_vcfs import background_af, read_background, write_case_vcf
+from biblip_cli.evaluation.cases import SimulatedCase
 from biblip_cli.io.case_records import CaseRecord
 from biblip_cli.io.datasets import LabeledVariant
 from biblip_cli.records import Allele

@@ -43,27 +43,10 @@ def coding_effect(
     """Terms and protein fields for a change that touches the CDS (sets `eff` fields in place)."""
     plus = tx.strand == "+"
     cds_len = tx.cds_length
-    if r:
-        offs = [tx.cds_offset(p) for p in range(s0, s0 + len(r))]
-        clean = all(o is not None and 0 <= o < cds_len for o in offs)
-        if clean:
-            c_lo, c_hi = min(offs), max(offs)  # type: ignore[type-var]
-            clean = c_hi - c_lo == len(r) - 1  # no intron inside the deleted span
-    else:
-        o1, o2 = tx.cds_offset(s0 - 1), tx.cds_offset(s0)
-        clean = o1 is not None and o2 is not None and abs(o1 - o2) == 1
-        if clean:
-            c_lo = min(o1, o2) + 1  # type: ignore[type-var]
-            c_hi = c_lo - 1
-    if not clean:
-        # spans a CDS/UTR or exon/intron edge: VEP gives location terms plus coding_sequence_variant
-        first = [tx.cds_offset(p) for p in range(s0, s0 + max(len(r), 1))]
-        terms = {"coding_sequence_variant"}
-        if any(o is not None and 0 <= o < 3 for o in first):
-            terms.add("start_lost")
-        if any(o is not None and cds_len - 3 <= o < cds_len for o in first):
-            terms.add("stop_lost")
-        return terms
+    span = _cds_span(tx, s0, r, cds_len)
+    if span is None:
+        return _edge_terms(tx, s0, r, cds_len)
+    c_lo, c_hi = span
     eff.cds_position = c_lo + 1
     eff.protein_position = c_lo // 3 + 1
     if not seq_ok:
@@ -83,7 +66,6 @@ def coding_effect(
     rel = c_lo - first_codon * 3
     eff.codons = _codon_text(ref_seg, rel, len(rt)) + "/" + _codon_text(alt_seg, rel, len(at))
     ref_p = translate(ref_seg)
-    pos = first_codon + 1
     if "X" in ref_p:
         return {"coding_sequence_variant"}
     if d % 3:
@@ -91,6 +73,51 @@ def coding_effect(
     alt_p = translate(alt_seg)
     if "X" in alt_p:
         return {"coding_sequence_variant"}
+    return _protein_change(bundle, tx, eff, cds, new, ref_p, alt_p, first_codon, rt, d)
+
+
+def _cds_span(tx: Transcript, s0: int, r: str, cds_len: int) -> tuple[int, int] | None:
+    """The change's CDS offsets (c_lo, c_hi; an insertion: c_hi = c_lo - 1), None where it is not clean:
+    outside the CDS, across an intron, or (an insertion) not between two adjacent CDS bases."""
+    if r:
+        offs = [tx.cds_offset(p) for p in range(s0, s0 + len(r))]
+        if not all(o is not None and 0 <= o < cds_len for o in offs):
+            return None
+        c_lo, c_hi = min(offs), max(offs)  # type: ignore[type-var]
+        return (c_lo, c_hi) if c_hi - c_lo == len(r) - 1 else None  # no intron inside the deleted span
+    o1, o2 = tx.cds_offset(s0 - 1), tx.cds_offset(s0)
+    if o1 is None or o2 is None or abs(o1 - o2) != 1:
+        return None
+    c_lo = min(o1, o2) + 1
+    return c_lo, c_lo - 1
+
+
+def _edge_terms(tx: Transcript, s0: int, r: str, cds_len: int) -> set[str]:
+    """A change that spans a CDS/UTR or exon/intron edge: VEP gives location terms plus
+    coding_sequence_variant."""
+    first = [tx.cds_offset(p) for p in range(s0, s0 + max(len(r), 1))]
+    terms = {"coding_sequence_variant"}
+    if any(o is not None and 0 <= o < 3 for o in first):
+        terms.add("start_lost")
+    if any(o is not None and cds_len - 3 <= o < cds_len for o in first):
+        terms.add("stop_lost")
+    return terms
+
+
+def _protein_change(
+    bundle: Any,
+    tx: Transcript,
+    eff: GeneEffect,
+    cds: str,
+    new: str,
+    ref_p: str,
+    alt_p: str,
+    first_codon: int,
+    rt: str,
+    d: int,
+) -> set[str]:
+    """An in-frame change's terms and HGVSp from the ref and alt peptides of the touched codons."""
+    pos = first_codon + 1
     # trim the common amino-acid prefix/suffix to name the change
     i = 0
     while i < len(ref_p) and i < len(alt_p) and ref_p[i] == alt_p[i]:
@@ -141,6 +168,13 @@ def coding_effect(
         elif d < 0:
             terms.add("inframe_deletion")
         return terms
+    return _inframe_change(eff, cds, ref_p, rp, ap, i, p1, d)
+
+
+def _inframe_change(
+    eff: GeneEffect, cds: str, ref_p: str, rp: str, ap: str, i: int, p1: int, d: int
+) -> set[str]:
+    """Missense, in-frame insertion/deletion/delins: `rp`/`ap` are the changed residues from `p1`."""
     if d == 0:
         if len(rp) == 1 and len(ap) == 1:
             eff.hgvsp = f"p.{three_letter(rp)}{p1}{three_letter(ap)}"

@@ -156,23 +156,49 @@ def _effect(bundle: Any, tx: Transcript, s0: int, e0: int, r: str, a: str, seq_o
     # interval of reference bases the allele touches (an insertion touches its two flanking bases)
     lo, hi = (s0, e0) if r else (s0 - 1, s0 + 1)
     if hi <= tx.start0 or lo >= tx.end0:
-        if hi <= tx.start0:
-            dist = tx.start0 - (e0 if r else s0) + 1
-            term = "upstream_gene_variant" if plus else "downstream_gene_variant"
-        else:
-            dist = s0 - tx.end0 + 1
-            term = "downstream_gene_variant" if plus else "upstream_gene_variant"
-        if dist > FLANK:
-            return None
-        eff.consequences = [term]
-        eff.distance = dist
-        return eff
+        return _flanking_effect(tx, eff, s0, e0, r, hi)
 
     terms: set[str] = set()
-    n_exons = len(tx.exons)
     exon_hits = [i for i, (s, e) in enumerate(tx.exons) if s < hi and e > lo]
     if not r and exon_hits:  # an insertion is exonic only if both flanking bases are in one exon
         exon_hits = [i for i in exon_hits if tx.exons[i][0] <= s0 - 1 and s0 < tx.exons[i][1]]
+    intron_hits = _intron_terms(tx, s0, lo, hi, r, terms)
+    _number_exons_introns(tx, eff, exon_hits, intron_hits)
+
+    if exon_hits:
+        _exon_terms(bundle, tx, eff, s0, r, a, seq_ok, lo, hi, exon_hits, terms)
+    if not tx.coding and (intron_hits or not exon_hits):
+        terms.add("non_coding_transcript_variant")
+    if not terms:
+        terms.add("intron_variant" if intron_hits else "coding_sequence_variant")
+    eff.consequences = sorted(terms, key=lambda t: _SEVERITY.get(t, 99))
+    eff.impact = so_impact(eff.consequences[0])
+    eff.hgvsc = _hgvsc(tx, s0, r, a)
+    if exon_hits:
+        _positions(tx, eff, s0, r)
+    return eff
+
+
+def _flanking_effect(tx: Transcript, eff: GeneEffect, s0: int, e0: int, r: str, hi: int) -> GeneEffect | None:
+    """Upstream/downstream of the transcript: within FLANK bp, else None (no effect)."""
+    plus = tx.strand == "+"
+    if hi <= tx.start0:
+        dist = tx.start0 - (e0 if r else s0) + 1
+        term = "upstream_gene_variant" if plus else "downstream_gene_variant"
+    else:
+        dist = s0 - tx.end0 + 1
+        term = "downstream_gene_variant" if plus else "upstream_gene_variant"
+    if dist > FLANK:
+        return None
+    eff.consequences = [term]
+    eff.distance = dist
+    return eff
+
+
+def _intron_terms(tx: Transcript, s0: int, lo: int, hi: int, r: str, terms: set[str]) -> list[int]:
+    """The introns the change touches (their indexes); adds intron and splice terms to `terms`."""
+    plus = tx.strand == "+"
+    n_exons = len(tx.exons)
     intron_hits = []
     for i in range(n_exons - 1):
         i_s, i_e = tx.exons[i][1], tx.exons[i + 1][0]
@@ -207,6 +233,15 @@ def _effect(bundle: Any, tx: Transcript, s0: int, e0: int, r: str, a: str, seq_o
                     terms.add("splice_region_variant")
             elif (i_s - 3 < s0 <= i_s) or (i_e <= s0 - 1 < i_e + 3) or s0 == i_s or s0 == i_e:
                 terms.add("splice_region_variant")
+    return intron_hits
+
+
+def _number_exons_introns(
+    tx: Transcript, eff: GeneEffect, exon_hits: list[int], intron_hits: list[int]
+) -> None:
+    """VEP's EXON/INTRON fields ("k/n" or "k-k2/n", in transcript order)."""
+    plus = tx.strand == "+"
+    n_exons = len(tx.exons)
     if intron_hits:
         k = intron_hits[0] if plus else n_exons - 2 - intron_hits[-1]
         k2 = intron_hits[-1] if plus else n_exons - 2 - intron_hits[0]
@@ -216,39 +251,50 @@ def _effect(bundle: Any, tx: Transcript, s0: int, e0: int, r: str, a: str, seq_o
         k2 = exon_hits[-1] if plus else n_exons - 1 - exon_hits[0]
         eff.exon = f"{k + 1}/{n_exons}" if k == k2 else f"{k + 1}-{k2 + 1}/{n_exons}"
 
-    if exon_hits:
-        if not tx.coding:
-            terms.add("non_coding_transcript_exon_variant")
+
+def _exon_terms(
+    bundle: Any,
+    tx: Transcript,
+    eff: GeneEffect,
+    s0: int,
+    r: str,
+    a: str,
+    seq_ok: bool,
+    lo: int,
+    hi: int,
+    exon_hits: list[int],
+    terms: set[str],
+) -> None:
+    """Adds the terms of the exonic part: non-coding exon, UTRs, and the coding effect."""
+    plus = tx.strand == "+"
+    if not tx.coding:
+        terms.add("non_coding_transcript_exon_variant")
+    else:
+        cs, ce = tx.cds_start0, tx.cds_end0
+        assert cs is not None and ce is not None
+        exonic = [(max(lo, tx.exons[i][0]), min(hi, tx.exons[i][1])) for i in exon_hits]
+        if any(x < cs for x, _ in exonic):
+            terms.add("5_prime_UTR_variant" if plus else "3_prime_UTR_variant")
+        if any(y > ce for _, y in exonic):
+            terms.add("3_prime_UTR_variant" if plus else "5_prime_UTR_variant")
+        if r:
+            in_cds = any(x < ce and y > cs for x, y in exonic)
         else:
-            cs, ce = tx.cds_start0, tx.cds_end0
-            assert cs is not None and ce is not None
-            exonic = [(max(lo, tx.exons[i][0]), min(hi, tx.exons[i][1])) for i in exon_hits]
-            if any(x < cs for x, _ in exonic):
-                terms.add("5_prime_UTR_variant" if plus else "3_prime_UTR_variant")
-            if any(y > ce for _, y in exonic):
-                terms.add("3_prime_UTR_variant" if plus else "5_prime_UTR_variant")
-            if r:
-                in_cds = any(x < ce and y > cs for x, y in exonic)
-            else:
-                in_cds = cs <= s0 - 1 and s0 < ce
-            if in_cds:
-                terms.update(coding_effect(bundle, tx, eff, s0, r, a, seq_ok))
-    if not tx.coding and (intron_hits or not exon_hits):
-        terms.add("non_coding_transcript_variant")
-    if not terms:
-        terms.add("intron_variant" if intron_hits else "coding_sequence_variant")
-    eff.consequences = sorted(terms, key=lambda t: _SEVERITY.get(t, 99))
-    eff.impact = so_impact(eff.consequences[0])
-    eff.hgvsc = _hgvsc(tx, s0, r, a)
-    if exon_hits:
-        ends = (s0, s0 + len(r) - 1) if r else (s0 - 1, s0)  # an insertion: its two flanking bases
-        ends = ends if plus else ends[::-1]  # transcript order
-        eff.cdna_position = _vep_span([tx.tx_offset(p) for p in ends])
-        if tx.coding:
-            cds_len = tx.cds_length
-            offsets = [tx.cds_offset(p) for p in ends]
-            eff.cds_span = _vep_span([o if o is not None and 0 <= o < cds_len else None for o in offsets])
-    return eff
+            in_cds = cs <= s0 - 1 and s0 < ce
+        if in_cds:
+            terms.update(coding_effect(bundle, tx, eff, s0, r, a, seq_ok))
+
+
+def _positions(tx: Transcript, eff: GeneEffect, s0: int, r: str) -> None:
+    """cDNA_position and CDS_position of an exonic change (VEP's spans)."""
+    plus = tx.strand == "+"
+    ends = (s0, s0 + len(r) - 1) if r else (s0 - 1, s0)  # an insertion: its two flanking bases
+    ends = ends if plus else ends[::-1]  # transcript order
+    eff.cdna_position = _vep_span([tx.tx_offset(p) for p in ends])
+    if tx.coding:
+        cds_len = tx.cds_length
+        offsets = [tx.cds_offset(p) for p in ends]
+        eff.cds_span = _vep_span([o if o is not None and 0 <= o < cds_len else None for o in offsets])
 
 
 def _vep_span(offsets: list[int | None]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from biblip_cli.model.llm import DEFAULT_TAIL
+from biblip_cli.model.llm_rows import DEFAULT_TAIL
 from biblip_cli.records import AlleleAnnotation, ProteinVariant
 
 TAIL = DEFAULT_TAIL  # what lm_loss/score use by default, so training and inference agree
