@@ -15,6 +15,9 @@ from biblip_cli.cli_options import (
     LlmOption,
     ModelOption,
     OverwriteInfoOption,
+    RegionOption,
+    ResumeOption,
+    ShardOption,
     TextEncoderOption,
 )
 from biblip_cli.paths import default_model_dir
@@ -45,25 +48,6 @@ WriteIndexOption = Annotated[
         "--write-index", help="Index the output as bcftools does: .csi for BCF (-O z always gets .tbi)."
     ),
 ]
-RegionOption = Annotated[
-    str | None,
-    typer.Option(
-        metavar="CHR:START-END", help="Only chr:start-end (1-based); uses the index if the input has one."
-    ),
-]
-ShardOption = Annotated[
-    str | None,
-    typer.Option(
-        metavar="I/N",
-        help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run.",
-    ),
-]
-ResumeOption = Annotated[
-    bool,
-    typer.Option(help="Continue a killed run from its last completed batch (same input and options)."),
-]
-
-
 PickOption = Annotated[
     bool,
     typer.Option(

@@ -32,3 +32,21 @@ ForceOption = Annotated[
     bool,
     typer.Option("--force", help="Run with an LLM whose sha256 differs from the one the checkpoint records."),
 ]
+# --region/--shard/--resume: the same rules for annotate and target (io/vcf_regions.py, io/resumable.py)
+RegionOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="CHR:START-END", help="Only chr:start-end (1-based); uses the index if the input has one."
+    ),
+]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="I/N",
+        help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run.",
+    ),
+]
+ResumeOption = Annotated[
+    bool,
+    typer.Option(help="Continue a killed run from its last completed batch (same input and options)."),
+]

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from biblip_cli.cli_options import BundleOption, DeviceOption, LlmOption, ModelOption, TextEncoderOption
+from biblip_cli.cli_options import (
+    BundleOption,
+    DeviceOption,
+    LlmOption,
+    ModelOption,
+    RegionOption,
+    ResumeOption,
+    ShardOption,
+    TextEncoderOption,
+)
 from biblip_cli.paths import default_model_dir
 
 InputArgument = Annotated[
@@ -39,20 +48,8 @@ BatchSizeOption = Annotated[int, typer.Option(help="Allele x gene pairs per mode
 NoModelOption = Annotated[
     bool, typer.Option("--no-model", help="Score genes by inverse distance to the TSS (no model; fast).")
 ]
-RegionOption = Annotated[
-    str | None, typer.Option(help="Only chr:start-end (1-based); uses the index if the input has one.")
-]
-ShardOption = Annotated[
-    str | None,
-    typer.Option(
-        help="Only shard i/n of the genome (equal bp slices); shards 1..n concatenated = whole run."
-    ),
-]
 ThreadsOption = Annotated[
     int | None, typer.Option(help="CPU threads for decompression and the model (1 on a shared machine).")
-]
-ResumeOption = Annotated[
-    bool, typer.Option(help="Continue a killed run from its last completed batch (same input and options).")
 ]
 
 

@@ -17,11 +17,11 @@ import pytest
 
 from biblip_cli.commands.annotate import run_annotate
 from biblip_cli.commands.annotate_options import AnnotateOptions
-from biblip_cli.commands.annotate_regions import ShardPlan, parse_region, parse_shard
 from biblip_cli.commands.annotate_rows import TSV_COLUMNS
 from biblip_cli.errors import UsageError
 from biblip_cli.io.vcf_compress import infer_output_type
 from biblip_cli.io.vcf_header import BIOBLIP_COLUMNS
+from biblip_cli.io.vcf_regions import ShardPlan, parse_region, parse_shard
 from biblip_cli.io.vcf_write import concat_vcfs
 
 

@@ -303,3 +303,29 @@ def test_stdout_closed_early_still_writes_the_file_output(tmp_path: Path, comman
     strip = lambda text: [x for x in text.splitlines() if not x.startswith("##biblip_command")]
     assert strip(out) == strip((tmp_path / "whole.vcf").read_text())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.vcf", "err", "got", "o.vcf", "rc", "whole.vcf"]
+
+
+def test_target_with_a_truncated_gene_model_leaves_no_partials(tmp_path: Path):
+    """The gene model is read when the VCF pass starts: a truncated GTF must not leave the resumable partials."""
+    import shutil
+
+    from biblip_cli.bundle import default_bundle_dir
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(default_bundle_dir(), bundle)
+    gtf = bundle / "genes" / "genes.gtf.gz"
+    data = gtf.read_bytes()
+    gtf.write_bytes(data[: len(data) // 2])
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=chr20,length=64444167>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        "chr20\t96130\t.\tC\tT\t.\tPASS\t.\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "BIBLIP_DEBUG"}
+    done = subprocess.run(
+        [sys.executable, "-m", "biblip_cli.cli", "-q", "target", str(vcf), "--no-model", "--bundle", str(bundle),
+         "-o", "o.vcf", "--tsv", "o.tsv"],
+        cwd=tmp_path, env=env, capture_output=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1 and b"Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "in.vcf"], done.stderr.decode()

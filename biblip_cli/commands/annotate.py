@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from Bio import bgzf
 
 from biblip_cli.commands.annotate_options import AnnotateOptions, AnnotateSummary
-from biblip_cli.commands.annotate_regions import ShardPlan, header_contigs, parse_region, parse_shard
 from biblip_cli.commands.annotate_rows import TSV_COLUMNS, Batch, write_batch
 from biblip_cli.engine.loading import EngineSpec, load_engine, set_threads
 from biblip_cli.engine.provenance import run_provenance
@@ -27,6 +26,7 @@ from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.io.vcf_compress import bgzf_writer, check_output_type, write_bcf
 from biblip_cli.io.vcf_header import add_bioblip_header, add_command_header, check_info_conflicts, header_text
 from biblip_cli.io.vcf_read import VcfReader, alleles, open_vcf, precheck
+from biblip_cli.io.vcf_regions import parse_region, parse_shard, selected_records
 from biblip_cli.io.vcf_write import text_spool
 from biblip_cli.records import Allele, AlleleAnnotation
 
@@ -65,34 +65,7 @@ def _records(
     reader: VcfReader, opts: AnnotateOptions, bundle_contigs: dict[str, int]
 ) -> Iterator[tuple[int, Any, str | None]]:
     """Input records, narrowed to --region (index if there is one, else a filter) and --shard."""
-    region = parse_region(opts.region) if opts.region else None
-    source: Iterator[tuple[int, Any, str | None]]
-    if region and reader.has_index():
-        chrom, start, end = region
-        names = set(reader.seqnames)
-        if chrom not in names:
-            alt = chrom[3:] if chrom.startswith("chr") else "chr" + chrom
-            chrom = alt if alt in names else chrom
-        spec = f"{chrom}:{start}-{end}" if end else f"{chrom}:{start}"
-        source = reader.records_text(spec) if chrom in names else iter(())
-        region = None
-    else:
-        source = reader.records_text()
-        if region:
-            log.info("%s has no index: --region filters while reading the whole file", reader.name)
-    shard = (
-        ShardPlan(*parse_shard(opts.shard), header_contigs(reader), bundle_contigs) if opts.shard else None
-    )
-    if region:
-        chrom, start, end = region
-        names = {chrom, chrom[3:] if chrom.startswith("chr") else "chr" + chrom}
-        end0 = end if end is not None else 1 << 62
-    for number, variant, text in source:
-        if region and (variant.CHROM not in names or variant.end < start or variant.start >= end0):
-            continue
-        if shard and not shard.keeps(variant.CHROM, variant.POS):
-            continue
-        yield number, variant, text
+    return selected_records(reader, opts.region, opts.shard, bundle_contigs)
 
 
 def run_annotate(

@@ -367,8 +367,8 @@ def _run_vcf(
     reader, sinks = _open_vcf_pass(opts, bundle, scorer)
     if sinks.counters:
         summary.restore(sinks.counters)
-    vcf_pass = _VcfPass(opts, bundle, scorer, summary, annotator, sinks)
     try:
+        vcf_pass = _VcfPass(opts, bundle, scorer, summary, annotator, sinks)  # reads the gene model: may fail
         vcf_pass.run(reader, progress)
     except KeyboardInterrupt:
         if sinks.interrupted():
