@@ -182,6 +182,7 @@ def test_real_case_vcf_holds_the_causal_variant(tmp_path: Path):
     assert [c.case_id for c in cases] == ["PMID_1:case 1"]
     text = cases[0].vcf.read_text()
     assert "\tcausal1\t" in text and text.count("\n") > 5 and cases[0].genotype == "1/1"
+    assert "gnomAD_AF=" in text  # the same background rows as simulated cases (case_vcfs.background_rows)
     assert cases[0].vcf.name == "PMID_1_case_1.vcf"
 
 

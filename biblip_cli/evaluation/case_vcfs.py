@@ -10,6 +10,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from biblip_cli.errors import BiblipError
 
@@ -60,6 +61,41 @@ def background_af(rng: random.Random, kind: str) -> float | None:
     if kind == "benign":
         return 10 ** rng.uniform(-4.0, math.log10(0.3))
     return None
+
+
+def background_rows(
+    rng: random.Random,
+    af_rng: random.Random,
+    chroms: set[str],
+    taken: set[tuple[str, int]],
+    benign: Sequence[Any],
+    background: Sequence[BackgroundVariant],
+) -> list[tuple]:
+    """The background every case VCF gets on its causal contigs (simulated and real cases alike): each
+    benign polymorphism with allele frequency 0.3 (0/1 42%, 1/1 9%), each common SNP with 0.5 (0/0 25%,
+    dropped; 0/1 50%; 1/1 25%), each with a simulated gnomAD_AF (`background_af`); positions in `taken`
+    are skipped and filled in."""
+    rows: list[tuple] = []
+    for poly in benign:
+        draw = rng.random()
+        if poly.chrom not in chroms or (poly.chrom, poly.pos) in taken or draw >= 0.51:
+            continue
+        taken.add((poly.chrom, poly.pos))
+        rows.append(
+            (poly.chrom, poly.pos, "benign", poly.ref, poly.alt, "0/1" if draw < 0.42 else "1/1",
+             background_af(af_rng, "benign"))
+        )  # fmt: skip
+    for bg in background:
+        if bg.chrom not in chroms or (bg.chrom, bg.pos) in taken:
+            continue
+        draw = rng.random()
+        if draw < 0.25:
+            continue
+        rows.append(
+            (bg.chrom, bg.pos, bg.rsid, bg.ref, bg.alt, "0/1" if draw < 0.75 else "1/1",
+             background_af(af_rng, "common"))
+        )  # fmt: skip
+    return rows
 
 
 def write_case_vcf(

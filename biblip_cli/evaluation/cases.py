@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from biblip_cli.errors import BiblipError
-from biblip_cli.evaluation.case_vcfs import BackgroundVariant, background_af, read_background, write_case_vcf
+from biblip_cli.evaluation.case_vcfs import (
+    BackgroundVariant,
+    background_rows,
+    read_background,
+    write_case_vcf,
+)
 from biblip_cli.io.datasets import LabeledVariant, tsv_rows
 from biblip_cli.records import Allele, ProteinVariant
 
@@ -184,25 +189,8 @@ def _case_rows(
         if decoy.chrom == causal.chrom and decoy.pos not in taken:
             taken.add(decoy.pos)
             rows.append((decoy.chrom, decoy.pos, "decoy", decoy.ref, decoy.alt, "0/1"))
-    for poly in benign:
-        draw = rng.random()
-        if poly.chrom != causal.chrom or poly.pos in taken or draw >= 0.51:
-            continue
-        taken.add(poly.pos)
-        rows.append(
-            (poly.chrom, poly.pos, "benign", poly.ref, poly.alt, "0/1" if draw < 0.42 else "1/1",
-             background_af(af_rng, "benign"))
-        )  # fmt: skip
-    for bg in background:
-        if bg.chrom != causal.chrom or bg.pos in taken:
-            continue
-        draw = rng.random()  # allele frequency 0.5: 0/0 25%, 0/1 50%, 1/1 25%; 0/0 lines dropped
-        if draw < 0.25:
-            continue
-        rows.append(
-            (bg.chrom, bg.pos, bg.rsid, bg.ref, bg.alt, "0/1" if draw < 0.75 else "1/1",
-             background_af(af_rng, "common"))
-        )  # fmt: skip
+    taken_at = {(causal.chrom, pos) for pos in taken}
+    rows += background_rows(rng, af_rng, {causal.chrom}, taken_at, benign, background)
     return rows
 
 

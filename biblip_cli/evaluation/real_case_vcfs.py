@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from biblip_cli.evaluation.case_vcfs import background_af, read_background, write_case_vcf
+from biblip_cli.evaluation.case_vcfs import background_rows, read_background, write_case_vcf
 from biblip_cli.evaluation.cases import SimulatedCase
 from biblip_cli.io.case_records import CaseRecord
 from biblip_cli.io.datasets import LabeledVariant
@@ -73,6 +73,7 @@ def build_real_cases(
     contigs = sorted({v.chrom for r in usable for v in r.variants})
     contig_lines, background = read_background(background_vcf, contigs)
     rng = random.Random(seed)
+    af_rng = random.Random(seed + 1)  # its own stream, as in cases.build_cases
     cases: list[SimulatedCase] = []
     for record in usable:
         chroms = {v.chrom for v in record.variants}
@@ -81,20 +82,7 @@ def build_real_cases(
             for i, v in enumerate(record.variants)
         ]
         taken = {(v.chrom, v.pos) for v in record.variants}
-        for poly in benign:
-            draw = rng.random()
-            if poly.chrom in chroms and (poly.chrom, poly.pos) not in taken and draw < 0.51:
-                taken.add((poly.chrom, poly.pos))
-                rows.append(
-                    (poly.chrom, poly.pos, "benign", poly.ref, poly.alt, "0/1" if draw < 0.42 else "1/1")
-                )
-        for bg in background:
-            draw = rng.random()
-            if bg.chrom in chroms and (bg.chrom, bg.pos) not in taken and draw >= 0.25:
-                genotype = "0/1" if draw < 0.75 else "1/1"
-                rows.append(
-                    (bg.chrom, bg.pos, bg.rsid, bg.ref, bg.alt, genotype, background_af(rng, "common"))
-                )
+        rows += background_rows(rng, af_rng, chroms, taken, benign, background)
         safe_id = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in record.case_id)
         vcf = out_dir / f"{safe_id}.vcf"
         write_case_vcf(vcf, contig_lines, rows)
