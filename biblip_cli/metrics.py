@@ -76,6 +76,23 @@ def average_precision(labels: Sequence[int] | np.ndarray, scores: Sequence[float
 auprc = average_precision
 
 
+def precision_at_recall(
+    labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray, recall: float = 0.7
+) -> float:
+    """Precision at the highest threshold whose recall reaches `recall` (the CRISPRi benchmark's
+    operating point is 70%); ties enter together. NaN when there is no positive."""
+    y, s = _clean(labels, scores)
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        return math.nan
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted, y_sorted = s[order], y[order]
+    tp = np.cumsum(y_sorted)
+    last = np.r_[np.nonzero(np.diff(s_sorted))[0], s_sorted.size - 1]
+    reached = last[tp[last] >= recall * n_pos - 1e-9]
+    return float(tp[reached[0]] / (reached[0] + 1))
+
+
 def top_k_recall(ranks: Sequence[int | None] | np.ndarray, k: int) -> float:
     """Share of cases whose true item has 1-based rank <= k (None/NaN = not ranked = miss)."""
     values = [math.inf if r is None or (isinstance(r, float) and math.isnan(r)) else float(r) for r in ranks]

@@ -44,6 +44,20 @@ class ProteinVariant:
     alt_aa: str  # one letter
 
 
+@dataclass(frozen=True)
+class ElementActivity:
+    """Chromatin activity of a regulatory element in one cell type (ABC / ENCODE-rE2G column names):
+    reads per million in the element (`DHS.RPM`, `H3K27ac.RPM`, `ATAC.RPM`); None = not measured."""
+
+    dhs: float | None = None
+    h3k27ac: float | None = None
+    atac: float | None = None
+
+    @property
+    def measured(self) -> bool:
+        return any(v is not None for v in (self.dhs, self.h3k27ac, self.atac))
+
+
 @dataclass
 class GeneEffect:
     """The effect of one ALT allele on one gene's canonical transcript (VEP-like)."""

@@ -9,6 +9,7 @@ import torch
 
 from biblip_cli.errors import BiblipError
 from biblip_cli.features.inputs import (
+    ACTIVITY_DIM,
     DNA_PAD,
     GENE_FEATURE_DIM,
     MAX_GENES,
@@ -44,6 +45,8 @@ def random_inputs(B: int = 3, L: int = 64, W: int = 31, seed: int = 0) -> Varian
         protein_mask=torch.ones(B, dtype=torch.bool),
         text=torch.randn(B, MAX_SNIPPETS, TEXT_DIM, generator=g),
         text_mask=torch.ones(B, MAX_SNIPPETS, dtype=torch.bool),
+        activity=torch.randn(B, ACTIVITY_DIM, generator=g),
+        activity_mask=torch.zeros(B, dtype=torch.bool),
     )
 
 
@@ -76,13 +79,31 @@ def test_masks_follow_inputs():
     x.dna_mask[1] = False
     _, mask = model.encode(x)
     cfg = model.config
-    # layout: null | dna | genes | protein-change + window | text
+    # layout: null | dna | genes | protein-change + window | text | activity
     n_dna = cfg.dna_tokens
     assert mask[:, 0].all()  # the null token is always on
     assert mask[0, 1 : 1 + n_dna].all() and not mask[1, 1 : 1 + n_dna].any()
     genes = mask[:, 1 + n_dna : 1 + n_dna + MAX_GENES]
     assert genes[0].tolist() == [True] * 3 + [False] * (MAX_GENES - 3)
-    assert not mask[1, -MAX_SNIPPETS:].any() and mask[0, -MAX_SNIPPETS:].all()
+    assert not mask[1, -MAX_SNIPPETS - 1 : -1].any() and mask[0, -MAX_SNIPPETS - 1 : -1].all()
+    assert not mask[:, -1].any()  # no activity measured
+    x.activity_mask[0] = True
+    assert model.encode(x)[1][:, -1].tolist() == [True, False]
+
+
+def test_activity_token_changes_z_only_when_measured():
+    """The element's activity reaches Z through its own token, and only where it is measured."""
+    model = tiny_model()
+    x = random_inputs(B=2)
+    z_off = model(x)
+    x.activity = torch.randn_like(x.activity) * 10  # masked: no effect
+    assert torch.allclose(model(x), z_off, atol=1e-6)
+    x.activity_mask[:] = True
+    z1 = model(x)
+    x.activity[0, 6] += 1.0  # more activity in row 0
+    z2 = model(x)
+    assert not torch.allclose(z1[0], z2[0]) and torch.allclose(z1[1], z2[1], atol=1e-6)
+    assert model.regulates_logit(z2).shape == (2,)
 
 
 def test_masked_content_is_ignored():

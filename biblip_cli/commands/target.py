@@ -44,7 +44,7 @@ from biblip_cli.features.elements import (
 from biblip_cli.io.output_paths import is_stdout
 from biblip_cli.io.outputs import check_outputs
 from biblip_cli.io.vcf_read import alleles, open_vcf, precheck, record_text
-from biblip_cli.records import Allele, AlleleAnnotation
+from biblip_cli.records import Allele, AlleleAnnotation, ElementActivity
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,21 @@ Job = tuple[AlleleAnnotation, list[TargetCandidate]]  # one allele and its candi
 
 
 # --- the run ---------------------------------------------------------------------------------------
+def _has_target_head(model_dir: Any) -> bool:
+    from biblip_cli.model.biblip import read_metadata
+    from biblip_cli.paths import default_model_dir
+
+    try:
+        return bool(read_metadata(model_dir or default_model_dir()).get("target_head"))
+    except (OSError, ValueError):
+        return False
+
+
 def _load_engine(opts: TargetOptions, bundle: Any) -> Any:
+    # a checkpoint with a trained regulates head scores without the LLM (engine/target_head.py)
     spec = EngineSpec(
         opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
-        batch_size=opts.batch_size, threads=opts.threads,
+        batch_size=opts.batch_size, threads=opts.threads, use_llm=not _has_target_head(opts.model_dir),
     )  # fmt: skip
     return load_engine(bundle, spec, without_model="run with --no-model (inverse distance to the TSS)")
 
@@ -65,27 +76,38 @@ class _Scorer:
     """Scores a list of (annotation, candidates) jobs with the engine or by inverse distance."""
 
     def __init__(self, engine: Any, batch_size: int) -> None:
+        from biblip_cli.engine.target_head import TargetHead
         from biblip_cli.engine.target_prior import TargetPrior
 
         self.engine = engine
         self.batch_size = batch_size
-        self.prior = TargetPrior.from_metadata(getattr(engine, "metadata", None) or {})
+        metadata = getattr(engine, "metadata", None) or {}
+        self.head = TargetHead.from_metadata(metadata)
+        self.prior = TargetPrior.from_metadata(metadata)
 
     def __call__(
-        self, jobs: Sequence[tuple[AlleleAnnotation, list[TargetCandidate]]]
+        self,
+        jobs: Sequence[tuple[AlleleAnnotation, list[TargetCandidate]]],
+        activities: Sequence[ElementActivity | None] | None = None,
     ) -> list[list[TargetCandidate]]:
+        """`activities[j]`: the chromatin activity of job j's element (--elements tables), or None."""
         if self.engine is None:
             return [rank_candidates(cands, inverse_distance_scores(cands)) for _, cands in jobs]
         flat_ann = [ann for ann, cands in jobs for _ in cands]
         flat_gene = [c.gene for _, cands in jobs for c in cands]
-        # " yes" vs " no", one engine call per flush (the engine batches by --batch-size)
-        log_odds = score_pairs(self.engine, flat_ann, flat_gene, max(len(flat_gene), 1))
-        if self.prior is not None:  # candidates come nearest first: index = genes with a closer TSS
-            distance = [c.distance for _, cands in jobs for c in cands]
-            closer = [i for _, cands in jobs for i in range(len(cands))]
+        acts = activities if activities is not None else [None] * len(jobs)
+        flat_act = [a for a, (_, cands) in zip(acts, jobs, strict=True) for _ in cands]
+        # candidates come nearest first: the index is the number of genes with a closer TSS
+        distance = [c.distance for _, cands in jobs for c in cands]
+        closer = [i for _, cands in jobs for i in range(len(cands))]
+        if self.head is not None:  # Q-former head, no LLM: one pass per --batch-size pairs
+            logits = self.engine.regulates_head(flat_ann, flat_gene, flat_act)
+            scores = self.head.probability(distance, closer, flat_act, logits)
+        elif self.prior is not None:  # " yes" vs " no" of the LLM, one engine call per flush
+            log_odds = score_pairs(self.engine, flat_ann, flat_gene, max(len(flat_gene), 1))
             scores = self.prior.probability(distance, closer, log_odds)
         else:
-            scores = 1.0 / (1.0 + np.exp(-log_odds))
+            scores = 1.0 / (1.0 + np.exp(-score_pairs(self.engine, flat_ann, flat_gene, max(len(flat_gene), 1))))
         out, at = [], 0
         for _, cands in jobs:
             out.append(rank_candidates(cands, scores[at : at + len(cands)]))
@@ -184,7 +206,7 @@ def _run_elements(opts: TargetOptions, bundle: Any, scorer: _Scorer, summary: Ta
         batch: list[tuple[Element, AlleleAnnotation, list[TargetCandidate]]] = []
 
         def flush() -> None:
-            ranked = scorer([(ann, cands) for _, ann, cands in batch])
+            ranked = scorer([(ann, cands) for _, ann, cands in batch], [e.activity for e, _, _ in batch])
             for (element, _, _), cands in zip(batch, ranked):
                 for c in _report(cands, opts.top):
                     sink.write(

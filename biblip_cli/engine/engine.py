@@ -22,7 +22,7 @@ from biblip_cli.model.biblip import BioBlip, read_metadata
 from biblip_cli.model.llm import FrozenLLM
 from biblip_cli.model.llm_loading import resolve_device
 from biblip_cli.model.texts import facts_text, first_sentence
-from biblip_cli.records import AlleleAnnotation, ProteinVariant
+from biblip_cli.records import AlleleAnnotation, ElementActivity, ProteinVariant
 
 log = logging.getLogger(__name__)
 
@@ -308,6 +308,24 @@ class Engine:
         """Log-odds that each variant explains the patient's phenotypes (names, e.g. "Seizure")."""
         prompt = prompts.phenotype_prompt(phenotypes)
         return np.asarray(self._map(variants, lambda x: self.log_odds(x, prompt)), dtype=np.float64)
+
+    def regulates_head(
+        self,
+        variants: Sequence[AlleleAnnotation],
+        genes: Sequence[str],
+        activities: Sequence[ElementActivity | None] | None = None,
+    ) -> np.ndarray:
+        """Logit of the Q-former's regulates head (no LLM) that the element carrying variant i regulates
+        genes[i]; `activities[i]` is that element's chromatin activity (its own input token)."""
+        if len(genes) != len(variants) or (activities is not None and len(activities) != len(variants)):
+            raise ValueError("variants, genes and activities must have the same length")
+        out = np.zeros(len(variants), dtype=np.float64)
+        for part in self._batches(len(variants)):
+            acts = list(activities[part]) if activities is not None else None
+            inputs = self.builder.build(list(variants[part]), list(genes[part]), acts)
+            with torch.inference_mode():
+                out[part] = self.model.regulates_logit(self._z(inputs)).float().cpu().numpy()
+        return out
 
     def regulates(self, variants: Sequence[AlleleAnnotation], genes: Sequence[str]) -> np.ndarray:
         """Log-odds that the element carrying variant i regulates genes[i] (" yes" vs " no").

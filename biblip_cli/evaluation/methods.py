@@ -96,6 +96,16 @@ class ModelMethods:
 
         return TargetPrior.from_metadata(self.metadata)
 
+    def target_head(self, with_head: bool = True) -> Any:
+        from biblip_cli.engine.target_head import TargetHead
+
+        return TargetHead.from_metadata(self.metadata) if with_head else TargetHead.without_head(self.metadata)
+
+    def regulates_head(
+        self, annotations: Sequence[AlleleAnnotation], genes: Sequence[str], activities: Sequence[Any]
+    ) -> np.ndarray:
+        return self.engine.regulates_head(annotations, genes, activities)
+
     def regulates(self, annotations: Sequence[AlleleAnnotation], genes: Sequence[str]) -> np.ndarray:
         from biblip_cli.features.elements import score_pairs
 

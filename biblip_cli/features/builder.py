@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from biblip_cli.features.activity import activity_features
 from biblip_cli.features.dna import dna_windows
 from biblip_cli.features.evidence import COL_EVIDENCE, variant_evidence
 from biblip_cli.features.gene import (
@@ -35,6 +36,7 @@ from biblip_cli.features.gene import (
     signed_tss_distance,
 )
 from biblip_cli.features.inputs import (
+    ACTIVITY_DIM,
     DNA_PAD,
     GENE_FEATURE_DIM,
     MAX_GENES,
@@ -52,7 +54,7 @@ from biblip_cli.features.protein import (
     residue_windows,
 )
 from biblip_cli.features.text import gene_snippets
-from biblip_cli.records import AlleleAnnotation, GeneEffect, ProteinVariant, so_impact
+from biblip_cli.records import AlleleAnnotation, ElementActivity, GeneEffect, ProteinVariant, so_impact
 
 log = logging.getLogger(__name__)
 
@@ -166,11 +168,17 @@ class FeatureBuilder:
         return candidates[: self.max_genes], query
 
     def build(
-        self, annotations: Sequence[AlleleAnnotation], query_genes: Sequence[str | None] | None = None
+        self,
+        annotations: Sequence[AlleleAnnotation],
+        query_genes: Sequence[str | None] | None = None,
+        activities: Sequence[ElementActivity | None] | None = None,
     ) -> VariantInputs:
         """Batch for genomic alleles. Query gene default: the most severe effect's gene, else the
-        nearest TSS gene (intergenic); it gets the query marker, the protein and the text modality."""
+        nearest TSS gene (intergenic); it gets the query marker, the protein and the text modality.
+        `activities[i]`: the chromatin activity of the element carrying allele i (its own token)."""
         n, k = len(annotations), self.max_genes
+        activity = np.zeros((n, ACTIVITY_DIM), np.float32)
+        activity_mask = np.zeros(n, bool)
         dna = dna_windows(self.bundle.genome, annotations, self.dna_flank)
         gene_features = np.zeros((n, k, GENE_FEATURE_DIM), np.float32)
         gene_text = np.zeros((n, k, TEXT_DIM), np.float32)
@@ -190,14 +198,19 @@ class FeatureBuilder:
                 gene_features[i, j] = gene_feature_row(cand, cand.gene == query, bool(mask[0]))
                 gene_text[i, j] = emb[0]
                 gene_mask[i, j] = True
+            measured = activities[i] if activities is not None else None
+            if measured is not None and measured.measured:
+                distance = next((c.tss_distance for c in cands if c.gene == query), None)
+                activity[i], activity_mask[i] = activity_features(measured, distance), True
             if query is not None:
                 text[i], text_mask[i] = self.gene_text(query)
                 effect = next((e for e in annotation.effects if e.gene == query), None)
                 if effect is not None:
                     prot.fill_effect(i, effect, proteins.get(query), self.evidence_context(query))
         return _to_inputs(
-            dna.ref, dna.alt, dna.mask, gene_features, gene_text, gene_mask, prot, text, text_mask
-        )
+            dna.ref, dna.alt, dna.mask, gene_features, gene_text, gene_mask, prot, text, text_mask,
+            activity, activity_mask,
+        )  # fmt: skip
 
     # -- protein-level variants ----------------------------------------------------------------
     def _protein_gene(self, gene: str) -> _ProteinGene:
@@ -377,8 +390,13 @@ def _to_inputs(
     prot: _ProteinBlock,
     text: np.ndarray,
     text_mask: np.ndarray,
+    activity: np.ndarray | None = None,
+    activity_mask: np.ndarray | None = None,
 ) -> VariantInputs:
     t = torch.from_numpy
+    n = len(dna_mask)
+    if activity is None or activity_mask is None:  # protein-level variants: no element, no activity
+        activity, activity_mask = np.zeros((n, ACTIVITY_DIM), np.float32), np.zeros(n, bool)
     return VariantInputs(
         dna_ref=t(np.ascontiguousarray(dna_ref, dtype=np.int64)),
         dna_alt=t(np.ascontiguousarray(dna_alt, dtype=np.int64)),
@@ -393,4 +411,6 @@ def _to_inputs(
         protein_mask=t(prot.mask),
         text=t(text),
         text_mask=t(text_mask),
+        activity=t(activity),
+        activity_mask=t(activity_mask),
     )

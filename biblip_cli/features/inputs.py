@@ -22,6 +22,7 @@ EVIDENCE_DIM = 32
 TEXT_DIM = 384  # all-MiniLM-L6-v2 sentence embedding width
 MAX_GENES = 8  # K
 MAX_SNIPPETS = 4  # T: function summary, GO terms, phenotypes, diseases of the asked-about gene
+ACTIVITY_DIM = 8  # features/activity.py: the regulatory element's chromatin activity token
 
 
 @dataclass
@@ -39,6 +40,8 @@ class VariantInputs:
     protein_mask: torch.Tensor  # [B] bool, True for coding changes (modality present)
     text: torch.Tensor  # [B, T, TEXT_DIM] float, knowledge snippets of the asked-about gene
     text_mask: torch.Tensor  # [B, T] bool
+    activity: torch.Tensor  # [B, ACTIVITY_DIM] float, the element's chromatin activity (features/activity.py)
+    activity_mask: torch.Tensor  # [B] bool, True where the element's activity was measured
 
     def to(self, device: torch.device | str) -> VariantInputs:
         return VariantInputs(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})

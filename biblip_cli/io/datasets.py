@@ -3,7 +3,8 @@
 - labels TSV (`labels/protein_variants.tsv.gz`): gene_symbol, hgvs_p, ref_aa, position, alt_aa, label
   (+ optional variant_id); the `disease_*`/`omim_ids` columns are never read (they give the label away);
 - enhancer-gene pairs TSV (CRISPR benchmark format): chrom, chromStart, chromEnd, name,
-  measuredGeneSymbol, startTSS, ValidConnection, Regulated.
+  measuredGeneSymbol, startTSS, ValidConnection, Regulated, and where given CellType and the element's
+  activity (`DHS.RPM`, `H3K27ac.RPM`, `ATAC.RPM`: `parse_activity`).
 
 One set of rules for both: fields stripped, chromosomes as `chr<N>`, booleans TRUE/1/T/YES,
 `startTSS` an integer (NA or empty: unknown), a missing ValidConnection column or value counts as
@@ -19,12 +20,14 @@ from pathlib import Path
 
 from biblip_cli.errors import BiblipError
 from biblip_cli.io.textfiles import open_existing_text
-from biblip_cli.records import ProteinVariant
+from biblip_cli.records import ElementActivity, ProteinVariant
 
 DATA_HINT = "pass --data DIR (see DATA.md)"
 LABELS = ("pathogenic", "benign", "uncertain")
 LABEL_COLUMNS = ("gene_symbol", "hgvs_p", "ref_aa", "position", "alt_aa", "label")
 PAIR_COLUMNS = ("chrom", "chromStart", "chromEnd", "measuredGeneSymbol", "Regulated")
+# element activity columns as ABC / ENCODE-rE2G name them -> ElementActivity field
+ACTIVITY_COLUMNS = {"DHS.RPM": "dhs", "H3K27ac.RPM": "h3k27ac", "ATAC.RPM": "atac"}
 
 
 def normalise_chrom(chrom: str) -> str:
@@ -92,6 +95,28 @@ def read_labels(path: Path, known_only: bool = False) -> list[LabeledVariant]:
     return out
 
 
+# --- element activity -----------------------------------------------------------------------------
+def parse_activity(row: dict[str, str], where: str) -> ElementActivity | None:
+    """The activity columns of one row (empty / NA = not measured); a bad number names its column."""
+    values: dict[str, float] = {}
+    for column, field_name in ACTIVITY_COLUMNS.items():
+        raw = (row.get(column) or "").strip()
+        if raw in ("", "NA", "NaN", "nan", "."):
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if not value >= 0 or value == float("inf"):
+            raise BiblipError(
+                f"column {column}: {raw!r} is not a non-negative number",
+                where=where,
+                hint=f"{column} is reads per million in the element (empty or NA when not measured)",
+            )
+        values[field_name] = value
+    return ElementActivity(**values) if values else None
+
+
 # --- enhancer-gene pairs (target genes) ----------------------------------------------------------
 @dataclass(frozen=True)
 class EnhancerPair:
@@ -102,6 +127,8 @@ class EnhancerPair:
     regulated: bool
     tss0: int | None = None
     name: str = ""
+    cell_type: str = ""
+    activity: ElementActivity | None = None
 
     @property
     def element(self) -> str:
@@ -129,6 +156,8 @@ def read_pairs(path: Path, valid_only: bool = True) -> list[EnhancerPair]:
                 regulated=is_true(row["Regulated"]),
                 tss0=tss0,
                 name=(row.get("name") or "").strip(),
+                cell_type=(row.get("CellType") or "").strip(),
+                activity=parse_activity(row, f"{path}:{line_number}"),
             )
         )
     return out

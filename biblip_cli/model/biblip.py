@@ -29,6 +29,9 @@ from biblip_cli.model.encoders import ModalityEncoders
 from biblip_cli.model.qformer import QFormer
 
 CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE = "config.json", "model.safetensors", "metadata.json"
+# modules added after checkpoints were shipped; an older checkpoint loads with them at init (the
+# activity token is masked unless activity is given; metadata `target_head` says whether they are trained)
+LATER_MODULES = ("encoders.activity.", "regulates_head.")
 
 class BioBlip(nn.Module):
     def __init__(self, config: BioBlipConfig) -> None:
@@ -46,6 +49,8 @@ class BioBlip(nn.Module):
         self.vtm_head = nn.Linear(d, 1)
         # cheap path: pathogenicity straight from Z, no LLM
         self.pathogenicity_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+        # cheap path: "does this element regulate the asked-about gene?" straight from Z (biblip target)
+        self.regulates_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
         self.language_projection = nn.Linear(d, config.llm_hidden_size)
 
     # --- inputs -> Z ---------------------------------------------------------------------------
@@ -94,6 +99,10 @@ class BioBlip(nn.Module):
         """Cheap path [B]: used by annotate without the LLM and by rank's first pass."""
         return self.pathogenicity_head(z.mean(1)).squeeze(-1)
 
+    def regulates_logit(self, z: torch.Tensor) -> torch.Tensor:
+        """[B] logit that the element regulates the query gene (trained by scripts/fit_target_head.py)."""
+        return self.regulates_head(z.mean(1)).squeeze(-1)
+
     def prefix(self, z: torch.Tensor) -> torch.Tensor:
         """Soft prefix for the frozen LLM [B, Nq, llm_hidden_size]."""
         return self.language_projection(z)
@@ -141,6 +150,9 @@ class BioBlip(nn.Module):
                 [old, old.new_zeros(old.shape[0], I.PROTEIN_FEATURE_DIM - old.shape[1])], 1
             )
         expected = model.state_dict()
+        for key in expected:  # a checkpoint from before the activity token / regulates head: keep init
+            if key.startswith(LATER_MODULES) and key not in state:
+                state[key] = expected[key]
         missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
         bad_shape = [k for k in expected if k in state and state[k].shape != expected[k].shape]
         if missing or extra or bad_shape:

@@ -13,6 +13,7 @@ from torch import nn
 
 from biblip_cli.features.inputs import (
     AA_VOCAB,
+    ACTIVITY_DIM,
     DNA_PAD,
     DNA_VOCAB,
     GENE_FEATURE_DIM,
@@ -100,6 +101,7 @@ class ModalityEncoders(nn.Module):
         self.gene_rank = nn.Parameter(torch.zeros(MAX_GENES, d))  # candidates come nearest first
         self.text = nn.Linear(TEXT_DIM, d)
         self.snippet_kind = nn.Parameter(torch.zeros(MAX_SNIPPETS, d))  # summary / GO / HPO / disease
+        self.activity = mlp(ACTIVITY_DIM, d, p)  # the regulatory element's chromatin activity: one token
         self.null = nn.Parameter(torch.zeros(1, 1, d))
         self.type_embedding = nn.Embedding(5, d)
         self.norm = nn.LayerNorm(d)
@@ -126,7 +128,9 @@ class ModalityEncoders(nn.Module):
         null = (self.null + self.type_embedding.weight[NULL]).expand(B, 1, -1)
         null_mask = torch.ones(B, 1, dtype=torch.bool, device=dna.device)
 
-        tokens = torch.cat([null, dna, gene, protein, text], dim=1)
-        mask = torch.cat([null_mask, dna_mask, x.gene_mask, protein_mask, x.text_mask], dim=1)
+        activity = self.activity(x.activity)[:, None]  # type: the mlp's own bias (no type id: ids are 5)
+
+        tokens = torch.cat([null, dna, gene, protein, text, activity], dim=1)
+        mask = torch.cat([null_mask, dna_mask, x.gene_mask, protein_mask, x.text_mask, x.activity_mask[:, None]], dim=1)
         # zero the padded tokens too, so garbage in masked slots can never leak through a bug elsewhere
         return self.norm(tokens) * mask[..., None], mask
