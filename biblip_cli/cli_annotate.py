@@ -129,7 +129,7 @@ def annotate(
 
     # the total (for the bar and the ETA) from the input's index, when the whole file is read
     total = None if region or shard else indexed_record_count(input)
-    with RunProgress("annotate", total, quiet=quiet) as progress:
+    with RunProgress("annotate", total, count_unit="alleles", quiet=quiet) as progress:
         summary = run_annotate(opts, progress=progress.update)
     if not quiet:
         print_summary(summary)

@@ -56,6 +56,7 @@ EmbedTextEncoderOption = Annotated[
 
 @bundle_app.command("build")
 def bundle_build(
+    ctx: typer.Context,
     out: OutOption,
     fasta: Annotated[str, typer.Option(help="Genome FASTA (plain, gzip or bgzip): path or http(s) URL.")],
     gtf: Annotated[str, typer.Option(help="GENCODE-style GTF (.gtf or .gtf.gz): path or URL.")],
@@ -106,6 +107,7 @@ def bundle_build(
         threads=threads,
         embed=embed,
         text_encoder_dir=text_encoder,
+        quiet=bool(ctx.obj and ctx.obj.get("quiet")),
     )
     sys.exit(code)  # not typer.Exit: main() runs standalone_mode=False, which drops Exit codes
 

@@ -66,6 +66,7 @@ NoModelOption = Annotated[bool, typer.Option("--no-model", help="Baselines only 
 
 
 def evaluate(
+    ctx: typer.Context,
     out: OutOption = Path("evaluation"),
     tasks: TasksOption = "patho,generate,rank,target,cases",
     data: DataOption = None,
@@ -134,11 +135,13 @@ def evaluate(
         no_model=no_model,
         batch_size=batch_size,
         command_line="biblip " + " ".join(sys.argv[1:]),
+        quiet=bool(ctx.obj and ctx.obj.get("quiet")),
     )
     run_evaluate(opts)
 
 
 def train(
+    ctx: typer.Context,
     bundle: Annotated[
         Path,
         typer.Option(
@@ -204,7 +207,7 @@ def train(
         out=out, bundle=bundle, data=data, preset=preset, seed=seed, epochs=epochs, stage1_steps=stage1_steps,
         stage2_steps=stage2_steps, batch1=batch1, batch2=batch2, resume=resume, device=device,
         max_minutes=max_minutes, llm_dir=llm, text_encoder_dir=text_encoder, init_from=init_from,
-        max_train_genes=max_train_genes,
+        max_train_genes=max_train_genes, progress=not (ctx.obj and ctx.obj.get("quiet")),
     )  # fmt: skip
     result = run_train(opts)
     if result is None:

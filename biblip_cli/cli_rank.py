@@ -186,7 +186,11 @@ def rank(
     set_threads(threads)
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     opts = _rank_options(**cli_values)
-    result = run_rank(opts)
+    from biblip_cli.progress import StageProgress
+
+    units = {"read": "records", "score": "candidates", "LLM pass": "candidates"}
+    with StageProgress("rank", units, quiet=quiet) as progress:
+        result = run_rank(opts, progress=progress)
     if not quiet:
         print_summary(result)
 

@@ -119,22 +119,13 @@ def target(
 
 
 def _run_with_progress(opts: Any, quiet: bool) -> Any:
-    """`run_target` with a rich bar on a terminal (records, allele x gene pairs), plain otherwise."""
+    """`run_target` reporting records and allele x gene pairs scored (a bar on a terminal, else a log line
+    every ~10 s; progress.py); the total from the input's index when the whole VCF is read."""
     from biblip_cli.commands.target import run_target
+    from biblip_cli.io.vcf_read import indexed_record_count
+    from biblip_cli.progress import RunProgress
 
-    if quiet or not sys.stderr.isatty():
-        return run_target(opts)
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=Console(stderr=True),
-        transient=True,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("scoring target genes", total=None)
-        return run_target(
-            opts,
-            progress=lambda records, pairs: bar.update(
-                task, description=f"scoring target genes: {records:,} records, {pairs:,} allele x gene pairs"
-            ),
-        )
+    whole_vcf = opts.input is not None and opts.elements is None and not (opts.region or opts.shard)
+    total = indexed_record_count(opts.input) if whole_vcf else None
+    with RunProgress("target", total, count_unit="pairs", quiet=quiet) as progress:
+        return run_target(opts, progress=progress.update)

@@ -17,6 +17,7 @@ import re
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,11 +291,15 @@ def build_bundle(
     force: bool = False,
     paralogs: bool = True,
     threads: int = 1,
+    progress: Callable[[str, int, int | None], None] | None = None,
 ) -> Manifest:
     """Make a bundle directory from `inputs`; return its manifest. See the module docstring.
 
     `inputs.proteins` may list several FASTA sources separated by commas (first wins per gene);
-    `paralogs` aligns the bundle's proteins against all of them (`genes/paralogs.tsv.gz`)."""
+    `paralogs` aligns the bundle's proteins against all of them (`genes/paralogs.tsv.gz`).
+    `progress(stage, done, total)`: each stage (genome, genes, proteins, tables: 0 then 1 file;
+    paralogs: proteins aligned) as it starts and ends."""
+    report = progress or (lambda _stage, _done, _total: None)
     from biblip_cli import __version__
 
     out_dir = Path(out_dir)
@@ -315,20 +320,31 @@ def build_bundle(
             (work / rel).parent.mkdir(parents=True, exist_ok=True)
 
         log.info("FASTA %s -> %s", src["fasta"], LAYOUT["fasta"])
+        report("genome", 0, 1)
         lengths = write_fasta_subset(src["fasta"], work / LAYOUT["fasta"], region)
         index_fasta(work / LAYOUT["fasta"])
+        report("genome", 1, 1)
 
         log.info("GTF %s -> %s", src["gtf"], LAYOUT["gtf"])
+        report("genes", 0, 1)
         genes, gtf_contigs, indexed = write_gtf_subset(
             src["gtf"], work / LAYOUT["gtf"], region, list(lengths)
         )
+        report("genes", 1, 1)
+        report("proteins", 0, 1)
         all_proteins = read_protein_sources(protein_srcs)  # parsed once for the subset and the paralogs
         n_prot = write_proteins_subset(all_proteins, work / LAYOUT["proteins"], genes)
+        report("proteins", 1, 1)
         n_par = 0
         if paralogs:
-            n_par = write_paralog_table(all_proteins, work / LAYOUT["paralogs"], genes, threads=threads)
+            n_par = write_paralog_table(
+                all_proteins, work / LAYOUT["paralogs"], genes, threads=threads,
+                progress=(lambda done, total: report("paralogs", done, total)) if progress else None,
+            )  # fmt: skip
             log.info("%d paralog pairs", n_par)
+        report("tables", 0, 1)
         n_know, n_g2p, n_enh = _write_tables(src, work, genes, region, filter_hpo)
+        report("tables", 1, 1)
         log.info(
             "%d genes, %d proteins, %d knowledge rows, %d gene-phenotype rows",
             len(genes),

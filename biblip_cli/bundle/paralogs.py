@@ -123,6 +123,8 @@ def find_paralogs(
     proteins = {g: s.rstrip("*").upper() for g, s in proteins.items() if len(s) >= 20}
     todo = sorted(g for g in (genes if genes is not None else proteins) if g in proteins)
     result: dict[str, list[Paralog]] = {}
+    if progress:
+        progress(0, len(todo))  # the clock of a progress rate starts here
     if threads > 1 and len(todo) > 50:
         with ProcessPoolExecutor(threads, initializer=_init, initargs=(proteins,)) as pool:
             for n, (gene, found) in enumerate(pool.map(_paralogs_of, todo, chunksize=16), start=1):

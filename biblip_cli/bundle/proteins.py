@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from biblip_cli.bundle.knowledge import iter_fasta, parse_protein_header
@@ -67,16 +68,21 @@ def write_proteins_subset(merged: dict[str, tuple[str, dict[str, str]]], dest: P
 
 
 def write_paralog_table(
-    merged: dict[str, tuple[str, dict[str, str]]], dest: Path, genes: set[str], threads: int = 1
+    merged: dict[str, tuple[str, dict[str, str]]],
+    dest: Path,
+    genes: set[str],
+    threads: int = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Paralogs of the bundle's proteins searched among *all* input proteins (`bundle/paralogs.py`)."""
+    """Paralogs of the bundle's proteins searched among *all* input proteins (`bundle/paralogs.py`).
+    `progress(aligned, total)` after each protein; without it, a log line every tenth of them."""
     proteins = {g: seq for g, (seq, _attrs) in merged.items()}
     queries = [g for g in proteins if g in genes]
     step = max(len(queries) // 10, 1)
 
-    def progress(done: int, total: int) -> None:
-        if done % step == 0 or done == total:
+    def log_tenths(done: int, total: int) -> None:
+        if done and (done % step == 0 or done == total):
             log.info("paralogs: %d/%d proteins aligned", done, total)
 
-    table = find_paralogs(proteins, queries, threads=threads, progress=progress)
+    table = find_paralogs(proteins, queries, threads=threads, progress=progress or log_tenths)
     return write_paralogs(table, dest)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -97,7 +98,11 @@ def run_build(
     threads: int = 1,
     embed: bool = True,
     text_encoder_dir: Path | None = None,
+    quiet: bool = False,
 ) -> int:
+    """Build (and embed) a bundle; progress per stage on stderr (progress.py), none when `quiet`."""
+    from biblip_cli.progress import StageProgress
+
     out = Path(out)
     _check_bundle_output(
         out, [fasta, gtf, proteins, knowledge, hpo_dir, hpo_obo, hpo_genes, hpo_annotations, enhancers]
@@ -120,7 +125,9 @@ def run_build(
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise os_error(err, out.parent, "create the output directory") from err
-    with OutputLock(out):  # a second build into the same folder stops at once
+    units = {"paralogs": "proteins", "embedding": "texts"}  # genome, genes, proteins, tables: 0, then 1 step
+    progress = StageProgress("bundle build", units, quiet=quiet)
+    with OutputLock(out), progress:  # a second build into the same folder stops at once
         manifest = build_bundle(
             inputs,
             out,
@@ -130,10 +137,11 @@ def run_build(
             force=force,
             paralogs=paralogs,
             threads=threads,
+            progress=progress,
         )
         if embed:  # the gene texts' vectors, so that inference never embeds them (features/gene_texts.py)
             try:
-                _embed(out, text_encoder_dir)
+                _embed(out, text_encoder_dir, progress=lambda done, total: progress("embedding", done, total))
             except (BiblipError, ImportError) as err:
                 if text_encoder_dir is not None:  # asked for this encoder: its failure is the user's to see
                     raise
@@ -151,10 +159,15 @@ def run_build(
     return 0
 
 
-def _embed(bundle_dir: Path, text_encoder_dir: Path | None, genes: int | None = None) -> EmbedReport:
+def _embed(
+    bundle_dir: Path,
+    text_encoder_dir: Path | None,
+    genes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EmbedReport:
     from biblip_cli.features.gene_texts import embed_bundle
 
-    return embed_bundle(bundle_dir, text_encoder_dir, genes=genes)
+    return embed_bundle(bundle_dir, text_encoder_dir, genes=genes, progress=progress)
 
 
 def run_embed(

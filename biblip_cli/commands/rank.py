@@ -29,7 +29,7 @@ from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.features import pedigree
 from biblip_cli.io.locks import unregister_temp
 from biblip_cli.io.vcf_header import check_info_conflicts
-from biblip_cli.ranking.candidates import RankResult
+from biblip_cli.ranking.candidates import RankResult, StageCallback
 from biblip_cli.ranking.report import (
     print_summary,
 )
@@ -49,20 +49,28 @@ def run_rank(
     ontology: Any = None,
     engine: Any = None,
     annotate: Any = None,
+    progress: StageCallback | None = None,
 ) -> RankResult:
-    """Rank, write the outputs named in `opts`, return the result (for tests and the report)."""
+    """Rank, write the outputs named in `opts`, return the result (for tests and the report).
+    `progress(stage, done, total)`: records read (total from the VCF's index), then candidates scored."""
     start = time.monotonic()
     _check_options(opts)
     locks = lock_outputs(opts)  # a second run on the same output stops here, not after its work
     try:
-        return _rank_and_write(opts, start, bundle, ontology, engine, annotate)
+        return _rank_and_write(opts, start, bundle, ontology, engine, annotate, progress)
     finally:
         for lock in locks:
             lock.release()
 
 
 def _rank_and_write(
-    opts: RankOptions, start: float, bundle: Any, ontology: Any, engine: Any, annotate: Any
+    opts: RankOptions,
+    start: float,
+    bundle: Any,
+    ontology: Any,
+    engine: Any,
+    annotate: Any,
+    progress: StageCallback | None = None,
 ) -> RankResult:
     from biblip_cli.bundle import Bundle
     from biblip_cli.features.phenotype import HpoOntology
@@ -105,7 +113,7 @@ def _rank_and_write(
         annotate = annotate or _default_annotator(bundle)
         result = rank_reader(
             reader, terms, proband, ped, ontology, engine, annotate, opts.shortlist, opts.batch_size,
-            opts.phenotype_match, filters, opts.excluded_lr,
+            opts.phenotype_match, filters, opts.excluded_lr, _with_vcf_total(progress, source),
         )  # fmt: skip
         result.seconds = time.monotonic() - start
         _set_params(result, opts, bundle, proband, ped, sex_source, packet)
@@ -116,6 +124,16 @@ def _rank_and_write(
             spooled.unlink(missing_ok=True)
             unregister_temp(spooled)
     return result
+
+
+def _with_vcf_total(progress: StageCallback | None, source: str) -> StageCallback | None:
+    """`progress` with the VCF's record count (from its index; None without one) as the read stage's total."""
+    if progress is None:
+        return None
+    from biblip_cli.io.vcf_read import indexed_record_count
+
+    records = indexed_record_count(source)
+    return lambda stage, done, total: progress(stage, done, records if stage == "read" else total)
 
 
 def _read_packet_and_input(opts: RankOptions) -> Any:

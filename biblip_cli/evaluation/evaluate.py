@@ -80,6 +80,7 @@ class _Run:
     phenotypes_of: Callable[[str], list[str]]
     gene_terms: dict[str, dict[str, str]]
     out_dir: Path
+    progress: Callable[[int], None] | None = None  # the running task's `RunProgress.advance`
 
 
 def _run_patho(run: _Run) -> TaskTable:
@@ -120,8 +121,9 @@ def _run_rank(run: _Run) -> TaskTable:
 
         run.ontology = HpoOntology.from_bundle(run.bundle)
     table = evaluate_ranking(
-        case_sets, run.model, run.annotate, run.ontology, opts.seed, run.out_dir, opts.rank_shortlist
-    )
+        case_sets, run.model, run.annotate, run.ontology, opts.seed, run.out_dir, opts.rank_shortlist,
+        run.progress,
+    )  # fmt: skip
     table.notes[:0] = notes
     return table
 
@@ -194,8 +196,9 @@ def _run_cases(run: _Run) -> list[TaskTable]:
                     "real cases, held-out genes" if held else "real cases, genes seen in training", []
                 ).append(case)
             ranked = evaluate_ranking(
-                sets, run.model, run.annotate, run.ontology, opts.seed, run.out_dir, opts.rank_shortlist
-            )
+                sets, run.model, run.annotate, run.ontology, opts.seed, run.out_dir, opts.rank_shortlist,
+                run.progress,
+            )  # fmt: skip
             ranked.task, ranked.title = (
                 "cases_rank",
                 "Real cases in the bundle's sequence: biblip rank on a VCF",
@@ -207,6 +210,9 @@ def _run_cases(run: _Run) -> list[TaskTable]:
             )
     return tables
 
+
+#: what a task's progress counts: cases ranked, else model items scored (the batches of ModelMethods)
+_PROGRESS_UNITS = {"rank": "cases"}
 
 _RUNNERS: dict[str, Callable[[_Run], TaskTable | list[TaskTable]]] = {
     "patho": _run_patho,
@@ -270,6 +276,23 @@ def _prepare_run(
     )
 
 
+def _run_task(run: _Run, task: str) -> TaskTable | list[TaskTable]:
+    """One task with its progress: a bar on a terminal, else a log line every ~10 s (progress.py)."""
+    from biblip_cli.progress import RunProgress
+
+    unit = _PROGRESS_UNITS.get(task, "items")
+    with RunProgress(f"evaluate {task}", unit=unit, quiet=run.opts.quiet) as progress:
+        run.progress = progress.advance
+        if run.model is not None:  # the rank task counts its cases, not the model calls of `biblip rank`
+            run.model.progress = progress.advance if unit == "items" else None
+        try:
+            return _RUNNERS[task](run)
+        finally:
+            run.progress = None
+            if run.model is not None:
+                run.model.progress = None
+
+
 def run_evaluate(
     opts: EvaluateOptions,
     *,
@@ -289,7 +312,7 @@ def run_evaluate(
             continue
         task_started = time.perf_counter()
         log.info("evaluate: task %s", task)
-        result = _RUNNERS[task](run)
+        result = _run_task(run, task)
         seconds[task] = round(time.perf_counter() - task_started, 1)
         for table in result if isinstance(result, list) else [result]:
             table.extra["seconds"] = seconds[task]

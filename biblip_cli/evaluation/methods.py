@@ -54,11 +54,15 @@ class ModelMethods:
         self.bundle = bundle
         self.batch_size = batch_size
         self._rank_engine: AlleleScoreCache | None = None
+        self.progress: Callable[[int], None] | None = None  # told the items of each batch done (evaluate.py)
 
     def _batched(self, fn: Callable[[list[Any]], Any], items: Sequence[Any]) -> list[Any]:
         out: list[Any] = []
         for start in range(0, len(items), self.batch_size):
-            out.extend(list(fn(list(items[start : start + self.batch_size]))))
+            batch = list(items[start : start + self.batch_size])
+            out.extend(list(fn(batch)))
+            if self.progress is not None:
+                self.progress(len(batch))
         return out
 
     @property

@@ -59,6 +59,7 @@ class EvaluateOptions:
     no_model: bool = False
     batch_size: int = 32
     command_line: str = ""
+    quiet: bool = False  # no progress (the global --quiet)
 
     def data_file(self, explicit: Path | None, key: str) -> Path | None:
         if explicit is not None:

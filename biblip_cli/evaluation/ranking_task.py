@@ -175,8 +175,10 @@ def evaluate_ranking(
     seed: int,
     out_dir: Path,
     shortlist: int = 20,
+    progress: Callable[[int], None] | None = None,
 ) -> TaskTable:
-    """Rank every case with `biblip rank`, the Exomiser-like baseline and random scores."""
+    """Rank every case with `biblip rank`, the Exomiser-like baseline and random scores; `progress(1)`
+    after each case."""
     columns = ["cases", "method", "n", *(f"allele_top{k}" for k in TOP_K), *(f"gene_top{k}" for k in TOP_K)]
     columns += ["allele_median_rank", "note"]
     table = TaskTable("rank", "Mendelian prioritisation on simulated cases", columns)
@@ -218,6 +220,8 @@ def evaluate_ranking(
                     {"cases": set_name, "case_id": case.case_id, "gene": case.gene, "gene_split": case.gene_split,
                      "method": name, "allele_rank": allele_rank, "gene_rank": gene_rank, "n_alleles": len(alleles)}
                 )  # fmt: skip
+            if progress is not None:
+                progress(1)
         _add_set_summary(table, set_name, cases, ranks, failures, shortlist)
     table.extra["per_case"] = per_case_rows
     return table

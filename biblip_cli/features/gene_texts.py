@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,10 +64,11 @@ def embed_bundle(
     cache_dir: Path | None = None,
     batch_size: int = 64,
     genes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> EmbedReport:
     """Embed the bundle's gene texts into `knowledge/text_embeddings.safetensors` and record it in the
     manifest. `cache_dir`: reuse (and fill) a `$BIBLIP_HOME` text cache; None embeds every text afresh.
-    `genes`: only the first N genes (benchmarks)."""
+    `genes`: only the first N genes (benchmarks). `progress(texts embedded, texts to embed)`."""
     from biblip_cli.bundle import Bundle
 
     bundle_dir = Path(bundle_dir)
@@ -85,7 +87,7 @@ def embed_bundle(
     if todo:
         embedder._load()  # the encoder load is not part of the texts/s measured below
     started = time.perf_counter()
-    embedded = embedder.precompute(todo)
+    embedded = embedder.precompute(todo, progress)
     seconds = time.perf_counter() - started
     manifest = read_manifest(bundle_dir)
     meta = {

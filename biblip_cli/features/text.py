@@ -17,7 +17,7 @@ import hashlib
 import importlib.util
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 MAX_TOKENS = 128  # gene snippets are short; 128 word pieces halve CPU time vs the encoder max 256
 SNIPPET_CHARS = 1200  # list snippets are cut here (the encoder sees ~256 word pieces anyway)
 CHUNK_FLUSH = 2048  # pending new embeddings written to disk once this many accumulate
+PROGRESS_STEP = 256  # texts between two progress reports of `precompute`
 MAX_CHUNK_FILES = 16  # more chunk files than this are merged into one on load
 
 
@@ -174,14 +175,21 @@ class TextEmbedder:
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
-    def precompute(self, texts: Iterable[str]) -> int:
-        """Embed all texts not cached yet (bulk, batched) and flush the disk cache; returns how many."""
+    def precompute(self, texts: Iterable[str], progress: Callable[[int, int], None] | None = None) -> int:
+        """Embed all texts not cached yet (bulk, batched) and flush the disk cache; returns how many.
+        `progress(done, total)` after every PROGRESS_STEP texts (`embed` still flushes every CHUNK_FLUSH)."""
         todo = list(dict.fromkeys(t for t in texts if t and text_key(t) not in self._cache))
         if todo:
             log.info("embedding %d texts with %s", len(todo), self.model_dir.name)
-        for lo in range(0, len(todo), CHUNK_FLUSH):  # flushed per chunk: an interrupted run keeps its work
-            self.embed(todo[lo : lo + CHUNK_FLUSH])
-            self.flush()
+        step = CHUNK_FLUSH if progress is None else PROGRESS_STEP
+        if progress is not None:
+            progress(0, len(todo))
+        for lo in range(0, len(todo), step):  # flushed per chunk: an interrupted run keeps its work
+            self.embed(todo[lo : lo + step])
+            if progress is None:
+                self.flush()
+            else:
+                progress(min(lo + step, len(todo)), len(todo))
         self.flush()
         return len(todo)
 

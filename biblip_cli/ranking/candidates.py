@@ -9,6 +9,7 @@ its de novo / segregation status.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,10 @@ from biblip_cli.ranking import filters as flt
 from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
 
 log = logging.getLogger(__name__)
+
+#: `progress(stage, done, total)`: rank's stages (read: records, score / LLM pass: candidates) report here
+StageCallback = Callable[[str, int, int | None], None]
+REPORT_EVERY = 100  # records between two progress reports of the VCF pass
 
 
 @dataclass
@@ -89,9 +94,11 @@ def collect_candidates(
     annotate: Any,
     result: RankResult,
     settings: flt.FilterSettings | None = None,
+    progress: StageCallback | None = None,
 ) -> None:
     """One pass over the VCF: proband calls, relatives' calls, annotations of carried alleles that pass
-    the FILTER/GQ/DP filters (`settings`, default `FilterSettings()`; counted in `result.filters`)."""
+    the FILTER/GQ/DP filters (`settings`, default `FilterSettings()`; counted in `result.filters`).
+    `progress("read", records, None)` every REPORT_EVERY records (the caller knows the total, if any)."""
     from biblip_cli.io.vcf_read import alleles, precheck
 
     settings = settings or result.filter_settings
@@ -105,6 +112,8 @@ def collect_candidates(
     has_gt = _has_gt(reader)
     if proband is not None and not has_gt:
         log.warning("the VCF has no GT field: every allele is a candidate, zygosity unknown")
+    if progress is not None:
+        progress("read", 0, None)  # the stage's clock starts with the read
     for number, variant in reader.records():
         result.records += 1
         genotypes = _record_genotypes(variant, proband, has_gt)
@@ -147,8 +156,13 @@ def collect_candidates(
                 if cand.allele_frequency is None:
                     counts.af_missing += 1
             result.candidates.append(cand)
-        if result.records % 10000 == 0:
+        if progress is not None:
+            if result.records % REPORT_EVERY == 0:
+                progress("read", result.records, None)
+        elif result.records % 10000 == 0:
             log.info("%d records, %d candidates", result.records, len(result.candidates))
+    if progress is not None:
+        progress("read", result.records, None)
 
 
 def _resolve_af_fields(

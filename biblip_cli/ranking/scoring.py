@@ -34,7 +34,7 @@ import numpy as np
 from biblip_cli.features import family, pedigree
 from biblip_cli.features.priors import allele_deleteriousness
 from biblip_cli.ranking import filters as flt
-from biblip_cli.ranking.candidates import Candidate, RankResult, collect_candidates
+from biblip_cli.ranking.candidates import Candidate, RankResult, StageCallback, collect_candidates
 from biblip_cli.records import AlleleAnnotation
 
 log = logging.getLogger(__name__)
@@ -138,17 +138,19 @@ def rank_reader(
     phenotype_match: bool = False,
     filters: flt.FilterSettings | None = None,
     excluded_lr: float = EXCLUDED_LR,
+    progress: StageCallback | None = None,
 ) -> RankResult:
     """Collect the proband's candidates from an open VCF and rank them (`biblip rank` and evaluation).
     `filters`: the FILTER/GQ/DP/AF settings, default `FilterSettings()` (as `biblip rank` without
-    options); `FilterSettings.off()` ranks every carried allele."""
+    options); `FilterSettings.off()` ranks every carried allele. `progress`: records read, then
+    candidates scored (ranking/candidates.StageCallback)."""
     result = RankResult(
         candidates=[], terms=terms, proband=proband, model="none" if engine is None else "biblip",
         filter_settings=filters or flt.FilterSettings(), excluded_lr=excluded_lr,
     )  # fmt: skip
-    collect_candidates(reader, proband, ped, annotate, result)
+    collect_candidates(reader, proband, ped, annotate, result, progress=progress)
     reader.close()
-    score_candidates(result, ontology, engine, ped, proband, shortlist, batch_size, phenotype_match)
+    score_candidates(result, ontology, engine, ped, proband, shortlist, batch_size, phenotype_match, progress)
     return result
 
 
@@ -161,6 +163,7 @@ def score_candidates(
     shortlist: int,
     batch_size: int,
     phenotype_match: bool = False,
+    progress: StageCallback | None = None,
 ) -> None:
     """Score and rank `result.candidates` in place (first pass over all, LLM pass over the top `shortlist`).
     `phenotype_match=True` adds the LLM's phenotype log-odds `m` (off by default: on the simulated cases of
@@ -184,7 +187,7 @@ def score_candidates(
                 * c.frequency_factor
             )
     else:
-        _model_passes(cands, result, engine, shortlist, batch_size, phenotype_match)
+        _model_passes(cands, result, engine, shortlist, batch_size, phenotype_match, progress)
     cands.sort(key=lambda c: (-c.passes, -c.score, c.allele.chrom, c.allele.pos, c.allele.alt))
     by_key = {c.key: c for c in cands}
     for rank, c in enumerate(cands, start=1):
@@ -243,10 +246,11 @@ def _model_passes(
     shortlist: int,
     batch_size: int,
     phenotype_match: bool,
+    progress: StageCallback | None = None,
 ) -> None:
     """The model's first pass (Q-former head) over all candidates, then the LLM pass over the shortlist."""
     terms = result.terms
-    cheap = _batched(engine.cheap_pathogenicity, [c.annotation for c in cands], batch_size)
+    cheap = _batched(engine.cheap_pathogenicity, [c.annotation for c in cands], batch_size, progress, "score")
     for c, p in zip(cands, cheap, strict=True):
         c.pathogenicity = float(p)
         c.first_score = combine(
@@ -264,7 +268,7 @@ def _model_passes(
     if short:
         log.info("LLM pass over the top %d of %d candidates", len(short), len(cands))
         anns = [c.annotation for c in short]
-        probs = _batched(engine.pathogenicity, anns, batch_size)
+        probs = _batched(engine.pathogenicity, anns, batch_size, progress, "LLM pass")
         if phenotype_match:
             match = _batched(lambda a: engine.phenotype_match(a, terms.names), anns, batch_size)
         else:
@@ -302,8 +306,14 @@ def _evidence_p(c: Candidate) -> float:
     return min(max(c.deleteriousness, PRIOR_FLOOR), 1.0 - PRIOR_FLOOR)
 
 
-def _batched(fn: Any, items: list[Any], size: int) -> np.ndarray:
+def _batched(
+    fn: Any, items: list[Any], size: int, progress: StageCallback | None = None, stage: str = ""
+) -> np.ndarray:
     out: list[float] = []
+    if progress is not None:
+        progress(stage, 0, len(items))
     for i in range(0, len(items), size):
         out.extend(np.asarray(fn(items[i : i + size]), dtype=float).reshape(-1).tolist())
+        if progress is not None:
+            progress(stage, len(out), len(items))
     return np.asarray(out, dtype=float)

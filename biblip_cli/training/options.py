@@ -1,4 +1,4 @@
-"""What `biblip train` is told: the presets' recipes, TrainOptions, the data folder, the progress bar."""
+"""What `biblip train` is told: the presets' recipes, TrainOptions, the data folder."""
 
 from __future__ import annotations
 
@@ -87,19 +87,3 @@ def load_examples(bundle: Any, data_dir: Path | None) -> ExampleSet:
             raise BiblipError(f"training {role} file not found", where=str(path), hint="pass --data DIR")
     log.info("building examples from %s", data)
     return build_examples(bundle, paths["labels"], paths["crispr"], paths["fulco"])
-
-
-def progress_bar() -> Any:
-    """The rich progress bar of the stages (on stderr)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True), transient=False)  # fmt: skip

@@ -12,7 +12,6 @@ uninterrupted run. The LLM is loaded frozen (eval, no grad) and never stepped.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -41,7 +40,7 @@ from biblip_cli.training.example_set import Example, ExampleSet, VariantItem
 from biblip_cli.training.featurize import Featurizer
 from biblip_cli.training.instructions import ANSWERS
 from biblip_cli.training.losses import stage1_losses
-from biblip_cli.training.options import RECIPES, TrainOptions, load_examples, progress_bar
+from biblip_cli.training.options import RECIPES, TrainOptions, load_examples
 from biblip_cli.training.schedule import lr_at, plan_stage2, stream_indices, stream_salt, training_genes
 
 log = logging.getLogger(__name__)
@@ -231,11 +230,20 @@ class Trainer:
         size = self.batch2 if kind == "pathogenicity" else max(1, self.batch2 // 2)
         return [pool[i] for i in stream_indices(len(pool), size, pos, self.opts.seed, stream_salt(kind))]
 
-    def run_stage(self, stage: int, total: int, start_step: int, optimizer, progress) -> bool:
-        """Run steps start_step..total-1; False if interrupted by stop_after_steps (state saved for --resume)."""
+    def run_stage(self, stage: int, total: int, start_step: int, optimizer) -> bool:
+        """Run steps start_step..total-1; False if interrupted by stop_after_steps (state saved for --resume).
+        Progress: a rich bar on a terminal, else a log line every ~10 s (step/total, loss, steps/s, ETA)."""
+        from biblip_cli.progress import RunProgress
+
+        with RunProgress(
+            f"train stage {stage}", total, unit="steps", initial=start_step, transient=False,
+            quiet=not self.opts.progress,
+        ) as progress:  # fmt: skip
+            return self._run_steps(stage, total, start_step, optimizer, progress)
+
+    def _run_steps(self, stage: int, total: int, start_step: int, optimizer, progress: Any) -> bool:
         base = self.recipe.lr1 if stage == 1 else self.recipe.lr2
         self.model.train()
-        task = progress.add_task(f"stage {stage}", total=total, completed=start_step) if progress else None
         last_save, t_stage, n_ex = time.monotonic(), time.monotonic(), 0
         window: list[float] = []
         stage_end = self.stage_deadline(stage)
@@ -264,12 +272,7 @@ class Trainer:
             n_ex += n
             window.append(float(loss.detach()))
             rate = n_ex / max(time.monotonic() - t_stage, 1e-9)
-            if progress:
-                progress.update(
-                    task,
-                    advance=1,
-                    description=f"stage {stage} loss {np.mean(window[-20:]):.3f} {rate:.1f} ex/s",
-                )
+            progress.update(step + 1, note=f"loss {np.mean(window[-20:]):.3f}, {rate:.1f} ex/s")
             if step % 25 == 0 or step == total - 1:
                 self.log_event(event="train", stage=stage, step=step, lr=optimizer.param_groups[0]["lr"],
                                loss=float(loss.detach()), **{k: float(v.detach()) for k, v in losses.items()}, examples_per_s=rate)  # fmt: skip
@@ -349,25 +352,23 @@ class Trainer:
         if state is None and (self.out / LOG_FILE).exists():
             (self.out / LOG_FILE).unlink()
         stage, step = (int(state["stage"]), int(state["step"])) if state else (1, 0)
-        progress = progress_bar() if self.opts.progress else None
-        with progress or contextlib.nullcontext():
-            for s, total, lr in (
-                (1, self.stage1_steps, self.recipe.lr1),
-                (2, self.stage2_steps, self.recipe.lr2),
-            ):
-                if s < stage:
-                    continue
-                optimizer = self._optimizer(lr)
-                if state is not None and s == stage:
-                    optimizer.load_state_dict(state["optimizer"])
-                    torch.set_rng_state(state["torch_rng"])
-                start = step if s == stage else 0
-                if not self.run_stage(s, total, start, optimizer, progress):
-                    return None
-                self.metrics = self.evaluate()
-                self.log_event(event="eval", stage=s, step=total, **self.metrics)
-                if s == 1:
-                    self.save_state(2, 0, self._optimizer(self.recipe.lr2))
+        for s, total, lr in (
+            (1, self.stage1_steps, self.recipe.lr1),
+            (2, self.stage2_steps, self.recipe.lr2),
+        ):
+            if s < stage:
+                continue
+            optimizer = self._optimizer(lr)
+            if state is not None and s == stage:
+                optimizer.load_state_dict(state["optimizer"])
+                torch.set_rng_state(state["torch_rng"])
+            start = step if s == stage else 0
+            if not self.run_stage(s, total, start, optimizer):
+                return None
+            self.metrics = self.evaluate()
+            self.log_event(event="eval", stage=s, step=total, **self.metrics)
+            if s == 1:
+                self.save_state(2, 0, self._optimizer(self.recipe.lr2))
         return self.finish()
 
     def finish(self) -> Path:
