@@ -110,3 +110,32 @@ def test_precision_at_recall() -> None:
     assert metrics.precision_at_recall(y, s, 0.6) == pytest.approx(2 / 3)
     assert metrics.precision_at_recall(y, s, 0.7) == pytest.approx(0.5)
     assert math.isnan(metrics.precision_at_recall([0, 0], [1, 2], 0.7))
+
+
+def test_shipped_model_scores_follow_the_element_activity(tmp_path: Path, resources: Path) -> None:
+    """`biblip target --elements` with the shipped checkpoint: the same element scores higher for its
+    nearest gene with more activity, and a plain BED row (no activity) still gets a score."""
+    import subprocess
+    import sys
+
+    table = tmp_path / "elements.tsv"
+    table.write_text(
+        "chr\tstart\tend\tname\tDHS.RPM\tH3K27ac.RPM\n"
+        "chr20\t96000\t96500\tlow\t0.5\t0.5\n"
+        "chr20\t96000\t96500\thigh\t40\t60\n"
+        "chr20\t96000\t96500\tnone\t\t\n"
+    )
+    out = tmp_path / "t.tsv"
+    run = subprocess.run(  # noqa: PLW1510 - the test checks returncode
+        [sys.executable, "-m", "biblip_cli.cli", "-q", "target", "--elements", str(table), "--tsv", str(out),
+         "--threads", "1"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = [line.split("\t") for line in out.read_text().splitlines()[1:]]
+    by = {(r[3], r[4]): float(r[6]) for r in rows}
+    genes = {r[4] for r in rows}
+    assert genes and all(("low", g) in by and ("high", g) in by and ("none", g) in by for g in genes)
+    nearest = min(rows, key=lambda r: abs(int(r[5])))[4]
+    assert by[("high", nearest)] > by[("low", nearest)]
+    assert by[("none", nearest)] not in (by[("high", nearest)], by[("low", nearest)])
