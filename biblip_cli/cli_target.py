@@ -24,7 +24,11 @@ InputArgument = Annotated[
     str | None, typer.Argument(help="VCF, VCF.gz or BCF ('-' = stdin); omit with --elements.")
 ]
 ElementsOption = Annotated[
-    Path | None, typer.Option(help="BED of regulatory elements to score instead of VCF alleles.")
+    Path | None,
+    typer.Option(
+        help="Regulatory elements to score instead of VCF alleles: a BED, or a table with a header "
+        "(chr start end name + DHS.RPM / H3K27ac.RPM / ATAC.RPM activity; docs/usage.md)."
+    ),
 ]
 OutputOption = Annotated[
     str, typer.Option("-o", "--output", help="Output VCF ('-' = stdout); with --elements, the TSV.")
@@ -44,7 +48,13 @@ OutputTypeOption = Annotated[
 IncludeCodingOption = Annotated[
     bool, typer.Option(help="Also score coding/splice alleles (default: noncoding alleles only).")
 ]
-BatchSizeOption = Annotated[int, typer.Option(help="Allele x gene pairs per model batch (one LLM forward).")]
+BatchSizeOption = Annotated[
+    int,
+    typer.Option(
+        help="Allele x gene pairs per model batch (one Q-former pass; one LLM forward for a checkpoint "
+        "without target_head)."
+    ),
+]
 NoModelOption = Annotated[
     bool, typer.Option("--no-model", help="Score genes by inverse distance to the TSS (no model; fast).")
 ]

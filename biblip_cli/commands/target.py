@@ -1,11 +1,12 @@
 """`biblip target`: which genes might a noncoding variant (or a regulatory element) regulate?
 
-For each noncoding ALT allele (or each BED interval with `--elements`), the candidates are the genes
-with a TSS within `window` bp, nearest first, at most `max_genes`. Each (allele, gene) pair is
-scored by the model's "does this variant/element regulate gene G?" answer (`Engine.regulates`),
-with the candidate marked as the asked-about gene; when the checkpoint carries a `target_prior`
-(`engine/target_prior.py`) that answer is combined with the distance to the TSS and the number of
-closer genes, and the score is the combined probability. Only the gene model is needed: where the
+For each noncoding ALT allele (or each element of `--elements`), the candidates are the genes with a
+TSS within `window` bp, nearest first, at most `max_genes`. With a checkpoint that has `target_head`
+(`engine/target_head.py`), each (allele, gene) pair goes through the Q-former once (the gene marked as
+the asked-about gene, the element's chromatin activity as its own token when the element table gives
+it) and the score is a logistic model over the regulates head's logit, the distance to the TSS, the
+number of closer genes and the activity: no LLM. Older checkpoints ask the LLM "does this element
+regulate gene G?" and combine the answer with `target_prior`. Only the gene model is needed: where the
 bundle has no sequence the DNA modality is masked. `no_model` scores by inverse distance instead.
 
 Output: INFO `BIOBLIP_TARGET=Allele|Gene|score,...` (best first) and a TSV
