@@ -197,3 +197,17 @@ def test_presets():
     assert size_bytes(default) < 20 * 2**20  # shipped checkpoint budget (fp16)
     assert BioBlipConfig().num_query_tokens == 32  # the paper's default
     assert BioBlipConfig.preset("large").d_model == 768
+
+
+def test_evidence_residual_starts_at_zero_and_needs_the_window():
+    """The evidence residual adds nothing until trained, and only where the residue window is known."""
+    model = tiny_model()
+    x = random_inputs(B=3)
+    z = model(x)
+    assert torch.allclose(model.pathogenicity_logit(z, x), model.pathogenicity_logit(z))
+    torch.nn.init.normal_(model.evidence_head[-1].weight)
+    torch.nn.init.constant_(model.evidence_head[-1].bias, 1.0)
+    x.protein_window_mask[1] = False  # no sequence: no residual
+    x.protein_mask[2] = False  # noncoding: no residual
+    moved = model.pathogenicity_logit(z, x) - model.pathogenicity_logit(z)
+    assert moved[0].abs() > 0 and moved[1] == 0 and moved[2] == 0

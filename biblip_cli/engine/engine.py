@@ -218,11 +218,12 @@ class Engine:
         return self._in_domain_only(variants, score)
 
     def cheap_pathogenicity(self, variants: Sequence[AlleleAnnotation | ProteinVariant]) -> np.ndarray:
-        """Probability from the Q-former head alone (no LLM): the fast path. NaN outside the domain."""
+        """Probability from the Q-former head and the evidence residual (no LLM): the fast path. NaN
+        outside the domain."""
 
         def batch(x: VariantInputs) -> np.ndarray:
             with torch.inference_mode():
-                return self.model.pathogenicity_logit(self._z(x)).float().cpu().numpy()
+                return self.model.pathogenicity_logit(self._z(x), x.to(self.device)).float().cpu().numpy()
 
         a, b = self.cheap_calibration
 

@@ -31,7 +31,8 @@ from biblip_cli.model.qformer import QFormer
 CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE = "config.json", "model.safetensors", "metadata.json"
 # modules added after checkpoints were shipped; an older checkpoint loads with them at init (the
 # activity token is masked unless activity is given; metadata `target_head` says whether they are trained)
-LATER_MODULES = ("encoders.activity.", "regulates_head.")
+LATER_MODULES = ("encoders.activity.", "regulates_head.", "evidence_head.")
+
 
 class BioBlip(nn.Module):
     def __init__(self, config: BioBlipConfig) -> None:
@@ -49,6 +50,18 @@ class BioBlip(nn.Module):
         self.vtm_head = nn.Linear(d, 1)
         # cheap path: pathogenicity straight from Z, no LLM
         self.pathogenicity_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+        # ... plus a residual read straight from the protein row (substitution, position, window, paralog
+        # evidence) where the residue window is known: within a gene this is what tells two changes apart
+        # (docs/model_card.md); the last layer starts at zero, so an untrained residual changes nothing
+        self.evidence_head = nn.Sequential(
+            nn.Linear(config.protein_feature_dim, 128),
+            nn.GELU(),
+            nn.Linear(128, 128),
+            nn.GELU(),
+            nn.Linear(128, 1),
+        )
+        nn.init.zeros_(self.evidence_head[-1].weight)
+        nn.init.zeros_(self.evidence_head[-1].bias)
         # cheap path: "does this element regulate the asked-about gene?" straight from Z (biblip target)
         self.regulates_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
         self.language_projection = nn.Linear(d, config.llm_hidden_size)
@@ -95,9 +108,14 @@ class BioBlip(nn.Module):
         z = self.qformer(tokens, mask, extra=self.vtm_text(text_emb)[:, None])
         return self.vtm_head(z).squeeze(-1).mean(-1)
 
-    def pathogenicity_logit(self, z: torch.Tensor) -> torch.Tensor:
-        """Cheap path [B]: used by annotate without the LLM and by rank's first pass."""
-        return self.pathogenicity_head(z.mean(1)).squeeze(-1)
+    def pathogenicity_logit(self, z: torch.Tensor, x: VariantInputs | None = None) -> torch.Tensor:
+        """Cheap path [B]: used by annotate without the LLM and by rank. With the inputs `x`, the
+        evidence residual is added where the residue window is known (`x.protein_window_mask`)."""
+        logit = self.pathogenicity_head(z.mean(1)).squeeze(-1)
+        if x is None:
+            return logit
+        known = (x.protein_mask & x.protein_window_mask).to(logit.dtype)
+        return logit + known * self.evidence_head(x.protein_features.to(logit.dtype)).squeeze(-1)
 
     def regulates_logit(self, z: torch.Tensor) -> torch.Tensor:
         """[B] logit that the element regulates the query gene (trained by scripts/fit_target_head.py)."""

@@ -19,7 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from biblip_cli.features.inputs import VariantInputs
-from biblip_cli.model.biblip import LATER_MODULES, BioBlip
+from biblip_cli.model.biblip import BioBlip
+
+MODULES = ("encoders.activity.", "regulates_head.")  # what learns here; the rest stays frozen
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def trainable(model: BioBlip) -> list[torch.nn.Parameter]:
     """Freeze the checkpoint; return the parameters of the activity token and the regulates head."""
     params = []
     for name, p in model.named_parameters():
-        p.requires_grad_(name.startswith(LATER_MODULES))
+        p.requires_grad_(name.startswith(MODULES))
         if p.requires_grad:
             params.append(p)
     return params
@@ -105,7 +107,5 @@ def reset_head(model: BioBlip, seed: int) -> None:
     """Fresh init of the activity token and the regulates head (each cross-fitting fold starts here)."""
     torch.manual_seed(seed)
     for name, module in model.named_modules():
-        if name.startswith(tuple(m.rstrip(".") for m in LATER_MODULES)) and hasattr(
-            module, "reset_parameters"
-        ):
+        if name.startswith(tuple(m.rstrip(".") for m in MODULES)) and hasattr(module, "reset_parameters"):
             module.reset_parameters()
