@@ -55,20 +55,25 @@ def auroc(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarr
     return float(u / (n_pos * n_neg))
 
 
-def average_precision(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:
-    """AUPRC as average precision (scikit-learn's definition); NaN when there is no positive."""
+def _pr_curve(
+    labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(true positives, pairs ranked) at each distinct score threshold, best first, and the positives."""
     y, s = _clean(labels, scores)
-    n_pos = int(y.sum())
-    if n_pos == 0:
-        return math.nan
     order = np.argsort(-s, kind="mergesort")
     s_sorted, y_sorted = s[order], y[order]
     tp = np.cumsum(y_sorted)
     # last index of each block of tied scores: thresholds are distinct score values
-    last = np.r_[np.nonzero(np.diff(s_sorted))[0], s_sorted.size - 1]
-    tp_at = tp[last].astype(float)
-    precision = tp_at / (last + 1)
-    recall = tp_at / n_pos
+    last = np.r_[np.nonzero(np.diff(s_sorted))[0], s_sorted.size - 1] if s_sorted.size else np.zeros(0, int)
+    return tp[last].astype(float), (last + 1).astype(float), int(y.sum())
+
+
+def average_precision(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:
+    """AUPRC as average precision (scikit-learn's definition); NaN when there is no positive."""
+    tp_at, ranked, n_pos = _pr_curve(labels, scores)
+    if n_pos == 0:
+        return math.nan
+    precision, recall = tp_at / ranked, tp_at / n_pos
     recall_prev = np.r_[0.0, recall[:-1]]
     return float(np.sum((recall - recall_prev) * precision))
 
@@ -81,16 +86,11 @@ def precision_at_recall(
 ) -> float:
     """Precision at the highest threshold whose recall reaches `recall` (the CRISPRi benchmark's
     operating point is 70%); ties enter together. NaN when there is no positive."""
-    y, s = _clean(labels, scores)
-    n_pos = int(y.sum())
+    tp_at, ranked, n_pos = _pr_curve(labels, scores)
     if n_pos == 0:
         return math.nan
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted, y_sorted = s[order], y[order]
-    tp = np.cumsum(y_sorted)
-    last = np.r_[np.nonzero(np.diff(s_sorted))[0], s_sorted.size - 1]
-    reached = last[tp[last] >= recall * n_pos - 1e-9]
-    return float(tp[reached[0]] / (reached[0] + 1))
+    first = np.flatnonzero(tp_at >= recall * n_pos - 1e-9)[0]
+    return float(tp_at[first] / ranked[first])
 
 
 def top_k_recall(ranks: Sequence[int | None] | np.ndarray, k: int) -> float:

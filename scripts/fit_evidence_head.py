@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from biblip_cli.engine.engine import Engine
 from biblip_cli.evaluation import baselines
 from biblip_cli.evaluation.gene_splits import GeneSplits
 from biblip_cli.io.datasets import read_labels
+from biblip_cli.model.biblip import update_checkpoint
 from biblip_cli.training.evidence_head import EvidenceRecipe, train_evidence_head
 
 REPO = Path(__file__).resolve().parent.parent
@@ -111,12 +110,7 @@ def main() -> None:
     if args.dry_run:
         return
     out = Path(args.model)
-    meta = json.loads((out / "metadata.json").read_text())
-    meta["evidence_head"] = entry
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:  # all three files, then swapped in
-        model.save_pretrained(tmp, metadata=meta)
-        for name in ("config.json", "model.safetensors", "metadata.json"):
-            os.replace(Path(tmp) / name, out / name)
+    update_checkpoint(engine.model, out, "evidence_head", entry)
     print(f"wrote the evidence residual to {out}")
 
 

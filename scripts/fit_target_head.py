@@ -18,8 +18,6 @@ import argparse
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from biblip_cli.features.activity import abc_style
 from biblip_cli.features.elements import closer_gene_counts, element_annotation
 from biblip_cli.features.inputs import VariantInputs
 from biblip_cli.io.datasets import EnhancerPair, read_pairs
+from biblip_cli.model.biblip import update_checkpoint
 from biblip_cli.training.examples import HeldOutPairs
 from biblip_cli.training.splits import gene_split
 from biblip_cli.training.target_head import HeadRecipe, head_logits, reset_head, train_head
@@ -194,12 +193,7 @@ def main() -> None:
     if args.dry_run:
         return
     out = Path(args.model)
-    meta = json.loads((out / "metadata.json").read_text())
-    meta["target_head"] = entry
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:  # all three files, then swapped in
-        engine.model.save_pretrained(tmp, metadata=meta)
-        for name in ("config.json", "model.safetensors", "metadata.json"):
-            os.replace(Path(tmp) / name, out / name)
+    update_checkpoint(engine.model, out, "target_head", entry)
     print(f"wrote the head, the activity token and target_head to {out}")
 
 

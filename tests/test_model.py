@@ -211,3 +211,20 @@ def test_evidence_residual_starts_at_zero_and_needs_the_window():
     x.protein_mask[2] = False  # noncoding: no residual
     moved = model.pathogenicity_logit(z, x) - model.pathogenicity_logit(z)
     assert moved[0].abs() > 0 and moved[1] == 0 and moved[2] == 0
+
+
+def test_update_checkpoint_writes_weights_and_one_metadata_key(tmp_path):
+    from biblip_cli.model.biblip import update_checkpoint
+
+    model = tiny_model()
+    model.save_pretrained(tmp_path / "ckpt", metadata={"kept": 1})
+    torch.nn.init.constant_(model.evidence_head[-1].bias, 0.5)
+    update_checkpoint(model, tmp_path / "ckpt", "evidence_head", {"n_train": 3})
+    back = BioBlip.from_pretrained(tmp_path / "ckpt")
+    assert read_metadata(tmp_path / "ckpt") == {"kept": 1, "evidence_head": {"n_train": 3}}
+    assert back.evidence_head[-1].bias.item() == 0.5
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "config.json",
+        "metadata.json",
+        "model.safetensors",
+    ]

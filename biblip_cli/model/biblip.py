@@ -215,6 +215,21 @@ def warm_start(model: BioBlip, directory: str | Path) -> dict[str, str]:
     return report
 
 
+def update_checkpoint(model: BioBlip, directory: str | Path, key: str, entry: dict) -> None:
+    """Write `model` over the checkpoint in `directory` with `metadata[key] = entry` (the scripts that fit
+    a head after training): all three files are written beside it, then swapped in."""
+    import os
+    import tempfile
+
+    directory = Path(directory)
+    meta = read_metadata(directory)
+    meta[key] = entry
+    with tempfile.TemporaryDirectory(dir=directory.parent) as tmp:
+        model.save_pretrained(tmp, metadata=meta)
+        for name in (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE):
+            os.replace(Path(tmp) / name, directory / name)
+
+
 def read_metadata(directory: str | Path) -> dict:
     path = Path(directory) / METADATA_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
