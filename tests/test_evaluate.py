@@ -55,6 +55,9 @@ class FakeEngine:
     def pathogenicity(self, variants: list[ProteinVariant]) -> np.ndarray:
         return np.array([0.9 if v.alt_aa in "*WC" else 0.2 for v in variants])
 
+    def reported_pathogenicity(self, variants: list[ProteinVariant]) -> np.ndarray:
+        return self.pathogenicity(variants)
+
     def cheap_pathogenicity(self, variants: list[ProteinVariant]) -> np.ndarray:
         return np.array([0.6 if v.alt_aa == "*" else 0.4 for v in variants])
 

@@ -51,12 +51,25 @@ def _default_annotator(bundle: Any) -> Annotator:
     return annotate
 
 
+def _reported_score(model_dir: Any) -> str:
+    from biblip_cli.engine.engine import reported_score
+    from biblip_cli.model.biblip import read_metadata
+    from biblip_cli.paths import default_model_dir
+
+    try:
+        return reported_score(read_metadata(model_dir or default_model_dir()))
+    except (OSError, ValueError):
+        return "llm"
+
+
 def _load_engine(opts: AnnotateOptions, bundle: Any) -> Any:
     if opts.explain and opts.no_llm:
         raise BiblipError("--explain needs the LLM", hint="drop --no-llm to generate explanations")
+    # the LLM is loaded for --explain, or when the checkpoint reports the LLM's answer
+    use_llm = not opts.no_llm and (opts.explain or _reported_score(opts.model_dir) == "llm")
     spec = EngineSpec(
         opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
-        batch_size=min(opts.batch_size, 256), use_llm=not opts.no_llm, threads=opts.threads, force=opts.force,
+        batch_size=min(opts.batch_size, 256), use_llm=use_llm, threads=opts.threads, force=opts.force,
     )  # fmt: skip
     return load_engine(bundle, spec, without_model="run with --no-model for consequence annotation only")
 

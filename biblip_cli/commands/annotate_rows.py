@@ -120,14 +120,23 @@ def write_batch(
         scored = [ann for anns in batch.annotations for ann in anns if ann.status in SCORED_STATUSES]
         if scored:
             views = [model_view(ann) for ann in scored]
-            probabilities = engine.pathogenicity(views)
+            report = getattr(engine, "reported_pathogenicity", engine.pathogenicity)
+            probabilities = report(views)
             for ann, p in zip(scored, probabilities):
                 if not math.isnan(p):  # NaN: outside the checkpoint's pathogenicity domain, left empty
                     scores[id(ann)] = float(p)
                     summary.model_scored += 1
-            if opts.explain:
-                for ann, text in zip(scored, engine.explain(views, probabilities=probabilities)):
-                    explanations[id(ann)] = text
+            if opts.explain:  # generated where the model scored the allele; elsewhere the facts alone
+                rows = [i for i, p in enumerate(probabilities) if not math.isnan(p)]
+                rest = [i for i, p in enumerate(probabilities) if math.isnan(p)]
+                told = engine.explain(
+                    [views[i] for i in rows], probabilities=[probabilities[i] for i in rows]
+                )
+                looked_up = (
+                    engine.facts([views[i] for i in rest], [probabilities[i] for i in rest]) if rest else []
+                )
+                for i, text in zip(rows + rest, list(told) + list(looked_up), strict=True):
+                    explanations[id(scored[i])] = text
     vcf_parts: list[str] = []
     tsv_parts: list[str] = []
     for (variant, text), anns in zip(batch.records, batch.annotations):

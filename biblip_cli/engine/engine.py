@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 EXPLAIN_BATCH = 32  # rows per generation batch
 
 
+def reported_score(metadata: dict) -> str:
+    """The checkpoint's reported pathogenicity score: "head" or "llm" (older checkpoints: "llm")."""
+    return "head" if metadata.get("reported_pathogenicity") == "head" else "llm"
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -111,7 +116,9 @@ class Engine:
                         where=str(llm_path),
                         hint="pass the checkpoint's LLM with --llm, or --force to run with this one anyway",
                     )
-                log.warning("LLM at %s differs from the one the checkpoint was trained with (--force)", llm_path)
+                log.warning(
+                    "LLM at %s differs from the one the checkpoint was trained with (--force)", llm_path
+                )
         return cls(builder, model, llm, read_metadata(model_dir), torch_device, batch_size)
 
     # --- building blocks -------------------------------------------------------------------------
@@ -217,6 +224,16 @@ class Engine:
 
         return self._in_domain_only(variants, score)
 
+    def reported_pathogenicity(self, variants: Sequence[AlleleAnnotation | ProteinVariant]) -> np.ndarray:
+        """What `biblip annotate` reports: the score the checkpoint's metadata names
+        (`reported_pathogenicity`: "head" = `cheap_pathogenicity`, "llm" = `pathogenicity`), chosen by
+        measurement on held-out genes (docs/evaluation.md); "llm" without an LLM falls back to the head."""
+        return (
+            self.cheap_pathogenicity(variants)
+            if reported_score(self.metadata) == "head"
+            else self.pathogenicity(variants)
+        )
+
     def cheap_pathogenicity(self, variants: Sequence[AlleleAnnotation | ProteinVariant]) -> np.ndarray:
         """Probability from the Q-former head and the evidence residual (no LLM): the fast path. NaN
         outside the domain."""
@@ -241,6 +258,12 @@ class Engine:
         """Grounded descriptions: the facts sentence, then the generated continuation (model/texts.py)."""
         parts = self.explain_parts(variants, max_new_tokens, probabilities)
         return [f"{facts} {generated}".strip() for facts, generated in parts]
+
+    def facts(self, variants: Sequence[AlleleAnnotation], probabilities: Sequence[float]) -> list[str]:
+        """The looked-up facts sentence alone (no LLM): what `--explain` writes where the model has no
+        pathogenicity to explain."""
+        knowledge = self.builder.bundle.knowledge
+        return [facts_text(v, float(p), knowledge) for v, p in zip(variants, probabilities, strict=True)]
 
     def explain_parts(
         self,
@@ -294,7 +317,9 @@ class Engine:
             return None
         question = prompts.pathogenicity_prompt()
         asked = [prompts.plain_text_prompt(question, v) for v in variants]
-        scores = self.llm.score(None, [p.instruction for p in asked], list(question.answers), tail=question.tail)
+        scores = self.llm.score(
+            None, [p.instruction for p in asked], list(question.answers), tail=question.tail
+        )
         return (scores[:, 0] - scores[:, 1]).numpy()
 
     def llm_alone_describe(self, variants: Sequence[ProteinVariant]) -> list[str] | None:

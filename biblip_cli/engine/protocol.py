@@ -24,6 +24,10 @@ class VariantEngine(Protocol):
         """Calibrated probability per variant (NaN outside the checkpoint's pathogenicity domain)."""
         ...
 
+    def reported_pathogenicity(self, variants: Variants) -> np.ndarray:
+        """The probability `biblip annotate` reports (the checkpoint names head or LLM)."""
+        ...
+
     def cheap_pathogenicity(self, variants: Variants) -> np.ndarray:
         """The Q-former head's probability (no LLM)."""
         ...

@@ -75,6 +75,15 @@ class ModelMethods:
     def cheap_pathogenicity(self, variants: Sequence[ProteinVariant]) -> np.ndarray:
         return np.asarray(self._batched(self.engine.cheap_pathogenicity, variants), dtype=float)
 
+    def reported_pathogenicity(self, variants: Sequence[ProteinVariant]) -> np.ndarray:
+        report = getattr(self.engine, "reported_pathogenicity", self.engine.pathogenicity)
+        return np.asarray(self._batched(report, variants), dtype=float)
+
+    def reported_score(self) -> str:
+        from biblip_cli.engine.engine import reported_score
+
+        return reported_score(self.metadata)
+
     def pathogenicity_alleles(self, annotations: Sequence[AlleleAnnotation]) -> np.ndarray:
         return np.asarray(self._batched(self.engine.pathogenicity, annotations), dtype=float)
 
@@ -103,7 +112,9 @@ class ModelMethods:
     def target_head(self, with_head: bool = True) -> Any:
         from biblip_cli.engine.target_head import TargetHead
 
-        return TargetHead.from_metadata(self.metadata) if with_head else TargetHead.without_head(self.metadata)
+        return (
+            TargetHead.from_metadata(self.metadata) if with_head else TargetHead.without_head(self.metadata)
+        )
 
     def regulates_head(
         self, annotations: Sequence[AlleleAnnotation], genes: Sequence[str], activities: Sequence[Any]

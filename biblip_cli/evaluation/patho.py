@@ -108,8 +108,21 @@ def evaluate_pathogenicity(
     y = np.array([lv.is_pathogenic for lv in selected], dtype=bool)
     methods: dict[str, tuple[np.ndarray, str]] = {}
     if model is not None:
-        methods["biblip"] = (model.pathogenicity(variants), "calibrated LLM answer, prefix from the Q-former")
-        methods["biblip cheap head"] = (model.cheap_pathogenicity(variants), "Q-former linear head, no LLM")
+        source = model.reported_score()
+        methods["biblip"] = (
+            model.reported_pathogenicity(variants),
+            "what `biblip annotate` reports: "
+            + ("the Q-former head + evidence residual (metadata reported_pathogenicity)" if source == "head"
+               else "the calibrated LLM answer"),
+        )  # fmt: skip
+        methods["biblip LLM answer"] = (
+            model.pathogenicity(variants),
+            "calibrated LLM answer, prefix from the Q-former",
+        )
+        methods["biblip cheap head"] = (
+            model.cheap_pathogenicity(variants),
+            "Q-former head + evidence residual, no LLM",
+        )
         alone = model.llm_alone_pathogenicity(variants)
         if alone is not None:
             methods["LLM alone (variant in words)"] = (alone, "same frozen LLM, no prefix")
