@@ -65,6 +65,17 @@ def test_cheap_path_needs_no_llm(parts):
         engine.explain([0])
 
 
+def test_reported_pathogenicity_follows_the_checkpoint(parts):
+    """annotate reports the score the checkpoint names: the head with `reported_pathogenicity: head`,
+    else (older checkpoints) the LLM's answer."""
+    variants = [0, 1, 2]
+    head = make_engine(parts, metadata={"reported_pathogenicity": "head"})
+    assert np.allclose(head.reported_pathogenicity(variants), head.cheap_pathogenicity(variants))
+    old = make_engine(parts)
+    assert np.allclose(old.reported_pathogenicity(variants), old.pathogenicity(variants))
+    assert not np.allclose(old.pathogenicity(variants), old.cheap_pathogenicity(variants))
+
+
 def test_explain_phenotypes_regulates(parts):
     engine = make_engine(parts, batch_size=2)
     parts = engine.explain_parts([0, 1, 2], max_new_tokens=3, facts=["fact a.", "fact b.", "fact c."])

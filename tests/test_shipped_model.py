@@ -6,6 +6,7 @@ prepared SmolLM2 weights (`biblip models prepare`, done automatically on first u
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import subprocess
@@ -72,6 +73,8 @@ def test_annotate_demo_vcf_with_the_shipped_model(tmp_path, resources):
     with gzip.open(out, "rt") as fh:
         text = fh.read()
     assert "##INFO=<ID=BIOBLIP," in text and "Format: Allele|Consequence|IMPACT|SYMBOL|Gene" in text
+    # the checkpoint reports its head (metadata reported_pathogenicity): without --explain no LLM is loaded
+    assert '##biblip_llm=<name="none"' in text
 
     # UniProt-labelled demo alleles carry their label in INFO (never read by biblip): the model should rank
     # pathogenic ones above benign ones more often than not.
@@ -92,3 +95,24 @@ def test_annotate_demo_vcf_with_the_shipped_model(tmp_path, resources):
     neg = [p for p, y in zip(probs, labels) if not y]
     auroc = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
     assert auroc > 0.6, f"AUROC on the demo's labelled alleles is {auroc:.2f}"
+
+
+def test_explain_runs_the_default_frozen_llm_on_scored_alleles(tmp_path, resources):
+    """--explain with the shipped checkpoint and the default frozen LLM: scored alleles get the facts and
+    a generated sentence, the others the facts alone; the header names the LLM."""
+    out, tsv = tmp_path / "x.vcf", tmp_path / "x.tsv"
+    run = subprocess.run(  # noqa: PLW1510 - the test checks returncode
+        BIBLIP + ["annotate", str(resources / "demo.vcf.gz"), "--region", "chr20:1-300000", "--explain",
+                  "-o", str(out), "--tsv", str(tsv)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert '##biblip_llm=<name="SmolLM2' in out.read_text()
+    rows = list(csv.DictReader(tsv.open(), delimiter="\t"))
+    scored = [r for r in rows if r["pathogenicity"]]
+    unscored = [r for r in rows if not r["pathogenicity"]]
+    assert scored and unscored
+    for r in scored:  # facts, then the model's call, then at least one generated sentence
+        assert "Model:" in r["explanation"] and not r["explanation"].rstrip().endswith("like).")
+    for r in unscored:
+        assert r["explanation"].endswith("No model pathogenicity for this consequence."), r["explanation"]
