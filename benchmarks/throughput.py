@@ -29,7 +29,7 @@ PATHOGENICITY = 22  # index of Pathogenicity in BIOBLIP (biblip_cli.io.vcf_heade
 MODES = {
     "spine": ["--no-model"],
     "cheap": ["--no-llm"],
-    "llm": [],
+    "llm": ["--score", "llm"],
     "explain": ["--explain"],
 }
 

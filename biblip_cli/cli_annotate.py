@@ -32,6 +32,15 @@ NoLlmOption = Annotated[
     bool,
     typer.Option("--no-llm", help="Cheap path: pathogenicity from the Q-former head, no LLM (fast on CPU)."),
 ]
+ScoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--score",
+        metavar="head|llm",
+        help="Which pathogenicity to report: the Q-former head + evidence residual, or the frozen LLM's "
+        "answer (default: the checkpoint's choice, metadata reported_pathogenicity; the shipped one: head).",
+    ),
+]
 OutputTypeOption = Annotated[
     str | None,
     typer.Option(
@@ -72,6 +81,7 @@ def annotate(
     explain: ExplainOption = False,
     no_model: NoModelOption = False,
     no_llm: NoLlmOption = False,
+    score: ScoreOption = None,
     tsv: Annotated[Path | None, typer.Option(help="Also write a TSV: one row per ALT allele x gene.")] = None,
     output_type: OutputTypeOption = None,
     region: RegionOption = None,
@@ -108,6 +118,7 @@ def annotate(
         explain=explain,
         no_model=no_model,
         no_llm=no_llm,
+        score=score,
         tsv=tsv,
         output_type=infer_output_type(output, output_type),
         region=region,

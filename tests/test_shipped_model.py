@@ -116,3 +116,27 @@ def test_explain_runs_the_default_frozen_llm_on_scored_alleles(tmp_path, resourc
         assert "Model:" in r["explanation"] and not r["explanation"].rstrip().endswith("like).")
     for r in unscored:
         assert r["explanation"].endswith("No model pathogenicity for this consequence."), r["explanation"]
+
+
+def test_score_llm_reports_the_frozen_llms_answer(tmp_path, resources):
+    """--score llm: the LLM's answer instead of the head's (the checkpoint's default), on the same alleles."""
+
+    def run(*extra: str) -> dict[tuple, str]:
+        tsv = tmp_path / f"s{len(extra)}.tsv"
+        done = subprocess.run(  # noqa: PLW1510 - the test checks returncode
+            BIBLIP + ["annotate", str(resources / "demo.vcf.gz"), "--region", "chr20:1-300000", "-o",
+                      str(tmp_path / f"s{len(extra)}.vcf"), "--tsv", str(tsv), *extra],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        return {
+            (r["pos"], r["alt"], r["feature"]): r["pathogenicity"]
+            for r in csv.DictReader(tsv.open(), delimiter="\t")
+        }
+
+    head, llm = run(), run("--score", "llm")
+    assert head.keys() == llm.keys() and [k for k, v in head.items() if v] == [k for k, v in llm.items() if v]
+    assert any(head[k] != llm[k] for k in head if head[k])
+    bad = subprocess.run(BIBLIP + ["annotate", str(resources / "demo.vcf.gz"), "--score", "both"],  # noqa: PLW1510
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "--score must be head or llm" in bad.stderr

@@ -65,8 +65,12 @@ def _reported_score(model_dir: Any) -> str:
 def _load_engine(opts: AnnotateOptions, bundle: Any) -> Any:
     if opts.explain and opts.no_llm:
         raise BiblipError("--explain needs the LLM", hint="drop --no-llm to generate explanations")
-    # the LLM is loaded for --explain, or when the checkpoint reports the LLM's answer
-    use_llm = not opts.no_llm and (opts.explain or _reported_score(opts.model_dir) == "llm")
+    # the LLM is loaded for --explain, or when the LLM's answer is reported (--score llm, or the checkpoint's choice)
+    if opts.score not in (None, "head", "llm"):
+        raise UsageError(f"--score must be head or llm, not {opts.score!r}")
+    if opts.score == "llm" and opts.no_llm:
+        raise UsageError("--score llm needs the LLM", hint="drop --no-llm")
+    use_llm = not opts.no_llm and (opts.explain or (opts.score or _reported_score(opts.model_dir)) == "llm")
     spec = EngineSpec(
         opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
         batch_size=min(opts.batch_size, 256), use_llm=use_llm, threads=opts.threads, force=opts.force,

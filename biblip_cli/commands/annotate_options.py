@@ -19,6 +19,7 @@ class AnnotateOptions:
     explain: bool = False
     no_model: bool = False
     no_llm: bool = False  # cheap path: Q-former pathogenicity head, the LLM is not loaded
+    score: str | None = None  # "head" | "llm" | None = the checkpoint's reported_pathogenicity
     tsv: Path | None = None
     output_type: str = "v"
     region: str | None = None
@@ -44,6 +45,7 @@ class AnnotateOptions:
             "text_encoder": None if self.no_model else str(self.text_encoder_dir),
             "explain": self.explain,
             "no_llm": self.no_llm,
+            "score": self.score,
             "tsv": self.tsv is not None,
             "region": self.region,
             "shard": self.shard,
