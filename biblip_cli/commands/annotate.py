@@ -51,17 +51,6 @@ def _default_annotator(bundle: Any) -> Annotator:
     return annotate
 
 
-def _reported_score(model_dir: Any) -> str:
-    from biblip_cli.engine.engine import reported_score
-    from biblip_cli.model.biblip import read_metadata
-    from biblip_cli.paths import default_model_dir
-
-    try:
-        return reported_score(read_metadata(model_dir or default_model_dir()))
-    except (OSError, ValueError):
-        return "llm"
-
-
 def _load_engine(opts: AnnotateOptions, bundle: Any) -> Any:
     if opts.explain and opts.no_llm:
         raise BiblipError("--explain needs the LLM", hint="drop --no-llm to generate explanations")
@@ -70,7 +59,11 @@ def _load_engine(opts: AnnotateOptions, bundle: Any) -> Any:
         raise UsageError(f"--score must be head or llm, not {opts.score!r}")
     if opts.score == "llm" and opts.no_llm:
         raise UsageError("--score llm needs the LLM", hint="drop --no-llm")
-    use_llm = not opts.no_llm and (opts.explain or (opts.score or _reported_score(opts.model_dir)) == "llm")
+    from biblip_cli.engine.engine import reported_score
+    from biblip_cli.model.biblip import checkpoint_metadata
+
+    score = opts.score or reported_score(checkpoint_metadata(opts.model_dir))
+    use_llm = not opts.no_llm and (opts.explain or score == "llm")
     spec = EngineSpec(
         opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
         batch_size=min(opts.batch_size, 256), use_llm=use_llm, threads=opts.threads, force=opts.force,

@@ -120,9 +120,12 @@ def write_batch(
         scored = [ann for anns in batch.annotations for ann in anns if ann.status in SCORED_STATUSES]
         if scored:
             views = [model_view(ann) for ann in scored]
-            report = {"llm": engine.pathogenicity, "head": getattr(engine, "cheap_pathogenicity", None)}.get(
-                opts.score or ""
-            ) or getattr(engine, "reported_pathogenicity", engine.pathogenicity)
+            if opts.score == "llm":
+                report = engine.pathogenicity
+            elif opts.score == "head":
+                report = engine.cheap_pathogenicity
+            else:  # the checkpoint's choice (engines without one report pathogenicity)
+                report = getattr(engine, "reported_pathogenicity", engine.pathogenicity)
             probabilities = report(views)
             for ann, p in zip(scored, probabilities):
                 if not math.isnan(p):  # NaN: outside the checkpoint's pathogenicity domain, left empty

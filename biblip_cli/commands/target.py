@@ -54,21 +54,14 @@ Job = tuple[AlleleAnnotation, list[TargetCandidate]]  # one allele and its candi
 
 
 # --- the run ---------------------------------------------------------------------------------------
-def _has_target_head(model_dir: Any) -> bool:
-    from biblip_cli.model.biblip import read_metadata
-    from biblip_cli.paths import default_model_dir
-
-    try:
-        return bool(read_metadata(model_dir or default_model_dir()).get("target_head"))
-    except (OSError, ValueError):
-        return False
-
-
 def _load_engine(opts: TargetOptions, bundle: Any) -> Any:
+    from biblip_cli.model.biblip import checkpoint_metadata
+
     # a checkpoint with a trained regulates head scores without the LLM (engine/target_head.py)
+    has_head = bool(checkpoint_metadata(opts.model_dir).get("target_head"))
     spec = EngineSpec(
         opts.model_dir, opts.llm_dir, opts.text_encoder_dir, opts.device,
-        batch_size=opts.batch_size, threads=opts.threads, use_llm=not _has_target_head(opts.model_dir),
+        batch_size=opts.batch_size, threads=opts.threads, use_llm=not has_head,
     )  # fmt: skip
     return load_engine(bundle, spec, without_model="run with --no-model (inverse distance to the TSS)")
 
@@ -108,7 +101,9 @@ class _Scorer:
             log_odds = score_pairs(self.engine, flat_ann, flat_gene, max(len(flat_gene), 1))
             scores = self.prior.probability(distance, closer, log_odds)
         else:
-            scores = 1.0 / (1.0 + np.exp(-score_pairs(self.engine, flat_ann, flat_gene, max(len(flat_gene), 1))))
+            scores = 1.0 / (
+                1.0 + np.exp(-score_pairs(self.engine, flat_ann, flat_gene, max(len(flat_gene), 1)))
+            )
         out, at = [], 0
         for _, cands in jobs:
             out.append(rank_candidates(cands, scores[at : at + len(cands)]))

@@ -230,6 +230,17 @@ def update_checkpoint(model: BioBlip, directory: str | Path, key: str, entry: di
             os.replace(Path(tmp) / name, directory / name)
 
 
+def checkpoint_metadata(directory: str | Path | None) -> dict:
+    """A checkpoint's metadata.json before the model is loaded (None: the shipped checkpoint); {} when it
+    cannot be read, so the loader's own error, with its hint, is the one the user sees."""
+    from biblip_cli.paths import default_model_dir
+
+    try:
+        return read_metadata(directory or default_model_dir())
+    except (OSError, ValueError):
+        return {}
+
+
 def read_metadata(directory: str | Path) -> dict:
     path = Path(directory) / METADATA_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
