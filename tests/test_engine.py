@@ -13,6 +13,7 @@ from biblip_cli.errors import BiblipError
 from biblip_cli.features.inputs import VariantInputs
 from biblip_cli.model.biblip import BioBlip
 from biblip_cli.model.config import BioBlipConfig
+from biblip_cli.model.describe import CONSEQUENCES, LABELS
 from biblip_cli.model.llm import FrozenLLM
 
 
@@ -78,9 +79,13 @@ def test_reported_pathogenicity_follows_the_checkpoint(parts):
 
 def test_explain_phenotypes_regulates(parts):
     engine = make_engine(parts, batch_size=2)
-    parts = engine.explain_parts([0, 1, 2], max_new_tokens=3, facts=["fact a.", "fact b.", "fact c."])
+    parts = engine.explain_parts([0, 1, 2], facts=["fact a.", "fact b.", "fact c."])
     assert [f for f, _ in parts] == ["fact a.", "fact b.", "fact c."]  # facts are never generated
-    assert all(isinstance(g, str) for _, g in parts)
+    described = engine.describe([0, 1, 2])
+    assert [g for _, g in parts] == [d.text() for d in described]  # the prefix alone: facts not in the prompt
+    for d in described:  # the closed fields come from their closed sets, whatever the random weights
+        assert d.consequence in CONSEQUENCES and d.label in LABELS
+        assert d.text().startswith(f"{d.consequence}, likely {d.label}. The gene encodes ")
     match = engine.phenotype_match([0, 1, 2], ["Seizure", "Intellectual disability"])
     assert match.shape == (3,) and np.isfinite(match).all()
     engine.builder.calls.clear()
@@ -150,9 +155,13 @@ def test_model_methods_use_the_real_engine(parts):
     alone = methods.llm_alone_pathogenicity(pvs)
     assert alone.shape == (3,) and np.isfinite(alone).all()
     assert np.allclose(alone[:2], engine.llm_alone_pathogenicity(pvs[:2]), atol=1e-4)
-    full, generated = methods.describe(pvs[:1])
-    assert full[0].startswith("Missense variant p.Arg264Trp in PANK2.") and full[0].endswith(generated[0])
+    ((facts, generated),) = methods.explain_parts(pvs[:1])
+    assert facts.startswith("Missense variant p.Arg264Trp in PANK2.")
+    assert engine.explain(pvs[:1]) == [f"Looked up: {facts} Generated from the model's queries: {generated}"]
     assert len(methods.llm_alone_describe(pvs[:1])) == 1
+    assert len(methods.llm_alone_describe(pvs[:1], knowledge=True)) == 1
+    assert methods.llm_alone_fields(pvs[:1])[0].startswith(tuple(f"{c}, likely " for c in CONSEQUENCES))
+    assert len(methods.llm_alone_fields(pvs[:2], knowledge=True)) == 2
     no_llm = ModelMethods(Engine(ProteinBuilder(), model, None, {}, torch.device("cpu"), 2), bundle=None)
     assert no_llm.llm_alone_pathogenicity(pvs) is None and no_llm.llm_alone_describe(pvs) is None
 

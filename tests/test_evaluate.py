@@ -16,6 +16,7 @@ from biblip_cli.evaluation.cases import build_cases, read_cases
 from biblip_cli.evaluation.evaluate import EvaluateOptions, run_evaluate
 from biblip_cli.evaluation.generation import field_hits, generation_accuracy, stated_label
 from biblip_cli.io.datasets import read_labels, read_pairs
+from biblip_cli.model.describe import NO_PHENOTYPES, DescribeFields
 from biblip_cli.records import ProteinVariant
 
 LABELS = """gene_symbol\tuniprot_acc\tvariant_id\thgvs_p\tref_aa\tposition\talt_aa\tlabel\trsid\tdisease_ids\tdisease_names\tomim_ids
@@ -64,14 +65,27 @@ class FakeEngine:
     def llm_alone_pathogenicity(self, variants: list[ProteinVariant]) -> np.ndarray:
         return np.zeros(len(variants))
 
+    def describe(self, variants: list[ProteinVariant]) -> list[DescribeFields]:
+        """Generated: the right consequence and class, no gene or change (as from a prefix)."""
+        labels = ["pathogenic" if v.alt_aa in "*WC" else "benign" for v in variants]
+        return [DescribeFields("Missense variant", w, "a kinase", "dystonia") for w in labels]
+
     def explain_parts(self, variants: list[ProteinVariant]) -> list[tuple[str, str]]:
-        return [(f"Missense variant {v.hgvsp} in {v.gene}.", "Likely pathogenic.") for v in variants]
+        facts = [f"Missense variant {v.hgvsp} in {v.gene}." for v in variants]
+        return list(zip(facts, [d.text() for d in self.describe(variants)]))
 
     def explain(self, variants: list[ProteinVariant]) -> list[str]:
         return [f"{facts} {generated}" for facts, generated in self.explain_parts(variants)]
 
-    def llm_alone_describe(self, variants: list[ProteinVariant]) -> list[str]:
-        return ["This variant may be benign." for _ in variants]
+    def llm_alone_describe(self, variants: list[ProteinVariant], knowledge: bool = False) -> list[str]:
+        return [f"This {v.gene} variant may be pathogenic." if knowledge else "A variant." for v in variants]
+
+    def llm_alone_fields(
+        self, variants: list[ProteinVariant], knowledge: bool = False
+    ) -> list[DescribeFields]:
+        return [
+            DescribeFields("Missense variant", "pathogenic", "a protein", NO_PHENOTYPES) for _ in variants
+        ]
 
     def phenotype_match(self, annotations: list, phenotypes: list[str]) -> np.ndarray:
         return np.zeros(len(annotations))
@@ -141,9 +155,19 @@ def test_evaluate_writes_tables_with_a_fake_engine(files, tmp_path: Path) -> Non
     assert patho["LLM alone (variant in words)"]["auroc"] == 0.5
     assert patho["Grantham distance"]["auroc"] > 0.5
     generate = {r["method"]: r for r in tables["generate"].rows}
-    assert generate["biblip"]["gene"] == 1.0 and generate["biblip"]["protein_change"] == 1.0
-    assert generate["LLM alone (variant in words)"]["gene"] == 0.0
-    assert tables["generate"].extra["relative_gain"] > 0
+    ours = generate["biblip generated (prefix alone)"]
+    assert ours["gene"] == 0.0 and ours["protein_change"] == 0.0  # a prefix alone names neither here
+    assert ours["label"] == 1.0 and ours["consequence"] == pytest.approx(4 / 6)  # Ter and Leu30Leu missed
+    assert generate["biblip --explain (looked up + generated)"]["gene"] == 1.0  # the looked-up part does
+    assert generate["LLM alone (variant in words)"]["mean"] == 0.0
+    assert generate["LLM + gene knowledge in words"]["gene"] == 1.0
+    assert generate["LLM + gene knowledge in words"]["label"] == 0.5  # 3 of the 6 are pathogenic
+    # "a kinase" is not supported by any knowledge (the fake bundle has none): every text has one error
+    assert ours["error_rate"] == 1.0 and ours["unsupported"] == 1.0
+    assert generate["LLM alone (variant in words), biblip's grammar"]["error_rate"] == 0.0
+    assert math.isnan(tables["generate"].extra["relative_gain"])  # the LLM alone scored 0
+    assert tables["generate"].extra["relative_gain_same_grammar"] > 0
+    assert tables["generate"].extra["label_vs_knowledge"] == 0.5
     target = {r["method"]: r for r in tables["target"].rows}
     assert target["biblip regulates (model alone)"]["n_pairs"] == 5  # the invalid connection is dropped
     assert target["biblip regulates (model alone)"]["top1_accuracy"] == 1.0

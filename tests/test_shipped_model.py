@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -112,8 +113,15 @@ def test_explain_runs_the_default_frozen_llm_on_scored_alleles(tmp_path, resourc
     scored = [r for r in rows if r["pathogenicity"]]
     unscored = [r for r in rows if not r["pathogenicity"]]
     assert scored and unscored
-    for r in scored:  # facts, then the model's call, then at least one generated sentence
-        assert "Model:" in r["explanation"] and not r["explanation"].rstrip().endswith("like).")
+    for (
+        r
+    ) in scored:  # the looked-up facts with the model's call, then the description generated from the prefix
+        looked_up, generated = r["explanation"].split(" Generated from the model's queries: ")
+        assert looked_up.startswith("Looked up: ") and "Model:" in looked_up
+        assert re.fullmatch(
+            r"[A-Z][\w -]+, likely (pathogenic|benign)\. The gene encodes .*\. Linked phenotypes: .*\.",
+            generated,
+        )
     for r in unscored:
         assert r["explanation"].endswith("No model pathogenicity for this consequence."), r["explanation"]
 

@@ -19,9 +19,11 @@ from biblip_cli.features.gene import COL_QUERY
 from biblip_cli.features.inputs import VariantInputs
 from biblip_cli.model import prompts
 from biblip_cli.model.biblip import BioBlip, read_metadata
+from biblip_cli.model.describe import DescribeFields
+from biblip_cli.model.describe import describe as describe_fields
 from biblip_cli.model.llm import FrozenLLM
 from biblip_cli.model.llm_loading import resolve_device
-from biblip_cli.model.texts import facts_text, first_sentence
+from biblip_cli.model.texts import explain_text, facts_text, knowledge_words
 from biblip_cli.records import AlleleAnnotation, ElementActivity, ProteinVariant
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ class Engine:
         self.metadata, self.device, self.batch_size = metadata, device, batch_size
         calibration = metadata.get("calibration") or {}
         self.calibration = (float(calibration.get("a", 1.0)), float(calibration.get("b", 0.0)))
+        # the describe grammar's class threshold (scripts/fit_describe_head.py; 0 for older checkpoints)
+        self.label_bias = float((metadata.get("describe_head") or {}).get("label_bias", 0.0))
         cheap = metadata.get("cheap_calibration") or {}
         self.cheap_calibration = (float(cheap.get("a", 1.0)), float(cheap.get("b", 0.0)))
 
@@ -252,12 +256,10 @@ class Engine:
     def explain(
         self,
         variants: Sequence[AlleleAnnotation | ProteinVariant],
-        max_new_tokens: int = 48,
         probabilities: Sequence[float] | None = None,
     ) -> list[str]:
-        """Grounded descriptions: the facts sentence, then the generated continuation (model/texts.py)."""
-        parts = self.explain_parts(variants, max_new_tokens, probabilities)
-        return [f"{facts} {generated}".strip() for facts, generated in parts]
+        """`--explain`: 'Looked up: <facts>. Generated: <description>.', each part labelled (model/texts.py)."""
+        return [explain_text(f, g) for f, g in self.explain_parts(variants, probabilities)]
 
     def facts(self, variants: Sequence[AlleleAnnotation], probabilities: Sequence[float]) -> list[str]:
         """The looked-up facts sentence alone (no LLM): what `--explain` writes where the model has no
@@ -268,43 +270,30 @@ class Engine:
     def explain_parts(
         self,
         variants: Sequence[AlleleAnnotation | ProteinVariant],
-        max_new_tokens: int = 48,
         probabilities: Sequence[float] | None = None,
         facts: Sequence[str] | None = None,
     ) -> list[tuple[str, str]]:
-        """(facts, generated) per variant. `probabilities` saves re-scoring when the caller has them;
-        `facts` replaces the facts sentences (tests)."""
-        llm = self._require_llm()
+        """(looked-up facts, generated description) per variant. The description is generated from the
+        describe prefix alone (`describe`): the facts are not in its prompt. `probabilities` saves
+        re-scoring when the caller has them; `facts` replaces the facts sentences (tests)."""
+        self._require_llm()
         if facts is None:
             probs = self.pathogenicity(variants) if probabilities is None else probabilities
-            knowledge = self.builder.bundle.knowledge
-            pairs = list(zip(variants, probs, strict=True))
-            facts = [facts_text(v, float(p), knowledge) for v, p in pairs]
-            # the LLM reads the facts without the phenotype list (~20 fewer tokens per row to run) and
-            # with the call in its training answers' words (model/texts._call)
-            told = [facts_text(v, float(p), knowledge, phenotypes=False, for_llm=True) for v, p in pairs]
-        else:
-            told = list(facts)
-        asked = [prompts.grounded_describe_prompt(f) for f in told]
+            facts = self.facts(list(variants), [float(p) for p in probs])
+        generated = [d.text() for d in self.describe(variants)]
+        return list(zip(facts, generated, strict=True))
+
+    def describe(self, variants: Sequence[AlleleAnnotation | ProteinVariant]) -> list[DescribeFields]:
+        """Descriptions decoded from the describe prefix alone (model/describe.py), batch by batch."""
+        llm = self._require_llm()
         instruction = prompts.describe_prompt().instruction  # shared by every row: its cache is reused
-        tails = [p.tail for p in asked]
-        generated: list[str] = []
-        # generation keeps a growing cache per row: smaller batches bound the memory (RSS < 4 GiB)
-        step = min(self.batch_size, EXPLAIN_BATCH)
+        out: list[DescribeFields] = []
+        step = min(self.batch_size, EXPLAIN_BATCH)  # generation grows a cache per row: bound the memory
         for start in range(0, len(variants), step):
-            part = slice(start, start + step)
             with torch.inference_mode():
-                prefix = self.model.prefix(self._z(self._variant_view(self.inputs(variants[part]))))
-                generated.extend(
-                    llm.generate(
-                        prefix,
-                        instruction,
-                        max_new_tokens=max_new_tokens,
-                        tail=tails[part],
-                        one_sentence=True,
-                    )
-                )
-        return [(f, first_sentence(g)) for f, g in zip(facts, generated, strict=True)]
+                z = self._z(self._variant_view(self.inputs(variants[start : start + step])))
+                out.extend(describe_fields(llm, self.model.describe_prefix(z), instruction, self.label_bias))
+        return out
 
     @property
     def has_llm(self) -> bool:
@@ -322,13 +311,34 @@ class Engine:
         )
         return (scores[:, 0] - scores[:, 1]).numpy()
 
-    def llm_alone_describe(self, variants: Sequence[ProteinVariant]) -> list[str] | None:
-        """Baseline: the describe instruction answered by the frozen LLM from the variant in words."""
+    def _plain_describe(self, variants: Sequence[ProteinVariant], knowledge: bool) -> list[str]:
+        """Per-row describe instructions with the variant (and, with `knowledge`, the gene) in words."""
+        know = self.builder.bundle.knowledge
+        question = prompts.describe_prompt()
+        return [
+            prompts.plain_text_prompt(
+                question, v, knowledge_words(know.get(_gene_of(v))) if knowledge else ""
+            ).instruction
+            for v in variants
+        ]
+
+    def llm_alone_describe(
+        self, variants: Sequence[ProteinVariant], knowledge: bool = False
+    ) -> list[str] | None:
+        """Baseline: the describe instruction answered by the frozen LLM from the variant in words (and,
+        with `knowledge`, the gene's knowledge text in words: retrieval without the model). Free text."""
         if self.llm is None:
             return None
-        question = prompts.describe_prompt()
-        asked = [prompts.plain_text_prompt(question, v) for v in variants]
-        return self.llm.generate(None, [p.instruction for p in asked], max_new_tokens=48, tail=question.tail)
+        instructions = self._plain_describe(variants, knowledge)
+        return self.llm.generate(None, instructions, max_new_tokens=48, tail=prompts.describe_prompt().tail)
+
+    def llm_alone_fields(
+        self, variants: Sequence[ProteinVariant], knowledge: bool = False
+    ) -> list[DescribeFields] | None:
+        """The same baselines decoded with biblip's grammar (model/describe.py), no prefix."""
+        if self.llm is None:
+            return None
+        return describe_fields(self.llm, None, self._plain_describe(variants, knowledge))
 
     def phenotype_match(self, variants: Sequence[AlleleAnnotation], phenotypes: list[str]) -> np.ndarray:
         """Log-odds that each variant explains the patient's phenotypes (names, e.g. "Seizure")."""
@@ -374,3 +384,9 @@ class Engine:
                 )
             out[part] = (scores[:, 0] - scores[:, 1]).numpy().astype(np.float64)
         return out
+
+
+def _gene_of(variant: AlleleAnnotation | ProteinVariant) -> str:
+    if isinstance(variant, ProteinVariant):
+        return variant.gene
+    return variant.effects[0].gene if variant.effects else ""

@@ -33,11 +33,15 @@ class VariantEngine(Protocol):
         ...
 
     def explain(self, variants: Variants) -> list[str]:
-        """The `--explain` text: facts sentence, then the generated continuation."""
+        """The `--explain` text: the looked-up facts, then the generated description, each labelled."""
         ...
 
     def explain_parts(self, variants: Variants) -> list[tuple[str, str]]:
-        """(facts, generated) per variant."""
+        """(looked-up facts, generated description) per variant."""
+        ...
+
+    def describe(self, variants: Variants) -> list[Any]:
+        """Descriptions generated from the describe prefix alone (`model.describe.DescribeFields`)."""
         ...
 
     def phenotype_match(self, variants: Sequence[AlleleAnnotation], phenotypes: list[str]) -> np.ndarray:
@@ -52,6 +56,15 @@ class VariantEngine(Protocol):
         """Baseline: the frozen LLM without prefix, the variant in words (None without an LLM)."""
         ...
 
-    def llm_alone_describe(self, variants: Sequence[ProteinVariant]) -> list[str] | None:
-        """Baseline: the describe instruction answered by the frozen LLM alone (None without an LLM)."""
+    def llm_alone_describe(
+        self, variants: Sequence[ProteinVariant], knowledge: bool = False
+    ) -> list[str] | None:
+        """Baseline: the describe instruction answered by the frozen LLM alone from the variant (and with
+        `knowledge` the gene's knowledge) in words, free text (None without an LLM)."""
+        ...
+
+    def llm_alone_fields(
+        self, variants: Sequence[ProteinVariant], knowledge: bool = False
+    ) -> list[Any] | None:
+        """The same baselines decoded with the describe grammar (`DescribeFields`; None without an LLM)."""
         ...

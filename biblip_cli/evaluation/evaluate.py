@@ -110,7 +110,18 @@ def _run_generate(run: _Run) -> TaskTable:
         raise UsageError("the generate task needs --variants (a labels TSV) or --data")
     cap = limit if limit is not None else opts.generate_limit
     selected, _ = select_labels(run.labels, run.splits, opts.split, cap, opts.seed + 1)
-    return evaluate_generation(selected, run.model, run.phenotypes_of, run.out_dir)
+    if run.ontology is None and run.model is not None:
+        from biblip_cli.features.phenotype import HpoOntology
+
+        try:
+            run.ontology = HpoOntology.from_bundle(run.bundle)
+        except (
+            BiblipError,
+            AttributeError,
+        ) as err:  # a bundle without the HPO: the note in the table says so
+            log.warning("generate: no HPO ontology (%s)", err)
+    knowledge = getattr(run.bundle, "knowledge", None) or {}
+    return evaluate_generation(selected, run.model, run.phenotypes_of, run.out_dir, knowledge, run.ontology)
 
 
 def _run_rank(run: _Run) -> TaskTable:

@@ -93,16 +93,30 @@ class ModelMethods:
             return None
         return np.asarray(self._batched(self.engine.llm_alone_pathogenicity, variants), dtype=float)
 
-    def describe(self, variants: Sequence[ProteinVariant]) -> tuple[list[str], list[str]]:
-        """(full `--explain` texts, their generated part alone)."""
-        parts = self._batched(self.engine.explain_parts, variants)
-        return [f"{f} {g}".strip() for f, g in parts], [g for _, g in parts]
+    def explain_parts(self, variants: Sequence[ProteinVariant]) -> list[tuple[str, str]]:
+        """(looked-up facts, description generated from the describe prefix alone) per variant."""
+        return [(str(f), str(g)) for f, g in self._batched(self.engine.explain_parts, variants)]
 
-    def llm_alone_describe(self, variants: Sequence[ProteinVariant]) -> list[str] | None:
-        """The describe instruction answered by the frozen LLM from the variant in words (no prefix)."""
+    def llm_alone_describe(
+        self, variants: Sequence[ProteinVariant], knowledge: bool = False
+    ) -> list[str] | None:
+        """The describe instruction answered by the frozen LLM from the variant in words (no prefix);
+        `knowledge`: and the gene's knowledge text in words. Free text."""
         if not self.engine.has_llm:
             return None
-        return [str(t) for t in self._batched(self.engine.llm_alone_describe, variants)]
+        return [
+            str(t) for t in self._batched(lambda b: self.engine.llm_alone_describe(b, knowledge), variants)
+        ]
+
+    def llm_alone_fields(
+        self, variants: Sequence[ProteinVariant], knowledge: bool = False
+    ) -> list[str] | None:
+        """The same baselines decoded with biblip's grammar (model/describe.py)."""
+        if not self.engine.has_llm:
+            return None
+        return [
+            d.text() for d in self._batched(lambda b: self.engine.llm_alone_fields(b, knowledge), variants)
+        ]
 
     def target_prior(self) -> Any:
         from biblip_cli.engine.target_prior import TargetPrior

@@ -31,7 +31,7 @@ from biblip_cli.model.qformer import QFormer
 CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE = "config.json", "model.safetensors", "metadata.json"
 # modules added after checkpoints were shipped; an older checkpoint loads with them at init (the
 # activity token is masked unless activity is given; metadata `target_head` says whether they are trained)
-LATER_MODULES = ("encoders.activity.", "regulates_head.", "evidence_head.")
+LATER_MODULES = ("encoders.activity.", "regulates_head.", "evidence_head.", "describe_delta.")
 
 
 class BioBlip(nn.Module):
@@ -65,6 +65,13 @@ class BioBlip(nn.Module):
         # cheap path: "does this element regulate the asked-about gene?" straight from Z (biblip target)
         self.regulates_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
         self.language_projection = nn.Linear(d, config.llm_hidden_size)
+        # describe prefix: the same projection plus a residual trained on describe targets alone
+        # (scripts/fit_describe_head.py), so the scoring prompts keep their prefix; zero at init
+        self.describe_delta = nn.Sequential(
+            nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, config.llm_hidden_size)
+        )
+        nn.init.zeros_(self.describe_delta[-1].weight)
+        nn.init.zeros_(self.describe_delta[-1].bias)
 
     # --- inputs -> Z ---------------------------------------------------------------------------
     def drop_modalities(self, x: VariantInputs) -> VariantInputs:
@@ -124,6 +131,10 @@ class BioBlip(nn.Module):
     def prefix(self, z: torch.Tensor) -> torch.Tensor:
         """Soft prefix for the frozen LLM [B, Nq, llm_hidden_size]."""
         return self.language_projection(z)
+
+    def describe_prefix(self, z: torch.Tensor) -> torch.Tensor:
+        """Soft prefix of the describe prompt [B, Nq, llm_hidden_size]: `prefix` + the describe residual."""
+        return self.language_projection(z) + self.describe_delta(z)
 
     # --- checkpoint ----------------------------------------------------------------------------
     def save_pretrained(

@@ -47,16 +47,6 @@ def describe_prompt() -> Prompt:
     return Prompt(TRAINING_INSTRUCTIONS["describe"])
 
 
-def grounded_describe_prompt(facts: str) -> Prompt:
-    """The describe instruction (shared, cached) and, after the soft prefix, the variant's known facts in
-    words (model/texts.py): the LLM continues from them, so it adds to the facts instead of guessing."""
-    return Prompt(
-        TRAINING_INSTRUCTIONS["describe"],
-        tail=f"\nKnown facts: {facts}\nIn one more sentence, say what the gene does and what the change may do "
-        f"to the protein.{TAIL}",
-    )
-
-
 def phenotype_prompt(phenotypes: list[str]) -> Prompt:
     """Phenotype names joined as in training (", ", lower case)."""
     listed = ", ".join(phenotypes).lower() if phenotypes else "no recorded phenotypes"
@@ -83,8 +73,13 @@ def describe_variant_in_words(variant: AlleleAnnotation | ProteinVariant) -> str
     return text
 
 
-def plain_text_prompt(prompt: Prompt, variant: AlleleAnnotation | ProteinVariant) -> Prompt:
-    """The same question with the variant described in words instead of a soft prefix (no prefix)."""
+def plain_text_prompt(
+    prompt: Prompt, variant: AlleleAnnotation | ProteinVariant, knowledge: str = ""
+) -> Prompt:
+    """The same question with the variant described in words instead of a soft prefix (no prefix);
+    `knowledge`: the gene's knowledge text in words as well (what retrieval without the model gives)."""
     context = f"You are a clinical geneticist. Consider {describe_variant_in_words(variant)}."
+    if knowledge:
+        context += f" What is known about the gene: {knowledge}"
     question = prompt.instruction[len(_CONTEXT) :].strip() if prompt.instruction.startswith(_CONTEXT) else ""
     return Prompt(f"{context} {question}".strip(), prompt.answers, prompt.tail)

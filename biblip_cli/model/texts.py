@@ -1,14 +1,12 @@
-"""`--explain`: a grounded description of each variant.
+"""`--explain`: what is looked up, and what the model generates, each labelled.
 
 The text has two parts. First the facts, stated from their sources and never generated: the spine's
 gene, consequence and protein change, the model's calibrated pathogenicity (shown as `Model: 0.91
 (pathogenic-like)`, never an ACMG class name) and the gene's linked phenotypes from the bundle's
-knowledge. The LLM is told the same facts with the call in the words of the describe target it was
-trained on (`examples.describe_text`: `Likely pathogenic (model probability 0.91).`). Then one or
-two generated sentences: the frozen LLM reads the soft prefix and the facts and continues. A 135M
-LLM with a 4-token prefix did not learn to state the facts on its own (docs/evaluation.md: field
-accuracy 0.00 from the prefix alone), and a clinical reader must not get a wrong gene or change from a
-generator, so the facts are never left to it.
+knowledge. Then the description the frozen LLM generates from the describe prefix alone
+(model/describe.py: consequence, likely class, what the gene encodes, linked phenotypes), with none of
+the facts in its prompt. `explain_text` names each part, so a clinical reader knows which words a
+generator wrote: the generated class can disagree with the looked-up model score, and says so openly.
 """
 
 from __future__ import annotations
@@ -19,6 +17,8 @@ from typing import Any
 from biblip_cli.records import AlleleAnnotation, ProteinVariant
 
 MAX_PHENOTYPES = 3
+KNOWLEDGE_CHARS = 400  # the gene's summary in `knowledge_words` (per-row prompt tokens cost CPU time)
+KNOWLEDGE_PHENOTYPES = 8
 MAX_NAME_WORDS = 6  # gene name words kept in a describe answer (answers stay short: CPU time)
 
 _WORDS = {
@@ -105,3 +105,27 @@ def facts_text(
     if terms:
         text += " Gene-linked phenotypes: " + ", ".join(t[:1].lower() + t[1:] for t in terms) + "."
     return text
+
+
+def knowledge_words(knowledge: Any) -> str:
+    """The gene's knowledge in words for the "LLM + gene knowledge" baseline: name, summary (cut) and
+    linked phenotypes; never a model probability or a variant's class."""
+    if knowledge is None:
+        return ""
+    symbol = getattr(knowledge, "symbol", "") or ""
+    name = (getattr(knowledge, "name", "") or "").strip()
+    summary = " ".join((getattr(knowledge, "summary", "") or "").split())
+    if len(summary) > KNOWLEDGE_CHARS:
+        summary = summary[:KNOWLEDGE_CHARS].rsplit(" ", 1)[0] + " ..."
+    text = f"{symbol} ({name})." if name else (f"{symbol}." if symbol else "")
+    if summary:
+        text += f" {summary}"
+    terms = gene_phenotypes(knowledge)[:KNOWLEDGE_PHENOTYPES]
+    if terms:
+        text += " Linked phenotypes: " + ", ".join(t[:1].lower() + t[1:] for t in terms) + "."
+    return text.strip()
+
+
+def explain_text(facts: str, generated: str) -> str:
+    """What `--explain` writes: each part named by where it comes from."""
+    return f"Looked up: {facts} Generated from the model's queries: {generated}".strip()
