@@ -84,6 +84,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", required=True, help="genome-wide bundle (train_bundle)")
     ap.add_argument("--model", default=str(REPO / "resources" / "model"))
+    ap.add_argument(
+        "--llm", help="the frozen LLM folder the checkpoint was trained with (default: the prepared one)"
+    )
     ap.add_argument("--labels", default=str(DATA / "labels" / "protein_variants.tsv.gz"))
     ap.add_argument("--per-gene", type=int, default=3, help="rows per gene and label")
     ap.add_argument("--steps", type=int, default=DescribeRecipe.steps)
@@ -99,7 +102,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     bundle = Bundle.open(args.bundle)
-    engine = Engine.load(bundle, args.model, batch_size=32)
+    engine = Engine.load(bundle, args.model, llm_dir=args.llm, batch_size=32)
     splits = GeneSplits(bundle, engine.metadata)
     knowledge = bundle.knowledge
     labelled = [

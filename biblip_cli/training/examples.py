@@ -40,6 +40,7 @@ from biblip_cli.io.datasets import EnhancerPair, normalise_chrom, read_labels, r
 from biblip_cli.io.textfiles import sha256_file
 from biblip_cli.model.texts import gene_phenotypes
 from biblip_cli.records import Allele, ProteinVariant
+from biblip_cli.training.describe_head import describe_target
 from biblip_cli.training.example_set import Example, ExampleSet, VariantItem
 from biblip_cli.training.instructions import (
     ANSWERS,
@@ -165,9 +166,15 @@ def build_examples(
                 forms.append(
                     VariantItem(f"{key}@{allele.key}", pv.gene, split, pv, allele, y, description=text)
                 )
+            # the describe answer in the grammar's wordings (model/describe.py), one per variant; uncertain
+            # variants get none: the grammar states pathogenic or benign
+            answer = describe_target(pv, label, know, random.Random(key)) if y is not None else None
             for item in forms:
                 items.append(item)
-                examples.append(Example("describe", item, instruction("describe", templates), " " + text))
+                if answer is not None:
+                    examples.append(
+                        Example("describe", item, instruction("describe", templates), " " + answer)
+                    )
                 if y is not None:
                     examples.append(
                         Example(

@@ -209,7 +209,12 @@ class Trainer:
         instruction: str | list[str] = instructions[0] if len(set(instructions)) == 1 else instructions
         targets = [e.answer for e in batch]
         losses = {
-            "lm": self.llm.lm_loss(self.model.prefix(z), instruction, targets, add_eos=kind == "describe")
+            "lm": self.llm.lm_loss(
+                self.model.describe_prefix(z) if kind == "describe" else self.model.prefix(z),
+                instruction,
+                targets,
+                add_eos=kind == "describe",
+            )
         }
         if kind == "pathogenicity":  # keep the cheap head in step with the changing Q-former
             y = torch.tensor([e.label for e in batch], dtype=torch.float32, device=self.device)
