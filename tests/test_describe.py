@@ -84,3 +84,37 @@ def test_function_hit_needs_a_content_word_of_the_gene_name() -> None:
     assert function_hit("The gene encodes a kinase.", know) == 1.0
     assert function_hit("The gene encodes a protein.", know) == 0.0
     assert function_hit("anything", None) is None
+
+
+def test_describe_head_learns_alone_and_resumes(tmp_path) -> None:
+    """Only `describe_delta` moves; the loss on the training targets falls; a resumed run continues the
+    step count from the saved state."""
+    import torch
+    from test_llm import HIDDEN, build_tiny_llm
+
+    from biblip_cli.model.biblip import BioBlip
+    from biblip_cli.model.config import BioBlipConfig
+    from biblip_cli.model.llm import FrozenLLM
+    from biblip_cli.training.describe_head import DescribeRecipe, describe_loss, train_describe_head
+
+    torch.manual_seed(0)
+    llm = FrozenLLM.load(build_tiny_llm(tmp_path / "llm"))
+    model = BioBlip(BioBlipConfig.preset("tiny", llm_hidden_size=HIDDEN)).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    z = torch.randn(4, model.config.num_query_tokens, model.config.d_model)
+    targets = [f" Missense variant, likely {w}." for w in ("benign", "pathogenic", "benign", "pathogenic")]
+    loss0 = float(describe_loss(model, llm, z, targets))
+    recipe = DescribeRecipe(steps=30, batch_size=4, lr=3e-2, warmup=1, eval_every=15, save_every=10)
+    state = tmp_path / "state.pt"
+    history = train_describe_head(
+        model, llm, z, lambda r, _: targets[r], z, targets, recipe, state_path=state
+    )
+    assert float(describe_loss(model, llm, z, targets)) < loss0
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith("describe_delta.") for k in changed)
+    assert history[-1]["step"] == 30 and "val_loss" in history[-1]
+    longer = DescribeRecipe(steps=32, batch_size=4, lr=3e-2, warmup=1, eval_every=15, save_every=10)
+    resumed = train_describe_head(
+        model, llm, z, lambda r, _: targets[r], z, targets, longer, state, resume=True
+    )
+    assert [h["step"] for h in resumed[-2:]] == [31, 32]

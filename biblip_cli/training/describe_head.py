@@ -25,6 +25,7 @@ from biblip_cli.model.biblip import BioBlip
 from biblip_cli.model.prompts import describe_prompt
 from biblip_cli.model.texts import consequence_words, gene_phenotypes, short_name
 from biblip_cli.records import ProteinVariant
+from biblip_cli.training.evidence_head import only_trainable
 
 log = logging.getLogger(__name__)
 MAX_TARGET_PHENOTYPES = 2  # phenotype names per target (each costs target tokens, i.e. CPU time)
@@ -80,11 +81,7 @@ def train_describe_head(
     per draw). Saves {delta, optimizer, step, history} to `state_path` every `save_every` steps (through a
     rename); `resume` continues from it. Returns the history (train loss, val loss every `eval_every`)."""
     head = model.describe_delta
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for p in head.parameters():
-        p.requires_grad_(True)
-    opt = torch.optim.AdamW(head.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    opt = only_trainable(model, head, recipe.lr, recipe.weight_decay)
     step, history = 0, []
     if resume and state_path is not None and state_path.is_file():
         state = torch.load(state_path, weights_only=True)

@@ -31,6 +31,18 @@ class EvidenceRecipe:
     seed: int = 0
 
 
+def only_trainable(
+    model: BioBlip, head: torch.nn.Module, lr: float, weight_decay: float
+) -> torch.optim.AdamW:
+    """Freeze every weight of `model` but `head`'s and return AdamW over `head` (the heads fitted after
+    training: the rest of the checkpoint, and every score that does not read `head`, stay as shipped)."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in head.parameters():
+        p.requires_grad_(True)
+    return torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+
+
 def train_evidence_head(
     model: BioBlip,
     protein_features: np.ndarray,
@@ -50,11 +62,7 @@ def train_evidence_head(
     whose residue window is known. Returns the log (every 100 steps)."""
     torch.manual_seed(recipe.seed)
     head = model.evidence_head
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for p in head.parameters():
-        p.requires_grad_(True)
-    opt = torch.optim.AdamW(head.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    opt = only_trainable(model, head, recipe.lr, recipe.weight_decay)
     x = torch.as_tensor(np.asarray(protein_features, dtype=np.float32))
     base = torch.as_tensor(np.asarray(base_logit, dtype=np.float32))
     yt = torch.as_tensor(np.asarray(y, dtype=np.float32))
