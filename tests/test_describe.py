@@ -47,7 +47,7 @@ class TinyOntology:
         "phenotypic abnormality": 0,
     }
 
-    def _name_index(self) -> dict[str, int]:
+    def name_index(self) -> dict[str, int]:
         return self.names
 
     def gene_closure(self, gene: str) -> frozenset[int]:

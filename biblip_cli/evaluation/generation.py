@@ -101,7 +101,7 @@ def knowledge_text(knowledge: Any) -> str:
 def named_phenotypes(text: str, ontology: Any) -> list[int]:
     """HPO terms (indices) a text names: word n-grams (1-6 words, >= 5 letters) equal to a term name or
     synonym, longest match first, the root terms left out."""
-    names = ontology._name_index()
+    names = ontology.name_index()
     words = re.findall(r"[a-z0-9][a-z0-9'/-]*", text.lower())
     found: list[int] = []
     i = 0

@@ -111,8 +111,8 @@ class HpoOntology:
     def term(self, index: int) -> HpoTerm:
         return self.ontology[index]
 
-    def _name_index(self) -> dict[str, int]:
-        """lower-case name or synonym -> term index (current terms win over obsolete ones)."""
+    def name_index(self) -> dict[str, int]:
+        """lower-case name or synonym -> term index (current terms win over obsolete ones); built once."""
         if self._names is None:
             names: dict[str, int] = {}
             for term in self.ontology:
@@ -231,7 +231,7 @@ class HpoOntology:
         return [f"{t.id} {t.name}" for _, _, t in scored[:n]]
 
     def _resolve_text(self, text: str, resolved: ResolvedTerms, where: str) -> Term:
-        names = self._name_index()
+        names = self.name_index()
         query = " ".join(text.lower().split())
         index = names.get(query)
         how = "exact name or synonym"
@@ -266,7 +266,7 @@ class HpoOntology:
         entry = self._genes.get(gene)
         if entry:
             return set(entry)
-        names = self._name_index()
+        names = self.name_index()
         return {names[n.lower()] for n in self.fallback_gene_terms.get(gene, []) if n.lower() in names}
 
     def annotated_genes(self) -> list[str]:
