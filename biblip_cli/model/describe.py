@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import re
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,8 @@ CONSEQUENCES = (
     "Splice variant",
 )
 LABELS = ("pathogenic", "benign")
+# the grammar's fixed words: the literal text of TEMPLATES[0] before each field and after the last one
+_WORDS = tuple(literal.rstrip() for literal, *_ in string.Formatter().parse(TEMPLATES[0]))
 FUNCTION_TOKENS = 14  # caps of the two open fields (tokens)
 PHENOTYPE_TOKENS = 20
 
@@ -97,7 +100,7 @@ def label_log_odds(
     tail = DEFAULT_TAIL
     scores = llm.score(prefix, instruction, [" " + c for c in consequences], tail=tail)
     chosen = [consequences[i] for i in scores.argmax(1).tolist()]
-    tails = [f"{tail} {c}, likely" for c in chosen]
+    tails = [f"{tail} {c}{_WORDS[1]}" for c in chosen]
     scores = llm.score(prefix, instruction, [" " + w for w in LABELS], tail=tails)
     return chosen, scores[:, 0] - scores[:, 1]
 
@@ -116,17 +119,14 @@ def describe(
     scripts/fit_describe_head.py, so the choice follows the class balance of real data rather than
     that of the training rows). `prefix` None with per-row `instruction`s runs the same grammar for
     the LLM alone (the baselines)."""
-    B = len(instruction) if isinstance(instruction, list) else prefix.shape[0]
     chosen, log_odds = label_log_odds(llm, prefix, instruction, consequences)
     labels = [LABELS[0] if float(x) + label_bias > 0 else LABELS[1] for x in log_odds]
-    tails = [f"{DEFAULT_TAIL} {c}, likely {w}. The gene encodes" for c, w in zip(chosen, labels, strict=True)]
+    tails = [f"{DEFAULT_TAIL} {c}{_WORDS[1]} {w}{_WORDS[2]}" for c, w in zip(chosen, labels, strict=True)]
     functions = [
         _clause(g) for g in llm.generate(prefix, instruction, FUNCTION_TOKENS, tail=tails, one_sentence=True)
     ]
-    tails = [f"{t} {f}. Linked phenotypes:" for t, f in zip(tails, functions, strict=True)]
+    tails = [f"{t} {f}{_WORDS[3]}" for t, f in zip(tails, functions, strict=True)]
     phenotypes = [
         _clause(g) for g in llm.generate(prefix, instruction, PHENOTYPE_TOKENS, tail=tails, one_sentence=True)
     ]
-    if len(chosen) != B:
-        raise ValueError(f"{len(chosen)} descriptions for a batch of {B}")
     return [DescribeFields(*row) for row in zip(chosen, labels, functions, phenotypes, strict=True)]
