@@ -88,7 +88,7 @@ def annotate(
     shard: ShardOption = None,
     batch_size: Annotated[int, typer.Option(help="Alleles per batch.")] = 256,
     device: DeviceOption = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads for decompression and the model.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for decompression and the model; with --no-model, N worker processes for the consequence spine (a file input).")] = None,
     resume: ResumeOption = False,
     overwrite_info: OverwriteInfoOption = False,
     write_index: WriteIndexOption = False,

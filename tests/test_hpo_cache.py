@@ -215,10 +215,10 @@ def test_unwritable_home_falls_back_to_memory(
     blocker = tmp_path / "home-is-a-file"
     blocker.write_text("x", encoding="utf-8")
     monkeypatch.setenv("BIBLIP_HOME", str(blocker))  # mkdir under it fails, as on a read-only home
-    with caplog.at_level("DEBUG", logger="biblip_cli.features.hpo_cache"):
+    with caplog.at_level("DEBUG", logger="biblip_cli.io.json_cache"):
         hpo = HpoOntology.load(subset)
     assert hpo.resolve_terms(["seizures"]).ids == ["HP:0001250"]
-    assert any("cannot write the HPO cache" in r.getMessage() for r in caplog.records)
+    assert any("cannot write the cache" in r.getMessage() for r in caplog.records)
     monkeypatch.setenv("BIBLIP_HOME", str(tmp_path / "missing" / "home"))  # created on first use
     HpoOntology.load(subset)
     assert list((tmp_path / "missing" / "home" / "hpo" / "index").glob("*.json"))

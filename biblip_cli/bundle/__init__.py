@@ -127,7 +127,7 @@ class Bundle:
     def transcripts(self) -> TranscriptIndex:
         from biblip_cli.bundle.genes import TranscriptIndex
 
-        return TranscriptIndex.from_gtf(self.require("gtf"))
+        return TranscriptIndex.load(self.require("gtf"))
 
     @cached_property
     def proteins(self) -> dict[str, str]:

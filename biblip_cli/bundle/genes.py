@@ -8,6 +8,7 @@ allele on the hot path and must not touch pandas. Coordinates are 0-based half-o
 from __future__ import annotations
 
 import bisect
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 
 BIN = 100_000  # bin width of the overlap index (bp)
 MAX_FLANK = 5_000  # widest flank the bins are built for (upstream/downstream window)
+CACHE_FORMAT = 1  # bump when Transcript's fields change: old cache files are then ignored
 
 
 @dataclass(eq=False)
@@ -81,20 +83,39 @@ class Transcript:
         self._offsets()
         return self._cache["tx_length"]
 
+    def bounds(self) -> tuple[list[int], list[int]]:
+        """Exon starts and ends (genomic order, both ascending: exons never overlap), for bisection:
+        per-allele queries cost O(log exons) instead of a walk over every exon."""
+        got = self._cache.get("bounds")
+        if got is None:
+            got = self._cache["bounds"] = ([s for s, _ in self.exons], [e for _, e in self.exons])
+        return got
+
     def exon_index(self, pos0: int) -> int | None:
         """Index (genomic order) of the exon holding `pos0`, or None if intronic/outside."""
-        for i, (s, e) in enumerate(self.exons):
-            if s <= pos0 < e:
-                return i
-        return None
+        starts, ends = self.bounds()
+        i = bisect.bisect_right(starts, pos0) - 1
+        return i if i >= 0 and pos0 < ends[i] else None
+
+    def exon_range(self, lo: int, hi: int) -> range:
+        """Indexes of the exons that overlap `[lo, hi)`."""
+        starts, ends = self.bounds()
+        return range(bisect.bisect_right(ends, lo), bisect.bisect_left(starts, hi))
+
+    def intron_range(self, lo: int, hi: int, margin: int) -> range:
+        """Indexes of the introns (intron k lies between exons k and k+1) whose span widened by
+        `margin` bp on both sides overlaps `[lo, hi)`."""
+        starts, ends = self.bounds()
+        first = max(bisect.bisect_right(starts, lo - margin) - 1, 0)
+        return range(first, min(bisect.bisect_left(ends, hi + margin), len(starts) - 1))
 
     def tx_offset(self, pos0: int) -> int | None:
         """0-based offset of genomic `pos0` in the spliced transcript (5'->3'), None if not exonic."""
-        offsets = self._offsets()
-        for i, (s, e) in enumerate(self.exons):
-            if s <= pos0 < e:
-                return offsets[i] + (pos0 - s if self.strand == "+" else e - 1 - pos0)
-        return None
+        i = self.exon_index(pos0)
+        if i is None:
+            return None
+        s, e = self.exons[i]
+        return self._offsets()[i] + (pos0 - s if self.strand == "+" else e - 1 - pos0)
 
     def genomic_of_offset(self, offset: int) -> int | None:
         """Inverse of `tx_offset`: genomic 0-based position of a spliced-transcript offset."""
@@ -279,6 +300,39 @@ class TranscriptIndex:
         log.info("gene model: %d transcripts from %s", len(out), path)
         return cls(out)
 
+    @classmethod
+    def load(cls, path: str | Path, cache: Path | None | bool = True) -> TranscriptIndex:
+        """`from_gtf` through a JSON cache keyed by the GTF's sha256: a process that has seen this GTF
+        before reads plain transcripts back (milliseconds) and never imports pandas or pyranges, which
+        alone cost the spine ~0.8 s of start-up on the demo bundle.
+
+        `cache`: True = `$BIBLIP_HOME/gene_models`, a Path = that folder, False/None = parse only."""
+        from biblip_cli.io.json_cache import home_cache_dir, read_json_cache, write_json_cache
+
+        path = Path(path)
+        try:
+            digest = hashlib.sha256(f"biblip-gene-model-v{CACHE_FORMAT}".encode())
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            return cls.from_gtf(path)  # the reader's own error (not found, unreadable)
+        key = digest.hexdigest()
+        folder = home_cache_dir("gene_models") if cache is True else (Path(cache) if cache else None)
+        target = folder / f"{key[:32]}.json" if folder is not None else None
+        if target is not None:
+            doc = read_json_cache(target)
+            if isinstance(doc, dict) and doc.get("key") == key:
+                try:
+                    return cls([_transcript_of_row(row) for row in doc["transcripts"]])
+                except (KeyError, TypeError, ValueError, IndexError) as err:
+                    log.debug("ignoring gene-model cache %s (%s)", target, err)
+        index = cls.from_gtf(path)
+        if target is not None:
+            rows = [_row_of_transcript(tx) for txs in index._by_contig.values() for tx in txs]
+            write_json_cache(target, {"key": key, "gtf": str(path), "transcripts": rows})
+        return index
+
     def contigs(self) -> list[str]:
         return list(self._by_contig)
 
@@ -323,3 +377,22 @@ class TranscriptIndex:
         hits = [(tx, (pos0 - tx.tss0) if tx.strand == "+" else (tx.tss0 - pos0)) for tx in order[lo:hi]]
         hits.sort(key=lambda h: (abs(h[1]), h[0].gene))
         return hits
+
+
+def _row_of_transcript(tx: Transcript) -> list:
+    """A transcript as a JSON row (the cache of `TranscriptIndex.load`); `_transcript_of_row` inverts it."""
+    return [
+        tx.gene, tx.transcript_id, tx.chrom, tx.strand, tx.biotype, tx.gene_type, tx.start0, tx.end0,
+        [v for exon in tx.exons for v in exon], tx.cds_start0, tx.cds_end0, tx.gene_id, tx.protein_id,
+        sorted(tx.tags), tx.canonical,
+    ]  # fmt: skip
+
+
+def _transcript_of_row(row: list) -> Transcript:
+    flat = row[8]
+    return Transcript(
+        gene=row[0], transcript_id=row[1], chrom=row[2], strand=row[3], biotype=row[4], gene_type=row[5],
+        start0=int(row[6]), end0=int(row[7]), exons=[(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)],
+        cds_start0=row[9], cds_end0=row[10], gene_id=row[11], protein_id=row[12], tags=frozenset(row[13]),
+        canonical=bool(row[14]),
+    )  # fmt: skip

@@ -10,7 +10,9 @@ come back as `N`, so windows at contig ends keep their length.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
+import weakref
 from pathlib import Path
 
 from biblip_cli.errors import BiblipError
@@ -18,6 +20,15 @@ from biblip_cli.errors import BiblipError
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 16  # 64 kb: inputs are position-sorted, so nearby fetches reuse one decoded chunk
+
+
+def _reopen(ref: weakref.ref) -> None:
+    genome = ref()
+    if genome is not None and getattr(genome, "_fasta", None) is not None:
+        try:
+            genome._fasta = genome._open()
+        except Exception as err:  # noqa: BLE001 - a hook in every fork: a gone file must not break it
+            log.debug("cannot reopen %s after fork (%s)", genome.path, err)
 
 
 def to_start0(pos1: int) -> int:
@@ -54,13 +65,7 @@ class Genome:
                 hint=f"run `samtools faidx {self.path}` (or `bgzip -r`) or rebuild with `biblip bundle build`",
             )
         try:
-            with (
-                warnings.catch_warnings()
-            ):  # "index older than FASTA" after a copy: validate checks hashes instead
-                warnings.simplefilter("ignore", RuntimeWarning)
-                self._fasta = pyfaidx.Fasta(
-                    str(self.path), sequence_always_upper=True, rebuild=False, build_index=False, as_raw=True
-                )
+            self._fasta = self._open()
         except pyfaidx.UnsupportedCompressionFormat as err:
             raise BiblipError(
                 "FASTA is gzip but not bgzip-compressed",
@@ -79,6 +84,20 @@ class Genome:
         self._resolved: dict[str, str | None] = {}
         self._chunk_key: tuple[str, int] | None = None
         self._chunk = ""
+
+        # A forked child (annotate's spine workers) shares the parent's file offset: its reads would
+        # interleave with the parent's and decode garbage, so the child opens the file afresh.
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _reopen(ref))
+
+    def _open(self):
+        import pyfaidx
+
+        with warnings.catch_warnings():  # "index older than FASTA" after a copy: validate checks hashes
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return pyfaidx.Fasta(
+                str(self.path), sequence_always_upper=True, rebuild=False, build_index=False, as_raw=True
+            )
 
     @property
     def contigs(self) -> dict[str, int]:

@@ -20,6 +20,7 @@ from Bio import bgzf
 
 from biblip_cli.commands.annotate_options import AnnotateOptions, AnnotateSummary
 from biblip_cli.commands.annotate_rows import TSV_COLUMNS, Batch, write_batch
+from biblip_cli.commands.annotate_workers import rendered_batches, worker_count
 from biblip_cli.engine.loading import EngineSpec, load_engine, set_threads
 from biblip_cli.engine.provenance import run_provenance
 from biblip_cli.errors import BiblipError, UsageError
@@ -208,7 +209,8 @@ def _check_options(opts: AnnotateOptions) -> bool:
         parse_region(opts.region)
     if opts.shard:
         parse_shard(opts.shard)
-    set_threads(opts.threads)
+    if not opts.no_model:  # torch's threads; without the model, importing torch alone costs ~1.5 s
+        set_threads(opts.threads)
     return streamed
 
 
@@ -275,49 +277,75 @@ def _annotate_records(
     resume_after: int,
     progress: Callable[[int, int], None] | None,
 ) -> None:
-    """The loop: annotate each record's alleles, write a batch every `batch_size` alleles."""
+    """The loop: annotate each record's alleles, write a batch every `batch_size` alleles (in forked
+    workers with `--no-model --threads N`: `annotate_workers`, the same batches and output)."""
     out = sinks.out
     vcf_sink = out.vcf if out is not None else sinks.vcf_stream
     tsv_sink = out.tsv_file if out is not None else sinks.tsv_stream
     slow = float(os.environ.get("BIBLIP_TEST_SLOW_BATCH", "0") or 0)
     warned_contigs = set(summary.unknown_contigs)
-    batch = Batch()
-    last_number = resume_after
-    for number, variant, text in _records(reader, opts, bundle_contigs):
-        last_number = number
-        if number <= resume_after:
-            continue
-        record_alleles = alleles(variant, number)
+
+    def record_annotations(variant: Any, number: int) -> list[AlleleAnnotation]:
         anns = []
-        for allele in record_alleles:
+        for allele in alleles(variant, number):
             status = precheck(allele)
-            if status is not None:
-                anns.append(AlleleAnnotation(allele, status=status))
+            anns.append(AlleleAnnotation(allele, status=status) if status is not None else annotator(allele))
+        return anns
+
+    def warn_unknown(contig: str, number: int) -> None:
+        if contig not in warned_contigs:
+            warned_contigs.add(contig)
+            summary.unknown_contigs.append(contig)
+            log.warning(
+                "%s: contig %r is not in the bundle; its records pass through unannotated "
+                "(warned once per contig)",
+                reader.where(number),
+                contig,
+            )
+
+    def after_batch(number: int) -> None:
+        if out is not None:
+            out.checkpoint(number, summary.counters())
+        if progress is not None:
+            progress(summary.records, summary.alleles)
+        if slow:
+            time.sleep(slow)
+
+    last_number = resume_after
+    workers = worker_count(opts, reader)
+    if workers > 1:
+        vcf_sink.flush()
+        if tsv_sink is not None:
+            tsv_sink.flush()
+        for rendered in rendered_batches(opts, record_annotations, workers, resume_after, bundle_contigs):
+            for contig, number in rendered.unknown_contigs:
+                warn_unknown(contig, number)
+            vcf_sink.write(rendered.vcf)
+            if tsv_sink is not None:
+                tsv_sink.write(rendered.tsv)
+            if getattr(vcf_sink, "owned", True) is False:
+                vcf_sink.flush()
+            summary.add(rendered.summary)
+            last_number = rendered.last_number
+            after_batch(last_number)
+    else:
+        batch = Batch()
+        for number, variant, text in _records(reader, opts, bundle_contigs):
+            last_number = number
+            if number <= resume_after:
                 continue
-            ann = annotator(allele)
-            if ann.status == "unknown_contig" and allele.chrom not in warned_contigs:
-                warned_contigs.add(allele.chrom)
-                summary.unknown_contigs.append(allele.chrom)
-                log.warning(
-                    "%s: contig %r is not in the bundle; its records pass through unannotated "
-                    "(warned once per contig)",
-                    reader.where(number),
-                    allele.chrom,
-                )
-            anns.append(ann)
-        batch.records.append((variant, text))
-        batch.annotations.append(anns)
-        batch.n_alleles += len(anns)
-        if batch.n_alleles >= opts.batch_size:
-            write_batch(batch, engine, opts, summary, vcf_sink, tsv_sink)
-            if out is not None:
-                out.checkpoint(number, summary.counters())
-            if progress is not None:
-                progress(summary.records, summary.alleles)
-            if slow:
-                time.sleep(slow)
-            batch = Batch()
-    write_batch(batch, engine, opts, summary, vcf_sink, tsv_sink)
+            anns = record_annotations(variant, number)
+            for ann in anns:
+                if ann.status == "unknown_contig":
+                    warn_unknown(ann.allele.chrom, number)
+            batch.records.append((variant, text))
+            batch.annotations.append(anns)
+            batch.n_alleles += len(anns)
+            if batch.n_alleles >= opts.batch_size:
+                write_batch(batch, engine, opts, summary, vcf_sink, tsv_sink)
+                after_batch(number)
+                batch = Batch()
+        write_batch(batch, engine, opts, summary, vcf_sink, tsv_sink)
     if out is not None:
         out.checkpoint(last_number, summary.counters(), force=True)
 

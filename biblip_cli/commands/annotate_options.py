@@ -80,6 +80,14 @@ class AnnotateSummary:
             "unknown_contigs": self.unknown_contigs,
         }
 
+    def add(self, other: AnnotateSummary) -> None:
+        """Count a batch another process summarised (annotate_workers)."""
+        self.records += other.records
+        self.alleles += other.alleles
+        self.model_scored += other.model_scored
+        self.by_consequence.update(other.by_consequence)
+        self.by_status.update(other.by_status)
+
     def restore(self, data: dict[str, Any]) -> None:
         self.records = data.get("records", 0)
         self.alleles = data.get("alleles", 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -19,10 +20,11 @@ TSV_COLUMNS: tuple[str, ...] = ("chrom", "pos", "ref", "alt") + tuple(c.lower() 
 SCORED_STATUSES = ("ok",)  # ref mismatches are flagged, not scored
 
 
-def _effect_values(allele: Allele, effect: GeneEffect | None, ann: AlleleAnnotation, score: str) -> list[str]:
+def _effect_values(
+    allele: Allele, effect: GeneEffect | None, ann: AlleleAnnotation, score: str, genomic: str
+) -> list[str]:
     """One entry in BIOBLIP_COLUMNS order (VEP's fields, then Pathogenicity and Status)."""
     status = "" if ann.status == "ok" else ann.status
-    genomic = hgvsg(allele.chrom, allele.start0, allele.ref, allele.alt)
     if effect is None:
         return [allele.alt, "intergenic_variant", "MODIFIER"] + [""] * 17 + [genomic, "", score, status]
     feature = effect.transcript
@@ -64,9 +66,11 @@ def annotation_rows(
         row = [ann.allele.alt] + [""] * (len(BIOBLIP_COLUMNS) - 2) + [ann.status]
         return [row]
     effects = select_effects(ann.effects, pick=pick, canonical_only=canonical_only)
+    allele = ann.allele
+    genomic = hgvsg(allele.chrom, allele.start0, allele.ref, allele.alt)
     if not effects:
-        return [_effect_values(ann.allele, None, ann, text)]
-    return [_effect_values(ann.allele, effect, ann, text) for effect in effects]
+        return [_effect_values(allele, None, ann, text, genomic)]
+    return [_effect_values(allele, effect, ann, text, genomic) for effect in effects]
 
 
 def model_view(ann: AlleleAnnotation) -> AlleleAnnotation:
@@ -94,6 +98,23 @@ _SEP = "\x1f"
 _INFO_ROW = str.maketrans({**{ord(k): v for k, v in INFO_ESCAPES.items()}, ord(_SEP): "|"})
 _TSV_ESCAPES = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 _TSV_ROW = str.maketrans({"\t": " ", "\n": " ", "\r": " ", _SEP: "\t"})
+
+
+_INFO_SPECIAL = re.compile("[" + re.escape("".join(INFO_ESCAPES)) + "]")
+_TSV_SPECIAL = re.compile("[\t\n\r]")
+
+
+def _info_row(joined: str) -> str:
+    """A row joined with _SEP as one INFO entry; the escape table runs only where a value needs it."""
+    if _INFO_SPECIAL.search(joined) is None:
+        return joined.replace(_SEP, "|")
+    return joined.translate(_INFO_ROW)
+
+
+def _tsv_row(joined: str) -> str:
+    if _TSV_SPECIAL.search(joined) is None:
+        return joined.replace(_SEP, "\t")
+    return joined.translate(_TSV_ROW)
 
 
 @dataclass
@@ -144,29 +165,33 @@ def write_batch(
                     explanations[id(scored[i])] = text
     vcf_parts: list[str] = []
     tsv_parts: list[str] = []
+    statuses: list[str] = []
+    consequences: list[str] = []
+    explained = opts.explain and engine is not None
     for (variant, text), anns in zip(batch.records, batch.annotations):
         entries: list[str] = []
         explain_values: list[str] = []
         for ann in anns:
-            summary.alleles += 1
-            summary.by_status[ann.status] += 1
-            if ann.annotated:
-                summary.by_consequence[most_severe(ann)] += 1
+            statuses.append(ann.status)
+            annotated = ann.annotated
+            if annotated:
+                consequences.append(most_severe(ann))
             rows = [
                 _SEP.join(row)
                 for row in annotation_rows(
                     ann, scores.get(id(ann)), pick=opts.pick, canonical_only=opts.canonical_only
                 )
             ]
-            if ann.annotated:
-                entries.extend(row.translate(_INFO_ROW) for row in rows)
-            explain_text = explanations.get(id(ann), "")
-            explain_values.append(escape_info(explain_text) if explain_text else ".")
+            if annotated:
+                entries.extend(_info_row(row) for row in rows)
+            explain_text = explanations.get(id(ann), "") if explanations else ""
+            if explanations:
+                explain_values.append(escape_info(explain_text) if explain_text else ".")
             if tsv_sink is not None:
                 allele = ann.allele
                 prefix = f"{allele.chrom}\t{allele.pos}\t{allele.ref}\t{allele.alt}\t"
-                tail = ("\t" + _tsv_cell(explain_text)) if opts.explain and engine is not None else ""
-                tsv_parts.extend(prefix + row.translate(_TSV_ROW) + tail + "\n" for row in rows)
+                tail = ("\t" + _tsv_cell(explain_text)) if explained else ""
+                tsv_parts.extend(prefix + _tsv_row(row) + tail + "\n" for row in rows)
         if entries:
             added = "BIOBLIP=" + ",".join(entries)
             if explanations and any(v != "." for v in explain_values):
@@ -174,7 +199,10 @@ def write_batch(
             vcf_parts.append(with_info(variant, added, text))
         else:
             vcf_parts.append(text or record_text(variant))
-        summary.records += 1
+    summary.records += len(batch.records)
+    summary.alleles += len(statuses)
+    summary.by_status.update(statuses)
+    summary.by_consequence.update(consequences)
     vcf_sink.write("".join(vcf_parts).encode("utf-8", "surrogateescape"))
     if tsv_sink is not None:
         tsv_sink.write("".join(tsv_parts).encode("utf-8", "surrogateescape"))

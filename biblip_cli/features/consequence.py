@@ -15,6 +15,7 @@ Sequence of each CDS and 3' UTR is fetched once per transcript and cached on the
 
 from __future__ import annotations
 
+import bisect
 from typing import Any, Protocol
 
 from biblip_cli.bundle.genes import Transcript
@@ -31,6 +32,10 @@ class _GenomeLike(Protocol):
     def resolve(self, chrom: str) -> str | None: ...
     def fetch(self, chrom: str, start0: int, end0: int) -> str: ...
     def length(self, contig: str) -> int: ...
+
+
+def _severity(term: str) -> int:
+    return _SEVERITY.get(term, 99)
 
 
 def is_symbolic(alt: str) -> bool:
@@ -73,13 +78,13 @@ def annotate_allele(bundle: Any, allele: Allele) -> AlleleAnnotation:
     status, note = "ok", ""
     if length:
         fasta = genome.fetch(contig, start0, end0)
-        if any(r != f and r in _ACGT and f in _ACGT for r, f in zip(ref, fasta)):
+        if fasta != ref and any(r != f and r in _ACGT and f in _ACGT for r, f in zip(ref, fasta)):
             status = "ref_mismatch"
             note = f"REF {ref} differs from the reference {fasta} at {allele.chrom}:{allele.pos}"
     s0, r, a = normalise(start0, ref, alt)
     if not r and not a:
         return AlleleAnnotation(allele, status="skipped", note="ALT equals REF")
-    seq_ok = status == "ok" and bool(length) and all(c in _ACGT for c in r + a)
+    seq_ok = status == "ok" and bool(length) and _ACGT.issuperset(r) and _ACGT.issuperset(a)
     e0 = s0 + len(r)
     effects = [
         _effect(bundle, tx, s0, e0, r, a, seq_ok)
@@ -88,7 +93,8 @@ def annotate_allele(bundle: Any, allele: Allele) -> AlleleAnnotation:
         )
     ]
     effects = [e for e in effects if e is not None]
-    effects.sort(key=lambda e: (_SEVERITY.get(e.consequences[0], 99), abs(e.tss_distance), e.gene))
+    if len(effects) > 1:
+        effects.sort(key=lambda e: (_SEVERITY.get(e.consequences[0], 99), abs(e.tss_distance), e.gene))
     return AlleleAnnotation(allele, effects=effects, status=status, note=note)
 
 
@@ -101,18 +107,19 @@ def _c_pos(tx: Transcript, pos0: int) -> str:
     if off is not None:
         return _c_of_offset(tx, off)
     # intronic: nearest exon boundary in transcript orientation
-    for i in range(len(tx.exons) - 1):
-        left_end, right_start = tx.exons[i][1], tx.exons[i + 1][0]
-        if left_end <= pos0 < right_start:
-            d_left, d_right = pos0 - left_end + 1, right_start - pos0
-            if tx.strand == "+":
-                if d_left <= d_right:
-                    return f"{_c_of_offset(tx, tx.tx_offset(left_end - 1))}+{d_left}"  # type: ignore[arg-type]
-                return f"{_c_of_offset(tx, tx.tx_offset(right_start))}-{d_right}"  # type: ignore[arg-type]
-            if d_right <= d_left:
-                return f"{_c_of_offset(tx, tx.tx_offset(right_start))}+{d_right}"  # type: ignore[arg-type]
-            return f"{_c_of_offset(tx, tx.tx_offset(left_end - 1))}-{d_left}"  # type: ignore[arg-type]
-    return "?"
+    starts, ends = tx.bounds()
+    i = bisect.bisect_right(starts, pos0) - 1
+    if not (0 <= i < len(starts) - 1 and ends[i] <= pos0 < starts[i + 1]):
+        return "?"
+    left_end, right_start = ends[i], starts[i + 1]
+    d_left, d_right = pos0 - left_end + 1, right_start - pos0
+    if tx.strand == "+":
+        if d_left <= d_right:
+            return f"{_c_of_offset(tx, tx.tx_offset(left_end - 1))}+{d_left}"  # type: ignore[arg-type]
+        return f"{_c_of_offset(tx, tx.tx_offset(right_start))}-{d_right}"  # type: ignore[arg-type]
+    if d_right <= d_left:
+        return f"{_c_of_offset(tx, tx.tx_offset(right_start))}+{d_right}"  # type: ignore[arg-type]
+    return f"{_c_of_offset(tx, tx.tx_offset(left_end - 1))}-{d_left}"  # type: ignore[arg-type]
 
 
 def _c_of_offset(tx: Transcript, off: int) -> str:
@@ -159,7 +166,7 @@ def _effect(bundle: Any, tx: Transcript, s0: int, e0: int, r: str, a: str, seq_o
         return _flanking_effect(tx, eff, s0, e0, r, hi)
 
     terms: set[str] = set()
-    exon_hits = [i for i, (s, e) in enumerate(tx.exons) if s < hi and e > lo]
+    exon_hits = list(tx.exon_range(lo, hi))
     if not r and exon_hits:  # an insertion is exonic only if both flanking bases are in one exon
         exon_hits = [i for i in exon_hits if tx.exons[i][0] <= s0 - 1 and s0 < tx.exons[i][1]]
     intron_hits = _intron_terms(tx, s0, lo, hi, r, terms)
@@ -171,7 +178,7 @@ def _effect(bundle: Any, tx: Transcript, s0: int, e0: int, r: str, a: str, seq_o
         terms.add("non_coding_transcript_variant")
     if not terms:
         terms.add("intron_variant" if intron_hits else "coding_sequence_variant")
-    eff.consequences = sorted(terms, key=lambda t: _SEVERITY.get(t, 99))
+    eff.consequences = sorted(terms, key=_severity) if len(terms) > 1 else list(terms)
     eff.impact = so_impact(eff.consequences[0])
     eff.hgvsc = _hgvsc(tx, s0, r, a)
     if exon_hits:
@@ -198,9 +205,8 @@ def _flanking_effect(tx: Transcript, eff: GeneEffect, s0: int, e0: int, r: str, 
 def _intron_terms(tx: Transcript, s0: int, lo: int, hi: int, r: str, terms: set[str]) -> list[int]:
     """The introns the change touches (their indexes); adds intron and splice terms to `terms`."""
     plus = tx.strand == "+"
-    n_exons = len(tx.exons)
     intron_hits = []
-    for i in range(n_exons - 1):
+    for i in tx.intron_range(lo, hi, margin=8):  # the terms below look at most 8 bp past an intron
         i_s, i_e = tx.exons[i][1], tx.exons[i + 1][0]
         if i_s >= i_e:
             continue

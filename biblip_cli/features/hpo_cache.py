@@ -26,15 +26,13 @@ import csv
 import gzip
 import hashlib
 import io
-import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from biblip_cli.errors import BiblipError
+from biblip_cli.io.json_cache import read_json_cache, write_json_cache
 
 log = logging.getLogger(__name__)
 
@@ -330,38 +328,16 @@ def load(obo: Path, genes: Path, hpoa: Path, cache: Path | None | bool = True) -
             hint="run `biblip bundle validate`",
         ) from err
     if target is not None:
-        _write_cache(target, data.to_json(key))
+        write_json_cache(target, data.to_json(key))
     return data
 
 
 def _read_cache(path: Path, key: str) -> HpoData | None:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
-        return HpoData.from_json(doc, key)
-    except FileNotFoundError:
+    doc = read_json_cache(path)
+    if doc is None:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    try:
+        return HpoData.from_json(doc, key)
+    except (ValueError, KeyError, TypeError) as err:
         log.debug("ignoring HPO cache %s (%s); rebuilding it", path, err)
         return None
-
-
-def _write_cache(path: Path, doc: dict) -> None:
-    """Atomic: write a temp file beside it, then os.replace; any OSError only logs (debug)."""
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, separators=(",", ":"), ensure_ascii=False)
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the cache is not secret and may be shared
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as err:
-        log.debug("cannot write the HPO cache %s (%s); using the in-memory parse", path, err)
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
