@@ -209,6 +209,7 @@ class TranscriptIndex:
     def __init__(self, transcripts: list[Transcript]) -> None:
         self._by_gene: dict[str, Transcript] = {}
         self._by_contig: dict[str, list[Transcript]] = {}
+        self.derived: dict[str, dict] = {}  # tables other modules derive from the index, built once
         for tx in transcripts:
             best = self._by_gene.get(tx.gene)
             if best is None or _gene_rank(tx) < _gene_rank(best):  # ties: the first in the GTF

@@ -38,18 +38,45 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Annotator = Callable[[Allele], AlleleAnnotation]
+BatchAnnotator = Callable[[list[Allele]], list[AlleleAnnotation]]
 
 
-def _default_annotator(bundle: Any) -> Annotator:
-    try:
-        from biblip_cli.features.consequence import annotate_allele
-    except ImportError as err:  # pragma: no cover - only while the module is missing
-        raise BiblipError("the consequence module is not installed", hint="reinstall biblip") from err
+def _default_annotator(bundle: Any) -> BatchAnnotator:
+    from biblip_cli.features.consequence_batch import annotate_batch
 
-    def annotate(allele: Allele) -> AlleleAnnotation:
-        return annotate_allele(bundle, allele)
+    def annotate(batch: list[Allele]) -> list[AlleleAnnotation]:
+        return annotate_batch(bundle, batch)
 
     return annotate
+
+
+def _one_at_a_time(annotator: Annotator) -> BatchAnnotator:
+    def annotate(batch: list[Allele]) -> list[AlleleAnnotation]:
+        return [annotator(allele) for allele in batch]
+
+    return annotate
+
+
+def record_annotations(
+    records: list[tuple[Any, int]], annotate: BatchAnnotator
+) -> list[list[AlleleAnnotation]]:
+    """Every ALT allele of `(variant, record number)` pairs, record by record; alleles the spine cannot
+    place get their `precheck` status, the others go to `annotate` in one batch."""
+    result: list[list[AlleleAnnotation]] = []
+    todo: list[Allele] = []
+    slots: list[tuple[list[AlleleAnnotation], int]] = []
+    for variant, number in records:
+        anns: list[AlleleAnnotation] = []
+        for allele in alleles(variant, number):
+            status = precheck(allele)
+            if status is None:
+                todo.append(allele)
+                slots.append((anns, len(anns)))
+            anns.append(AlleleAnnotation(allele, status=status or "skipped"))
+        result.append(anns)
+    for (anns, j), ann in zip(slots, annotate(todo), strict=True):
+        anns[j] = ann
+    return result
 
 
 def _load_engine(opts: AnnotateOptions, bundle: Any) -> Any:
@@ -94,7 +121,7 @@ def run_annotate(
     streamed = _check_options(opts)
 
     reader = open_vcf(opts.input, threads=opts.threads)
-    bundle, annotator, engine = _open_inputs(opts, reader, bundle, annotator, engine)
+    bundle, annotate, engine = _open_inputs(opts, reader, bundle, annotator, engine)
     bundle_contigs: dict[str, int] = {}
     if bundle is not None and opts.shard:
         bundle_contigs = dict(bundle.genome.contigs)
@@ -111,7 +138,7 @@ def run_annotate(
 
     try:
         _annotate_records(
-            reader, opts, bundle_contigs, annotator, engine, summary, sinks, resume_after, progress
+            reader, opts, bundle_contigs, annotate, engine, summary, sinks, resume_after, progress
         )
     except KeyboardInterrupt:
         if out is not None:
@@ -133,7 +160,7 @@ def run_annotate(
 
 def _open_inputs(
     opts: AnnotateOptions, reader: Any, bundle: Any, annotator: Annotator | None, engine: Any
-) -> tuple[Any, Annotator, Any]:
+) -> tuple[Any, BatchAnnotator, Any]:
     """The bundle, annotator and engine that were not injected; the reader is closed where one fails."""
     try:
         check_info_conflicts(reader, overwrite=opts.overwrite_info)
@@ -142,13 +169,15 @@ def _open_inputs(
 
             bundle = Bundle.open(opts.bundle_dir)
         if annotator is None:
-            annotator = _default_annotator(bundle)
+            annotate = _default_annotator(bundle)
+        else:
+            annotate = _one_at_a_time(annotator)
         if engine is None and not opts.no_model:
             engine = _load_engine(opts, bundle)
     except BaseException:
         reader.close()
         raise
-    return bundle, annotator, engine
+    return bundle, annotate, engine
 
 
 def _start_outputs(
@@ -270,7 +299,7 @@ def _annotate_records(
     reader: VcfReader,
     opts: AnnotateOptions,
     bundle_contigs: dict[str, int],
-    annotator: Annotator,
+    annotate: BatchAnnotator,
     engine: Any,
     summary: AnnotateSummary,
     sinks: _Sinks,
@@ -285,12 +314,8 @@ def _annotate_records(
     slow = float(os.environ.get("BIBLIP_TEST_SLOW_BATCH", "0") or 0)
     warned_contigs = set(summary.unknown_contigs)
 
-    def record_annotations(variant: Any, number: int) -> list[AlleleAnnotation]:
-        anns = []
-        for allele in alleles(variant, number):
-            status = precheck(allele)
-            anns.append(AlleleAnnotation(allele, status=status) if status is not None else annotator(allele))
-        return anns
+    def annotate_records(records: list[tuple[Any, int]]) -> list[list[AlleleAnnotation]]:
+        return record_annotations(records, annotate)
 
     def warn_unknown(contig: str, number: int) -> None:
         if contig not in warned_contigs:
@@ -317,7 +342,7 @@ def _annotate_records(
         vcf_sink.flush()
         if tsv_sink is not None:
             tsv_sink.flush()
-        for rendered in rendered_batches(opts, record_annotations, workers, resume_after, bundle_contigs):
+        for rendered in rendered_batches(opts, annotate_records, workers, resume_after, bundle_contigs):
             for contig, number in rendered.unknown_contigs:
                 warn_unknown(contig, number)
             vcf_sink.write(rendered.vcf)
@@ -329,23 +354,28 @@ def _annotate_records(
             last_number = rendered.last_number
             after_batch(last_number)
     else:
-        batch = Batch()
+        batch, numbers = Batch(), []
+
+        def flush() -> None:
+            batch.annotations = annotate_records([(v, n) for (v, _), n in zip(batch.records, numbers)])
+            for anns in batch.annotations:
+                for ann in anns:
+                    if ann.status == "unknown_contig":
+                        warn_unknown(ann.allele.chrom, ann.allele.record_number)
+            write_batch(batch, engine, opts, summary, vcf_sink, tsv_sink)
+
         for number, variant, text in _records(reader, opts, bundle_contigs):
             last_number = number
             if number <= resume_after:
                 continue
-            anns = record_annotations(variant, number)
-            for ann in anns:
-                if ann.status == "unknown_contig":
-                    warn_unknown(ann.allele.chrom, number)
             batch.records.append((variant, text))
-            batch.annotations.append(anns)
-            batch.n_alleles += len(anns)
+            numbers.append(number)
+            batch.n_alleles += len(variant.ALT) or 1  # as vcf_read.alleles counts them
             if batch.n_alleles >= opts.batch_size:
-                write_batch(batch, engine, opts, summary, vcf_sink, tsv_sink)
+                flush()
                 after_batch(number)
-                batch = Batch()
-        write_batch(batch, engine, opts, summary, vcf_sink, tsv_sink)
+                batch, numbers = Batch(), []
+        flush()
     if out is not None:
         out.checkpoint(last_number, summary.counters(), force=True)
 

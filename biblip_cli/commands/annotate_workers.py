@@ -57,7 +57,7 @@ def worker_count(opts: AnnotateOptions, reader: Any) -> int:
 
 def rendered_batches(
     opts: AnnotateOptions,
-    annotate_record: Callable[[Any, int], list[AlleleAnnotation]],
+    annotate_records: Callable[[list[tuple[Any, int]]], list[list[AlleleAnnotation]]],
     workers: int,
     resume_after: int,
     bundle_contigs: dict[str, int],
@@ -70,7 +70,7 @@ def rendered_batches(
     processes = [
         context.Process(
             target=_work,
-            args=(opts, annotate_record, w, workers, resume_after, bundle_contigs, queues[w]),
+            args=(opts, annotate_records, w, workers, resume_after, bundle_contigs, queues[w]),
             daemon=True,
         )
         for w in range(workers)
@@ -101,7 +101,7 @@ def rendered_batches(
 
 def _work(
     opts: AnnotateOptions,
-    annotate_record: Callable[[Any, int], list[AlleleAnnotation]],
+    annotate_records: Callable[[list[tuple[Any, int]]], list[list[AlleleAnnotation]]],
     index: int,
     workers: int,
     resume_after: int,
@@ -126,7 +126,7 @@ def _work(
 
     code = 0
     try:
-        for rendered in _own_batches(opts, annotate_record, index, workers, resume_after, bundle_contigs):
+        for rendered in _own_batches(opts, annotate_records, index, workers, resume_after, bundle_contigs):
             put(("batch", rendered))
         put(("done", None))
     except BiblipError as err:
@@ -142,7 +142,7 @@ def _work(
 
 def _own_batches(
     opts: AnnotateOptions,
-    annotate_record: Callable[[Any, int], list[AlleleAnnotation]],
+    annotate_records: Callable[[list[tuple[Any, int]]], list[list[AlleleAnnotation]]],
     index: int,
     workers: int,
     resume_after: int,
@@ -150,30 +150,33 @@ def _own_batches(
 ) -> Iterator[RenderedBatch]:
     reader = open_vcf(opts.input)
     try:
-        k, batch, last = 0, Batch(), resume_after
+        k, batch, numbers, last = 0, Batch(), [], resume_after
         for number, variant, text in selected_records(reader, opts.region, opts.shard, bundle_contigs):
             if number <= resume_after:
                 continue
             last = number
-            mine = k % workers == index
-            if mine:
-                anns = annotate_record(variant, number)
-                batch.annotations.append(anns)
-                batch.n_alleles += len(anns)
-            else:
-                batch.n_alleles += len(variant.ALT) or 1  # as vcf_read.alleles counts them
-            batch.records.append((variant, text) if mine else None)  # type: ignore[arg-type]
+            if k % workers == index:
+                batch.records.append((variant, text))
+                numbers.append(number)
+            batch.n_alleles += len(variant.ALT) or 1  # as vcf_read.alleles counts them
             if batch.n_alleles >= opts.batch_size:
-                if mine:
-                    yield _render(batch, opts, last)
-                k, batch = k + 1, Batch()
+                if k % workers == index:
+                    yield _render(batch, numbers, opts, last, annotate_records)
+                k, batch, numbers = k + 1, Batch(), []
         if batch.records and k % workers == index:
-            yield _render(batch, opts, last)
+            yield _render(batch, numbers, opts, last, annotate_records)
     finally:
         reader.close()
 
 
-def _render(batch: Batch, opts: AnnotateOptions, last_number: int) -> RenderedBatch:
+def _render(
+    batch: Batch,
+    numbers: list[int],
+    opts: AnnotateOptions,
+    last_number: int,
+    annotate_records: Callable[[list[tuple[Any, int]]], list[list[AlleleAnnotation]]],
+) -> RenderedBatch:
+    batch.annotations = annotate_records([(v, n) for (v, _), n in zip(batch.records, numbers)])
     summary = AnnotateSummary(output=opts.output)
     vcf, tsv = io.BytesIO(), io.BytesIO()
     write_batch(batch, None, opts, summary, vcf, tsv if opts.tsv is not None else None)
