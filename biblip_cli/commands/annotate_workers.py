@@ -11,6 +11,7 @@ per worker). Workers are forked after the bundle is loaded, so they start in mil
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
 import multiprocessing
@@ -126,8 +127,10 @@ def _work(
 
     code = 0
     try:
+        gc.disable()  # as in the parent's loop (annotate.paused_cyclic_gc): young collections per batch
         for rendered in _own_batches(opts, annotate_records, index, workers, resume_after, bundle_contigs):
             put(("batch", rendered))
+            gc.collect(1)
         put(("done", None))
     except BiblipError as err:
         put(("error", (err.message, err.where, err.hint)))
