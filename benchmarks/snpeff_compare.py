@@ -13,7 +13,11 @@ most severe of SnpEff's (SnpEff names mapped to SO: intergenic_region -> interge
 5_prime_UTR_premature_start_codon_gain_variant -> 5_prime_UTR_variant, ...; severity = records.SO_TERMS
 order). A variant with no transcript on either side is intergenic on both and agrees.
 
+Speed: `--repeat` alternating runs of each tool (SnpEff, then biblip at each `--threads` value); the
+medians are reported, with CPU seconds beside wall time (SnpEff's JVM keeps both cores busy).
+
 Usage: python benchmarks/snpeff_compare.py [--n 100000] [--workdir DIR] [--ours cli|function]
+       [--threads 1,2] [--repeat 3] [--json OUT]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,8 +124,11 @@ def make_vcf(path: Path, n: int, seed: int = 20) -> None:
             out.write(f"{CONTIG}\t{p}\t.\t{ref}\t{alt}\t.\t.\t.\n")
 
 
-def timed(cmd: list[str], stdout_path: Path | None = None, env: dict | None = None) -> tuple[float, float]:
-    """Run under /usr/bin/time -v: wall seconds and peak RSS (MiB)."""
+def timed(
+    cmd: list[str], stdout_path: Path | None = None, env: dict | None = None
+) -> tuple[float, float, float]:
+    """Run under /usr/bin/time -v: wall seconds, peak RSS (MiB) and CPU seconds (user + system, all
+    threads and child processes)."""
     full = ["/usr/bin/time", "-v", *cmd]
     t = time.perf_counter()
     with open(stdout_path or os.devnull, "w") as out:
@@ -129,7 +137,16 @@ def timed(cmd: list[str], stdout_path: Path | None = None, env: dict | None = No
     if res.returncode != 0:
         raise SystemExit(f"command failed: {' '.join(cmd)}\n{res.stderr[-3000:]}")
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", res.stderr)
-    return wall, (int(m.group(1)) / 1024 if m else float("nan"))
+    cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", res.stderr))
+    return wall, (int(m.group(1)) / 1024 if m else float("nan")), cpu
+
+
+def _compile_package() -> None:
+    """Byte-compile biblip_cli as `pip install` does, so that an editable checkout (or
+    PYTHONDONTWRITEBYTECODE) does not time the compilation of ~150 modules on every start."""
+    import compileall
+
+    compileall.compile_dir(str(REPO / "biblip_cli"), quiet=1)
 
 
 def parse_snpeff(path: Path) -> dict[str, dict[str, list[str]]]:
@@ -239,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ours", choices=["auto", "cli", "function"], default="auto")
     ap.add_argument("--bundle", type=Path, default=REPO / "resources" / "demo_bundle")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
+    ap.add_argument("--threads", default="1,2", help="biblip --threads values to time, comma-separated")
+    ap.add_argument("--repeat", type=int, default=3, help="alternating runs per tool; medians reported")
     ap.add_argument("--ours-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.ours_child:
@@ -257,28 +276,33 @@ def main(argv: list[str] | None = None) -> int:
     vcf = work / f"random_snvs_{args.n}.vcf"
     make_vcf(vcf, args.n)
     snp_out = work / "snpeff.vcf"
-    s_wall, s_rss = timed(
-        ["snpEff", "ann", "-noStats", "-noLog", "-c", str(config), GENOME, str(vcf)], stdout_path=snp_out
-    )
+    snp_cmd = ["snpEff", "ann", "-noStats", "-noLog", "-c", str(config), GENOME, str(vcf)]
     use_cli = args.ours == "cli" or (
         args.ours == "auto"
         and (args.bundle / "manifest.json").exists()
         and shutil.which("biblip") is not None
     )
+    threads = [int(t) for t in args.threads.split(",")]
     if use_cli:
-        ours_cmd = [
-            "biblip",
-            "annotate",
-            str(vcf),
-            "--no-model",
-            "--bundle",
-            str(args.bundle),
-            "-o",
-            str(work / "ours.vcf"),
-        ]
+        _compile_package()
+        ours_cmds = {
+            t: ["biblip", "annotate", str(vcf), "--no-model", "--bundle", str(args.bundle),
+                "-o", str(work / "ours.vcf")] + (["--threads", str(t)] if t > 1 else [])
+            for t in threads
+        }  # fmt: skip
     else:
-        ours_cmd = [sys.executable, str(Path(__file__).resolve()), "--ours-child", str(vcf)]
-    o_wall, o_rss = timed(ours_cmd, stdout_path=work / "ours.tsv")
+        threads = [1]
+        ours_cmds = {1: [sys.executable, str(Path(__file__).resolve()), "--ours-child", str(vcf)]}
+    runs: dict[str, list[tuple[float, float, float]]] = {"snpeff": []}
+    for t in threads:
+        runs[f"biblip_t{t}"] = []
+    for _ in range(args.repeat):  # alternating, so a slow spell of the machine hits both tools
+        runs["snpeff"].append(timed(snp_cmd, stdout_path=snp_out))
+        for t in threads:
+            runs[f"biblip_t{t}"].append(timed(ours_cmds[t], stdout_path=work / "ours.tsv"))
+    medians = {k: tuple(statistics.median(r[i] for r in v) for i in range(3)) for k, v in runs.items()}
+    s_wall, s_rss, s_cpu = medians["snpeff"]
+    o_wall, o_rss, o_cpu = medians[f"biblip_t{threads[0]}"]
     agree, total, kinds, examples, same_set, set_kinds = compare(ours_in_process(vcf), parse_snpeff(snp_out))
     result = {
         "n_variants": args.n,
@@ -291,16 +315,29 @@ def main(argv: list[str] | None = None) -> int:
             f"only_ours={a} only_snpeff={b}": c for (a, b), c in set_kinds.most_common()
         },
         "snpeff_s": s_wall,
+        "snpeff_cpu_s": s_cpu,
         "snpeff_variants_per_s": args.n / s_wall,
         "snpeff_peak_rss_mib": s_rss,
         "ours_path": "biblip annotate --no-model"
         if use_cli
         else "annotate_allele over cyvcf2 (child process)",
         "ours_s": o_wall,
+        "ours_cpu_s": o_cpu,
         "ours_variants_per_s": args.n / o_wall,
         "ours_peak_rss_mib": o_rss,
         "speed_ratio_ours_over_snpeff": s_wall / o_wall,
         "rss_ratio_ours_over_snpeff": o_rss / s_rss,
+        "repeat": args.repeat,
+        "runs": {k: [{"wall_s": w, "peak_rss_mib": r, "cpu_s": c} for w, r, c in v] for k, v in runs.items()},
+        "by_threads": {
+            str(t): {
+                "wall_s": medians[f"biblip_t{t}"][0],
+                "cpu_s": medians[f"biblip_t{t}"][2],
+                "peak_rss_mib": medians[f"biblip_t{t}"][1],
+                "speed_ratio_over_snpeff": s_wall / medians[f"biblip_t{t}"][0],
+            }
+            for t in threads
+        },
     }
     print(
         f"variant x transcript pairs: {total}, most-severe SO term agrees: {agree} ({100 * agree / max(total, 1):.2f}%)"
@@ -310,11 +347,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"full SO term set identical: {same_set} ({100 * same_set / max(total, 1):.2f}%); differences:")
     for (a, b), c in set_kinds.most_common(12):
         print(f"  {c:6d}  only ours: {a:30s} only SnpEff: {b}")
-    print(f"SnpEff : {s_wall:6.2f} s  {args.n / s_wall:9.0f} variants/s  peak RSS {s_rss:7.1f} MiB")
+    print(f"medians of {args.repeat} alternating runs (wall, CPU = user + system, peak RSS):")
     print(
-        f"biblip : {o_wall:6.2f} s  {args.n / o_wall:9.0f} variants/s  peak RSS {o_rss:7.1f} MiB  ({result['ours_path']})"
+        f"SnpEff            : {s_wall:6.2f} s  {s_cpu:6.2f} CPU-s  {args.n / s_wall:9.0f} variants/s  {s_rss:7.1f} MiB"
     )
-    print(f"ratio  : biblip is {s_wall / o_wall:.2f}x SnpEff's speed at {o_rss / s_rss:.2f}x its memory")
+    for t in threads:
+        w, r, c = medians[f"biblip_t{t}"]
+        label = f"biblip --threads {t}" if t > 1 else "biblip (1 process)"
+        print(
+            f"{label:18s}: {w:6.2f} s  {c:6.2f} CPU-s  {args.n / w:9.0f} variants/s  {r:7.1f} MiB"
+            f"  -> {s_wall / w:.2f}x SnpEff's speed, {r / s_rss:.2f}x its memory"
+        )
     (work / "disagreements.txt").write_text("\n".join(examples) + "\n")
     print(f"examples of disagreements: {work / 'disagreements.txt'}", file=sys.stderr)
     if args.json:

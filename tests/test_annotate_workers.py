@@ -117,3 +117,29 @@ def test_sigkill_with_workers_then_resume(tmp_path: Path):
     ]
     assert text[0] == text[1]
     assert (tmp_path / "killed.tsv").read_bytes() == (tmp_path / "whole.tsv").read_bytes()
+
+
+def test_stdin_to_stdout_with_workers(resources: Path, tmp_path: Path):
+    """Workers never read the input (the parent does): a pipe in, a VCF stream out, bytes as serial."""
+    import subprocess
+    import sys
+
+    demo = (resources / "demo.vcf.gz").read_bytes()
+    outs = []
+    for extra in ([], ["--threads", "2"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "biblip_cli.cli", "-q", "annotate", "-", "--no-model", "--batch-size", "50",
+             "-o", "-", *extra],
+            input=demo, capture_output=True, check=False, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr.decode()
+        outs.append(without_command(done.stdout.decode()))
+    assert outs[0] == outs[1] and outs[0].count("BIOBLIP=") > 300
+
+
+def test_workers_only_without_the_model():
+    from biblip_cli.commands.annotate_workers import worker_count
+
+    assert worker_count(AnnotateOptions("in.vcf", "o.vcf", no_model=True, threads=3)) == 3
+    assert worker_count(AnnotateOptions("in.vcf", "o.vcf", no_model=True)) == 1
+    assert worker_count(AnnotateOptions("in.vcf", "o.vcf", threads=4)) == 1  # the model: torch's threads

@@ -20,13 +20,25 @@ def test_snpeff_agreement_small(shared_data: Path, tmp_path: Path) -> None:
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     out = tmp_path / "result.json"
     rc = module.main(
-        ["--n", "2000", "--workdir", str(tmp_path / "work"), "--ours", "function", "--json", str(out)]
+        [
+            "--n",
+            "2000",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--ours",
+            "function",
+            "--json",
+            str(out),
+            "--repeat",
+            "1",
+        ]
     )
     assert rc == 0
     result = json.loads(out.read_text())
     assert result["pairs"] >= 2000
     assert result["agreement"] >= 0.99, result["disagreements"]
     assert result["snpeff_peak_rss_mib"] > 0 and result["ours_peak_rss_mib"] > 0
+    assert result["snpeff_cpu_s"] > 0 and result["ours_cpu_s"] > 0
 
 
 def test_most_severe_maps_snpeff_names() -> None:

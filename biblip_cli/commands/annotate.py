@@ -60,16 +60,16 @@ def _one_at_a_time(annotator: Annotator) -> BatchAnnotator:
 
 
 def record_annotations(
-    records: list[tuple[Any, int]], annotate: BatchAnnotator
+    per_record: list[list[Allele]], annotate: BatchAnnotator
 ) -> list[list[AlleleAnnotation]]:
-    """Every ALT allele of `(variant, record number)` pairs, record by record; alleles the spine cannot
-    place get their `precheck` status, the others go to `annotate` in one batch."""
+    """Annotations of each record's alleles; alleles the spine cannot place get their `precheck`
+    status, the others go to `annotate` in one batch."""
     result: list[list[AlleleAnnotation]] = []
     todo: list[Allele] = []
     slots: list[tuple[list[Any], int]] = []
-    for variant, number in records:
+    for record in per_record:
         anns: list[Any] = []
-        for allele in alleles(variant, number):
+        for allele in record:
             status = precheck(allele)
             if status is None:
                 todo.append(allele)
@@ -318,8 +318,8 @@ def _annotate_records(
     slow = float(os.environ.get("BIBLIP_TEST_SLOW_BATCH", "0") or 0)
     warned_contigs = set(summary.unknown_contigs)
 
-    def annotate_records(records: list[tuple[Any, int]]) -> list[list[AlleleAnnotation]]:
-        return record_annotations(records, annotate)
+    def annotate_lists(per_record: list[list[Allele]]) -> list[list[AlleleAnnotation]]:
+        return record_annotations(per_record, annotate)
 
     def warn_unknown(contig: str, number: int) -> None:
         if contig not in warned_contigs:
@@ -343,7 +343,7 @@ def _annotate_records(
 
     with paused_cyclic_gc():
         last_number = _record_loop(
-            reader, opts, bundle_contigs, annotate_records, warn_unknown, after_batch, engine, summary,
+            reader, opts, bundle_contigs, annotate_lists, warn_unknown, after_batch, engine, summary,
             vcf_sink, tsv_sink, resume_after,
         )  # fmt: skip
     if out is not None:
@@ -354,7 +354,7 @@ def _record_loop(
     reader: VcfReader,
     opts: AnnotateOptions,
     bundle_contigs: dict[str, int],
-    annotate_records: Callable[[list[tuple[Any, int]]], list[list[AlleleAnnotation]]],
+    annotate_lists: Callable[[list[list[Allele]]], list[list[AlleleAnnotation]]],
     warn_unknown: Callable[[str, int], None],
     after_batch: Callable[[int], None],
     engine: Any,
@@ -365,12 +365,14 @@ def _record_loop(
 ) -> int:
     """Batches through the serial loop or the spine workers; returns the last record number read."""
     last_number = resume_after
-    workers = worker_count(opts, reader)
+    records = _records(reader, opts, bundle_contigs)
+    workers = worker_count(opts)
     if workers > 1:
         vcf_sink.flush()
         if tsv_sink is not None:
             tsv_sink.flush()
-        for rendered in rendered_batches(opts, annotate_records, workers, resume_after, bundle_contigs):
+        todo = ((n, v, t) for n, v, t in records if n > resume_after)
+        for rendered in rendered_batches(opts, todo, annotate_lists, workers):
             for contig, number in rendered.unknown_contigs:
                 warn_unknown(contig, number)
             vcf_sink.write(rendered.vcf)
@@ -382,27 +384,28 @@ def _record_loop(
             last_number = rendered.last_number
             after_batch(last_number)
     else:
-        batch, numbers = Batch(), []
+        batch, per_record = Batch(), []
 
         def flush() -> None:
-            batch.annotations = annotate_records([(v, n) for (v, _), n in zip(batch.records, numbers)])
+            batch.annotations = annotate_lists(per_record)
             for anns in batch.annotations:
                 for ann in anns:
                     if ann.status == "unknown_contig":
                         warn_unknown(ann.allele.chrom, ann.allele.record_number)
             write_batch(batch, engine, opts, summary, vcf_sink, tsv_sink)
 
-        for number, variant, text in _records(reader, opts, bundle_contigs):
+        for number, variant, text in records:
             last_number = number
             if number <= resume_after:
                 continue
             batch.records.append((variant, text))
-            numbers.append(number)
-            batch.n_alleles += len(variant.ALT) or 1  # as vcf_read.alleles counts them
+            found = alleles(variant, number)
+            per_record.append(found)
+            batch.n_alleles += len(found)
             if batch.n_alleles >= opts.batch_size:
                 flush()
+                batch, per_record = Batch(), []  # freed before after_batch's collection scans what is left
                 after_batch(number)
-                batch, numbers = Batch(), []
         flush()
     return last_number
 

@@ -1,12 +1,13 @@
 """`biblip annotate --no-model --threads N`: the consequence spine in N forked worker processes.
 
-Why processes: the spine is pure Python and holds the GIL, so threads cannot share it out. Every
-worker reads the whole input with its own cyvcf2 reader (parsing costs ~3 us a record, little next
-to annotating it) and cuts it into exactly the batches the serial loop makes; worker w annotates and
-renders batches w, w+N, w+2N, ... and puts each rendered batch (VCF and TSV text, counters) on its own
-bounded queue. The parent takes batch k from queue k mod N, so the output, its order and the resume
-checkpoints are those of the serial loop, and memory stays flat (at most `_QUEUE_DEPTH` batches wait
-per worker). Workers are forked after the bundle is loaded, so they start in milliseconds.
+Why processes: the spine is pure Python and holds the GIL, so threads cannot share it out. The parent
+reads the input once (cyvcf2 parses every record, as in the serial loop) and cuts it into exactly the
+serial loop's batches; batch k goes to worker k mod N as plain fields (record number, CHROM, POS, REF,
+ALT, the record's text), the worker annotates and renders it (VCF and TSV text, counters), and the
+parent takes the results back in batch order. So the output, its order and the resume checkpoints are
+those of the serial loop; at most `_IN_FLIGHT` batches per worker are out at once, so memory stays flat.
+Workers are forked after the bundle is loaded, so they start in milliseconds, and they never read the
+input themselves: stdin, BCF and --region via an index work as in the serial loop.
 """
 
 from __future__ import annotations
@@ -18,21 +19,24 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from queue import Full
+from queue import Empty
 from typing import Any
 
 from biblip_cli.commands.annotate_options import AnnotateOptions, AnnotateSummary
 from biblip_cli.commands.annotate_rows import Batch, write_batch
 from biblip_cli.errors import BiblipError
-from biblip_cli.io.vcf_read import open_vcf
-from biblip_cli.io.vcf_regions import selected_records
-from biblip_cli.records import AlleleAnnotation
+from biblip_cli.io.vcf_read import record_alleles, record_text
+from biblip_cli.records import Allele, AlleleAnnotation
 
 log = logging.getLogger(__name__)
 
-_QUEUE_DEPTH = 4
+_IN_FLIGHT = 2  # batches per worker sent and not yet taken back
+
+AnnotateLists = Callable[[list[list[Allele]]], list[list[AlleleAnnotation]]]
+Fields = tuple[int, str, int, str, list[str], str]  # record number, CHROM, POS, REF, ALT, text
 
 
 @dataclass
@@ -46,10 +50,10 @@ class RenderedBatch:
     unknown_contigs: list[tuple[str, int]] = field(default_factory=list)  # (contig, record), first seen here
 
 
-def worker_count(opts: AnnotateOptions, reader: Any) -> int:
-    """How many spine workers this run uses: `--threads` with `--no-model`, on a file input (workers
-    re-read it; stdin can be read once) and where fork exists; 1 = the serial loop."""
-    if not opts.no_model or not opts.threads or opts.threads < 2 or reader.is_stdin:
+def worker_count(opts: AnnotateOptions) -> int:
+    """How many spine workers this run uses: `--threads` with `--no-model`, where fork exists; 1 = the
+    serial loop (the model's batches run in the parent, on torch's threads)."""
+    if not opts.no_model or not opts.threads or opts.threads < 2:
         return 1
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
@@ -58,40 +62,35 @@ def worker_count(opts: AnnotateOptions, reader: Any) -> int:
 
 def rendered_batches(
     opts: AnnotateOptions,
-    annotate_records: Callable[[list[tuple[Any, int]]], list[list[AlleleAnnotation]]],
+    records: Iterator[tuple[int, Any, str | None]],
+    annotate_lists: AnnotateLists,
     workers: int,
-    resume_after: int,
-    bundle_contigs: dict[str, int],
 ) -> Iterator[RenderedBatch]:
-    """The run's batches in input order, annotated by `workers` forked processes."""
+    """The batches of `records` (number, variant, text; already narrowed and past --resume), in input
+    order, annotated and rendered by `workers` forked processes."""
     context = multiprocessing.get_context("fork")
-    queues = [context.Queue(maxsize=_QUEUE_DEPTH) for _ in range(workers)]
+    inboxes = [context.Queue() for _ in range(workers)]
+    outboxes = [context.Queue() for _ in range(workers)]
     sys.stdout.flush()  # a child must not inherit (and later flush) buffered output of the parent
     sys.stderr.flush()
     processes = [
-        context.Process(
-            target=_work,
-            args=(opts, annotate_records, w, workers, resume_after, bundle_contigs, queues[w]),
-            daemon=True,
-        )
+        context.Process(target=_work, args=(opts, annotate_lists, inboxes[w], outboxes[w]), daemon=True)
         for w in range(workers)
     ]
     for process in processes:
         process.start()
+    pending: deque[int] = deque()
     finished = False
     try:
-        k = 0
-        while True:
-            kind, payload = queues[k % workers].get()
-            if kind == "done":
-                break
-            if kind == "error":
-                message, where, hint = payload
-                raise BiblipError(message, where=where, hint=hint)
-            yield payload
-            k += 1
-        for w in range(1, workers):  # the others have no batch left: take their "done"
-            queues[(k + w) % workers].get()
+        for k, batch in enumerate(_cut(records, opts.batch_size)):
+            inboxes[k % workers].put(batch)
+            pending.append(k)
+            if len(pending) >= _IN_FLIGHT * workers:
+                yield _receive(outboxes[pending.popleft() % workers])
+        for inbox in inboxes:
+            inbox.put(None)
+        while pending:
+            yield _receive(outboxes[pending.popleft() % workers])
         finished = True
     finally:
         for process in processes:
@@ -100,86 +99,70 @@ def rendered_batches(
             process.join()
 
 
-def _work(
-    opts: AnnotateOptions,
-    annotate_records: Callable[[list[tuple[Any, int]]], list[list[AlleleAnnotation]]],
-    index: int,
-    workers: int,
-    resume_after: int,
-    bundle_contigs: dict[str, int],
-    queue: Any,
-) -> None:
-    """One worker: the serial loop's batches, annotating and rendering only its own; exits with os._exit
-    so that nothing inherited from the parent (buffers, temp files) is flushed or removed."""
+def _cut(records: Iterator[tuple[int, Any, str | None]], batch_size: int) -> Iterator[list[Fields]]:
+    """The serial loop's batches (closed once they hold `batch_size` alleles), as plain fields."""
+    batch: list[Fields] = []
+    n_alleles = 0
+    for number, variant, text in records:
+        alts = variant.ALT
+        batch.append((number, variant.CHROM, variant.POS, variant.REF, alts, text or record_text(variant)))
+        n_alleles += len(alts) or 1  # as vcf_read.alleles counts them
+        if n_alleles >= batch_size:
+            yield batch
+            batch, n_alleles = [], 0
+    if batch:
+        yield batch
+
+
+def _receive(outbox: Any) -> RenderedBatch:
+    kind, payload = outbox.get()
+    if kind == "error":
+        message, where, hint = payload
+        raise BiblipError(message, where=where, hint=hint)
+    return payload
+
+
+def _work(opts: AnnotateOptions, annotate_lists: AnnotateLists, inbox: Any, outbox: Any) -> None:
+    """One worker: render each batch it is sent until it gets None; exits with os._exit so that nothing
+    inherited from the parent (buffers, temp files) is flushed or removed."""
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the child's whole life
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    gc.disable()  # as in the parent's loop (annotate.paused_cyclic_gc): young collections per batch
     parent = os.getppid()
-
-    def put(item: tuple[str, Any]) -> None:
-        while True:  # a parent killed with SIGKILL reads no more: then leave instead of waiting forever
-            try:
-                queue.put(item, timeout=1.0)
-                return
-            except Full:
-                if os.getppid() != parent:
-                    os._exit(1)
-
     code = 0
     try:
-        gc.disable()  # as in the parent's loop (annotate.paused_cyclic_gc): young collections per batch
-        for rendered in _own_batches(opts, annotate_records, index, workers, resume_after, bundle_contigs):
-            put(("batch", rendered))
+        while True:
+            try:
+                batch = inbox.get(timeout=1.0)
+            except Empty:
+                if os.getppid() != parent:  # the parent was killed (SIGKILL): nobody will send more
+                    code = 1
+                    break
+                continue
+            if batch is None:
+                break
+            outbox.put(("batch", _render(batch, opts, annotate_lists)))
             gc.collect(1)
-        put(("done", None))
     except BiblipError as err:
-        put(("error", (err.message, err.where, err.hint)))
+        outbox.put(("error", (err.message, err.where, err.hint)))
     except KeyboardInterrupt:
         code = 130
     except BaseException as err:  # noqa: BLE001 - a bug: the parent reports it
-        put(("error", (f"spine worker failed: {err!r}", "", "rerun without --threads, with --debug")))
-    queue.close()
-    queue.join_thread()
+        outbox.put(("error", (f"spine worker failed: {err!r}", "", "rerun without --threads, with --debug")))
+    if code == 1:  # nobody reads the results: flushing them into the pipe could block forever
+        outbox.cancel_join_thread()
+    outbox.close()
+    outbox.join_thread()
     os._exit(code)
 
 
-def _own_batches(
-    opts: AnnotateOptions,
-    annotate_records: Callable[[list[tuple[Any, int]]], list[list[AlleleAnnotation]]],
-    index: int,
-    workers: int,
-    resume_after: int,
-    bundle_contigs: dict[str, int],
-) -> Iterator[RenderedBatch]:
-    reader = open_vcf(opts.input)
-    try:
-        k, batch, numbers, last = 0, Batch(), [], resume_after
-        for number, variant, text in selected_records(reader, opts.region, opts.shard, bundle_contigs):
-            if number <= resume_after:
-                continue
-            last = number
-            if k % workers == index:
-                batch.records.append((variant, text))
-                numbers.append(number)
-            batch.n_alleles += len(variant.ALT) or 1  # as vcf_read.alleles counts them
-            if batch.n_alleles >= opts.batch_size:
-                if k % workers == index:
-                    yield _render(batch, numbers, opts, last, annotate_records)
-                k, batch, numbers = k + 1, Batch(), []
-        if batch.records and k % workers == index:
-            yield _render(batch, numbers, opts, last, annotate_records)
-    finally:
-        reader.close()
-
-
-def _render(
-    batch: Batch,
-    numbers: list[int],
-    opts: AnnotateOptions,
-    last_number: int,
-    annotate_records: Callable[[list[tuple[Any, int]]], list[list[AlleleAnnotation]]],
-) -> RenderedBatch:
-    batch.annotations = annotate_records([(v, n) for (v, _), n in zip(batch.records, numbers)])
+def _render(fields: list[Fields], opts: AnnotateOptions, annotate_lists: AnnotateLists) -> RenderedBatch:
+    batch = Batch()
+    batch.records = [(None, text) for *_, text in fields]
+    batch.annotations = annotate_lists(
+        [record_alleles(chrom, pos, ref, alts, number) for number, chrom, pos, ref, alts, _ in fields]
+    )
     summary = AnnotateSummary(output=opts.output)
     vcf, tsv = io.BytesIO(), io.BytesIO()
     write_batch(batch, None, opts, summary, vcf, tsv if opts.tsv is not None else None)
@@ -188,4 +171,4 @@ def _render(
         for ann in anns:
             if ann.status == "unknown_contig":
                 unknown.setdefault(ann.allele.chrom, ann.allele.record_number)
-    return RenderedBatch(vcf.getvalue(), tsv.getvalue(), last_number, summary, list(unknown.items()))
+    return RenderedBatch(vcf.getvalue(), tsv.getvalue(), fields[-1][0], summary, list(unknown.items()))

@@ -320,6 +320,8 @@ def hgvsg(chrom: str, start0: int, ref: str, alt: str) -> str:
     """Genomic HGVS of one VCF allele (`chr20:g.4699525C>T`, `g.10_12del`, `g.10_11insAC`, `g.10_12delinsT`).
 
     Like our HGVSc, not 3'-shifted and insertions are never written as `dup` (docs/output.md)."""
+    if len(ref) == 1 and len(alt) == 1 and ref != alt and ref.isupper() and alt.isupper():  # an SNV
+        return f"{chrom}:g.{start0 + 1}{ref}>{alt}"
     s0, r, a = normalise(start0, ref.upper(), alt.upper())
     if not r and not a:
         return ""

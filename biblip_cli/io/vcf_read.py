@@ -307,14 +307,16 @@ BASES = frozenset("ACGTN")
 
 def alleles(variant: cyvcf2.Variant, record_number: int) -> list[Allele]:
     """One Allele per ALT; a missing ALT (`.`) gives an allele with alt '.' (status skipped)."""
-    chrom = variant.CHROM
-    pos = variant.POS
-    ref = variant.REF.upper()
-    alts = variant.ALT or ["."]
+    return record_alleles(variant.CHROM, variant.POS, variant.REF, variant.ALT, record_number)
+
+
+def record_alleles(chrom: str, pos: int, ref: str, alts: list[str], record_number: int) -> list[Allele]:
+    """`alleles` from a record's fields (what annotate's spine workers receive instead of the variant)."""
+    ref = ref.upper()
     # Bases are uppercased (lowercase is legal); symbolic ALTs keep their text (breakend contigs).
     return [
         Allele(chrom, pos, ref, alt.upper() if alt.isalpha() else alt, index, record_number)
-        for index, alt in enumerate(alts)
+        for index, alt in enumerate(alts or ["."])
     ]
 
 
