@@ -61,6 +61,8 @@ def append_info(line: str, added: str) -> str:
     Editing the text leaves the rest of the line exactly as it was (bytes that are not UTF-8 included,
     as surrogate escapes); items with the keys being added (re-annotating our own output) are replaced,
     not duplicated."""
+    if line.endswith("\t.\n") and line.count("\t") == 7:  # sites-only with an empty INFO: the common case
+        return line[:-2] + added + "\n"
     columns = line.split("\t", 8)
     info = columns[7]
     last = len(columns) == 8  # no FORMAT/samples: INFO ends the line
