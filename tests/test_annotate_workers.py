@@ -143,3 +143,18 @@ def test_workers_only_without_the_model():
     assert worker_count(AnnotateOptions("in.vcf", "o.vcf", no_model=True, threads=3)) == 3
     assert worker_count(AnnotateOptions("in.vcf", "o.vcf", no_model=True)) == 1
     assert worker_count(AnnotateOptions("in.vcf", "o.vcf", threads=4)) == 1  # the model: torch's threads
+
+
+@pytest.mark.parametrize("in_flight", [0, 1, 64])
+def test_whoever_renders_a_batch_the_bytes_are_the_same(
+    bundle, resources: Path, tmp_path: Path, monkeypatch, in_flight
+):
+    """0: the parent renders every batch itself; 64: the workers render all; 1: a mix."""
+    from biblip_cli.commands import annotate_workers
+
+    monkeypatch.setattr(annotate_workers, "_IN_FLIGHT", in_flight)
+    demo = resources / "demo.vcf.gz"
+    _run(bundle, demo, tmp_path / "serial.vcf", None, 29)
+    _run(bundle, demo, tmp_path / "parallel.vcf", 3, 29)
+    assert (tmp_path / "parallel.vcf").read_bytes() == (tmp_path / "serial.vcf").read_bytes()
+    assert (tmp_path / "parallel.tsv").read_bytes() == (tmp_path / "serial.tsv").read_bytes()

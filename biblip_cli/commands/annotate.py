@@ -366,13 +366,13 @@ def _record_loop(
     """Batches through the serial loop or the spine workers; returns the last record number read."""
     last_number = resume_after
     records = _records(reader, opts, bundle_contigs)
-    workers = worker_count(opts)
-    if workers > 1:
+    processes = worker_count(opts)
+    if processes > 1:
         vcf_sink.flush()
         if tsv_sink is not None:
             tsv_sink.flush()
         todo = ((n, v, t) for n, v, t in records if n > resume_after)
-        for rendered in rendered_batches(opts, todo, annotate_lists, workers):
+        for rendered in rendered_batches(opts, todo, annotate_lists, processes):
             for contig, number in rendered.unknown_contigs:
                 warn_unknown(contig, number)
             vcf_sink.write(rendered.vcf)

@@ -1,11 +1,12 @@
 """`biblip annotate --no-model --threads N`: the consequence spine in N forked worker processes.
 
-Why processes: the spine is pure Python and holds the GIL, so threads cannot share it out. The parent
-reads the input once (cyvcf2 parses every record, as in the serial loop) and cuts it into exactly the
-serial loop's batches; batch k goes to worker k mod N as plain fields (record number, CHROM, POS, REF,
-ALT, the record's text), the worker annotates and renders it (VCF and TSV text, counters), and the
-parent takes the results back in batch order. So the output, its order and the resume checkpoints are
-those of the serial loop; at most `_IN_FLIGHT` batches per worker are out at once, so memory stays flat.
+Why processes: the spine is pure Python and holds the GIL, so threads cannot share it out. N processes
+in all: the parent reads the input once (cyvcf2 parses every record, as in the serial loop) and cuts it
+into exactly the serial loop's batches; each batch goes, as plain fields (record number, CHROM, POS,
+REF, ALT, the record's text), to one of N - 1 forked workers that has room, or is rendered by the parent
+itself when none has; the parent writes the rendered batches (VCF and TSV text, counters) in batch
+order. So the output, its order and the resume checkpoints are those of the serial loop; at most
+`_IN_FLIGHT` batches per worker are out at once, so memory stays flat.
 Workers are forked after the bundle is loaded, so they start in milliseconds, and they never read the
 input themselves: stdin, BCF and --region via an index work as in the serial loop.
 """
@@ -34,6 +35,7 @@ from biblip_cli.records import Allele, AlleleAnnotation
 log = logging.getLogger(__name__)
 
 _IN_FLIGHT = 2  # batches per worker sent and not yet taken back
+_PENDING = 4  # batches per process held before the parent waits for the oldest
 
 AnnotateLists = Callable[[list[list[Allele]]], list[list[AlleleAnnotation]]]
 Fields = tuple[int, str, int, str, list[str], str]  # record number, CHROM, POS, REF, ALT, text
@@ -51,8 +53,8 @@ class RenderedBatch:
 
 
 def worker_count(opts: AnnotateOptions) -> int:
-    """How many spine workers this run uses: `--threads` with `--no-model`, where fork exists; 1 = the
-    serial loop (the model's batches run in the parent, on torch's threads)."""
+    """How many processes the spine uses (the parent included): `--threads` with `--no-model`, where
+    fork exists; 1 = the serial loop (the model's batches run in the parent, on torch's threads)."""
     if not opts.no_model or not opts.threads or opts.threads < 2:
         return 1
     if "fork" not in multiprocessing.get_all_start_methods():
@@ -64,39 +66,61 @@ def rendered_batches(
     opts: AnnotateOptions,
     records: Iterator[tuple[int, Any, str | None]],
     annotate_lists: AnnotateLists,
-    workers: int,
+    processes: int,
 ) -> Iterator[RenderedBatch]:
     """The batches of `records` (number, variant, text; already narrowed and past --resume), in input
-    order, annotated and rendered by `workers` forked processes."""
+    order, annotated and rendered by `processes` processes: this one (which also reads the input) and
+    `processes - 1` forked workers. This process renders a batch itself only when every worker already
+    has `_IN_FLIGHT` batches, so the reading is balanced against the rendering without a fixed split."""
     context = multiprocessing.get_context("fork")
+    workers = processes - 1
     inboxes = [context.Queue() for _ in range(workers)]
     outboxes = [context.Queue() for _ in range(workers)]
     sys.stdout.flush()  # a child must not inherit (and later flush) buffered output of the parent
     sys.stderr.flush()
-    processes = [
+    children = [
         context.Process(target=_work, args=(opts, annotate_lists, inboxes[w], outboxes[w]), daemon=True)
         for w in range(workers)
     ]
-    for process in processes:
-        process.start()
-    pending: deque[int] = deque()
+    for child in children:
+        child.start()
+    pending: deque[int | RenderedBatch] = deque()  # a worker's index (its next result), or a done batch
+    in_flight = [0] * workers
     finished = False
     try:
         for k, batch in enumerate(_cut(records, opts.batch_size)):
-            inboxes[k % workers].put(batch)
-            pending.append(k)
-            if len(pending) >= _IN_FLIGHT * workers:
-                yield _receive(outboxes[pending.popleft() % workers])
+            free = [w for w in range(workers) if in_flight[w] < _IN_FLIGHT]
+            if free:
+                w = min(free, key=lambda i: (in_flight[i], (i - k) % workers))
+                inboxes[w].put(batch)
+                in_flight[w] += 1
+                pending.append(w)
+            else:
+                pending.append(_render(batch, opts, annotate_lists))
+            while pending and (len(pending) > _PENDING * processes or _ready(pending[0], outboxes)):
+                yield _take(pending, outboxes, in_flight)  # in order; waits only where too much is held
         for inbox in inboxes:
             inbox.put(None)
         while pending:
-            yield _receive(outboxes[pending.popleft() % workers])
+            yield _take(pending, outboxes, in_flight)
         finished = True
     finally:
-        for process in processes:
-            if not finished and process.is_alive():
-                process.terminate()
-            process.join()
+        for child in children:
+            if not finished and child.is_alive():
+                child.terminate()
+            child.join()
+
+
+def _ready(head: int | RenderedBatch, outboxes: list[Any]) -> bool:
+    return not isinstance(head, int) or not outboxes[head].empty()
+
+
+def _take(pending: deque[int | RenderedBatch], outboxes: list[Any], in_flight: list[int]) -> RenderedBatch:
+    head = pending.popleft()
+    if not isinstance(head, int):
+        return head
+    in_flight[head] -= 1
+    return _receive(outboxes[head])
 
 
 def _cut(records: Iterator[tuple[int, Any, str | None]], batch_size: int) -> Iterator[list[Fields]]:
