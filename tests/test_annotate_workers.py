@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import gzip
-import json
 import os
-import signal
 import time
 from pathlib import Path
 
 import pytest
-from test_resumable import cli, make_snv_vcf, without_command
+from test_resumable import cli, kill_once_done, make_snv_vcf, without_command
 
 from biblip_cli.commands.annotate import run_annotate
 from biblip_cli.commands.annotate_options import AnnotateOptions
@@ -86,20 +84,7 @@ def test_sigkill_with_workers_then_resume(tmp_path: Path):
     killed = tmp_path / "killed.vcf.gz"
     state = Path(str(killed) + ".partial.json")
     run = cli([*args, "-o", killed.name, "--tsv", "killed.tsv"], tmp_path, {"BIBLIP_TEST_SLOW_BATCH": "0.05"})
-    deadline = time.monotonic() + 90
-    done = 0
-    while time.monotonic() < deadline and run.poll() is None:
-        if state.exists():
-            try:
-                done = json.loads(state.read_text())["records_done"]
-            except (ValueError, KeyError):
-                done = 0
-            if done >= 1000:
-                break
-        time.sleep(0.05)
-    assert run.poll() is None, f"run ended before it could be killed: {run.stderr.read().decode()}"
-    os.kill(run.pid, signal.SIGKILL)
-    run.wait()
+    done = kill_once_done(run, state, 1000)
     deadline = time.monotonic() + 15  # the orphaned workers notice within a second or two and leave
     while _processes_in(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -47,6 +47,25 @@ def cli(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpro
     )
 
 
+def kill_once_done(run: subprocess.Popen, state: Path, records: int) -> int:
+    """SIGKILL `run` once its resume state says `records` records are written; returns that count."""
+    deadline = time.monotonic() + 90
+    done = 0
+    while time.monotonic() < deadline and run.poll() is None:
+        if state.exists():
+            try:
+                done = json.loads(state.read_text())["records_done"]
+            except (ValueError, KeyError):
+                done = 0
+            if done >= records:
+                break
+        time.sleep(0.05)
+    assert run.poll() is None, f"run ended before it could be killed: {run.stderr.read().decode()}"
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    return done
+
+
 def without_command(text: str) -> str:
     return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("##biblip_command"))
 
@@ -60,20 +79,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path: Path, output_type: s
     killed = tmp_path / f"killed{suffix}"
     state = Path(str(killed) + ".partial.json")
     run = cli([*args, "-o", killed.name, "--tsv", "killed.tsv"], tmp_path, {"BIBLIP_TEST_SLOW_BATCH": "0.05"})
-    deadline = time.monotonic() + 90
-    done = 0
-    while time.monotonic() < deadline and run.poll() is None:
-        if state.exists():
-            try:
-                done = json.loads(state.read_text())["records_done"]
-            except (ValueError, KeyError):
-                done = 0
-            if done >= 1000:
-                break
-        time.sleep(0.05)
-    assert run.poll() is None, f"run ended before it could be killed: {run.stderr.read().decode()}"
-    os.kill(run.pid, signal.SIGKILL)
-    run.wait()
+    done = kill_once_done(run, state, 1000)
     assert not killed.exists() and not (tmp_path / "killed.tsv").exists()  # nothing under the final names
     assert 1000 <= done < 6000
 
