@@ -115,3 +115,47 @@ def test_genome_wide_gtf(shared_data: Path) -> None:
     hits = ix.tss_near("chr20", 4699524, window=50_000)
     assert [(t.gene, d) for t, d in hits] == [("PRNP", 13289), ("PRND", -22385), ("PRNT", 41143)]
     assert [t.gene for t in ix.overlapping("chr20", 4699524, 4699525)] == ["PRNP"]
+
+
+def _fields(index: TranscriptIndex) -> list[tuple]:
+    return [
+        (t.gene, t.transcript_id, t.chrom, t.strand, t.biotype, t.gene_type, t.start0, t.end0, t.exons,
+         t.cds_start0, t.cds_end0, t.gene_id, t.protein_id, t.tags, t.canonical)
+        for c in index.contigs() for t in index.transcripts(c)
+    ]  # fmt: skip
+
+
+def test_gene_model_cache_round_trip(resources: Path, tmp_path: Path, monkeypatch) -> None:
+    """`load` parses once, then reads the JSON cache (keyed by the GTF's bytes) and never imports pyranges."""
+    import sys
+
+    gtf = resources / "demo_bundle" / "genes" / "genes.gtf.gz"
+    cache = tmp_path / "cache"
+    first = TranscriptIndex.load(gtf, cache)
+    parsed = TranscriptIndex.load(gtf, cache=False)
+    assert len(list(cache.glob("*.json"))) == 1
+    monkeypatch.setitem(sys.modules, "pyranges", None)  # importing it now would fail
+    second = TranscriptIndex.load(gtf, cache)
+    assert _fields(second) == _fields(first) == _fields(parsed)
+    assert second.by_gene("PRNP").transcript_id == first.by_gene("PRNP").transcript_id  # type: ignore[union-attr]
+    assert [t.transcript_id for t, _ in second.tss_near("chr20", 4_690_000)][:3] == [
+        t.transcript_id for t, _ in first.tss_near("chr20", 4_690_000)
+    ][:3]
+
+
+def test_gene_model_cache_ignores_a_damaged_file_and_other_gtfs(resources: Path, tmp_path: Path) -> None:
+    gtf = resources / "demo_bundle" / "genes" / "genes.gtf.gz"
+    cache = tmp_path / "cache"
+    want = _fields(TranscriptIndex.load(gtf, cache))
+    (entry,) = cache.glob("*.json")
+    entry.write_text('{"key": "x", "transcripts": [[1, 2]]}')  # another key: rebuilt
+    assert _fields(TranscriptIndex.load(gtf, cache)) == want
+    entry.write_text("{not json")
+    assert _fields(TranscriptIndex.load(gtf, cache)) == want
+    other = tmp_path / "other.gtf.gz"
+    other.write_bytes(gzip.compress(gzip.decompress(gtf.read_bytes()).splitlines(keepends=True)[0] * 1))
+    with pytest.raises(BiblipError):  # a GTF without transcripts fails as from_gtf does; no cache entry
+        TranscriptIndex.load(other, cache)
+    assert len(list(cache.glob("*.json"))) == 1
+    with pytest.raises(BiblipError, match="not found"):
+        TranscriptIndex.load(tmp_path / "missing.gtf.gz", cache)

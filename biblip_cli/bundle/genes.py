@@ -182,7 +182,8 @@ def _read_gtf_frame(path: Path):
 
     try:
         df = pr.read_gtf(str(path), as_df=True, duplicate_attr=True)  # every `tag`, comma-joined
-    except (OSError, ValueError, EOFError, KeyError, IndexError) as err:
+    except (OSError, ValueError, EOFError, KeyError, IndexError, AttributeError, TypeError) as err:
+        # pyranges fails with AttributeError on a GTF that holds only comment lines
         raise BiblipError(
             f"cannot read GTF ({err})", where=str(path), hint="check the file is a (b)gzip GTF"
         ) from err
