@@ -143,3 +143,21 @@ def test_whoever_renders_a_batch_the_bytes_are_the_same(
     _run(bundle, demo, tmp_path / "parallel.vcf", 3, 29)
     assert (tmp_path / "parallel.vcf").read_bytes() == (tmp_path / "serial.vcf").read_bytes()
     assert (tmp_path / "parallel.tsv").read_bytes() == (tmp_path / "serial.tsv").read_bytes()
+
+
+def test_a_worker_that_dies_is_an_error_not_a_hang(bundle, resources: Path, tmp_path: Path):
+    from biblip_cli.features.consequence import annotate_allele
+
+    parent = os.getpid()
+
+    def dies_in_a_worker(allele):
+        if os.getpid() != parent:
+            os._exit(3)  # as if killed (out of memory): no result, no error message
+        return annotate_allele(bundle, allele)
+
+    opts = AnnotateOptions(
+        str(resources / "demo.vcf.gz"), str(tmp_path / "o.vcf"), no_model=True, threads=2, batch_size=20
+    )
+    with pytest.raises(BiblipError, match="exit code 3"):
+        run_annotate(opts, bundle=bundle, annotator=dies_in_a_worker)
+    assert list(tmp_path.iterdir()) == []  # no output, no partial file

@@ -98,11 +98,11 @@ def rendered_batches(
             else:
                 pending.append(_render(batch, opts, annotate_lists))
             while pending and (len(pending) > _PENDING * processes or _ready(pending[0], outboxes)):
-                yield _take(pending, outboxes, in_flight)  # in order; waits only where too much is held
+                yield _take(pending, outboxes, in_flight, children)  # in order; waits where too much is held
         for inbox in inboxes:
             inbox.put(None)
         while pending:
-            yield _take(pending, outboxes, in_flight)
+            yield _take(pending, outboxes, in_flight, children)
         finished = True
     finally:
         for child in children:
@@ -115,12 +115,14 @@ def _ready(head: int | RenderedBatch, outboxes: list[Any]) -> bool:
     return not isinstance(head, int) or not outboxes[head].empty()
 
 
-def _take(pending: deque[int | RenderedBatch], outboxes: list[Any], in_flight: list[int]) -> RenderedBatch:
+def _take(
+    pending: deque[int | RenderedBatch], outboxes: list[Any], in_flight: list[int], children: list[Any]
+) -> RenderedBatch:
     head = pending.popleft()
     if not isinstance(head, int):
         return head
     in_flight[head] -= 1
-    return _receive(outboxes[head])
+    return _receive(outboxes[head], children[head])
 
 
 def _cut(records: Iterator[tuple[int, Any, str | None]], batch_size: int) -> Iterator[list[Fields]]:
@@ -138,8 +140,19 @@ def _cut(records: Iterator[tuple[int, Any, str | None]], batch_size: int) -> Ite
         yield batch
 
 
-def _receive(outbox: Any) -> RenderedBatch:
-    kind, payload = outbox.get()
+def _receive(outbox: Any, child: Any) -> RenderedBatch:
+    """The worker's next result; a worker that died without one (killed, out of memory) is an error,
+    not a wait that never ends."""
+    while True:
+        try:
+            kind, payload = outbox.get(timeout=1.0)
+            break
+        except Empty:
+            if not child.is_alive() and outbox.empty():
+                raise BiblipError(
+                    f"a spine worker stopped without its result (exit code {child.exitcode})",
+                    hint="rerun without --threads (or with fewer); was the machine out of memory?",
+                ) from None
     if kind == "error":
         message, where, hint = payload
         raise BiblipError(message, where=where, hint=hint)
