@@ -62,6 +62,7 @@ DATA_FILES = {
     "crispr": "enhancers/crispr_K562_training.GRCh38.tsv.gz",
     "fulco": "enhancers/Fulco2019_K562.GRCh38.tsv.gz",
 }
+PHENOPACKETS = "cases/phenopackets.tsv.gz"  # optional (phenopacket_examples): used where present
 
 
 def _pick(key: str, pool: list[str], n: int) -> list[str]:
@@ -128,8 +129,10 @@ def build_examples(
     crispr_path: Path | None = None,
     fulco_path: Path | None = None,
     genomic: bool = True,
+    phenopackets_path: Path | None = None,
 ) -> ExampleSet:
-    """All items and examples from the labels and enhancer files, with the bundle's gene knowledge."""
+    """All items and examples from the labels and enhancer files, with the bundle's gene knowledge;
+    `phenopackets_path` adds real patients' phenotype questions (`training/phenopacket_examples.py`)."""
     knowledge: dict[str, Any] = bundle.knowledge if bundle is not None else {}
     chrom_of: dict[str, str] = {}
 
@@ -191,11 +194,48 @@ def build_examples(
                     item, key, pv.gene, y, own_terms, templates, pheno_sets, pheno_genes
                 )
 
+    if phenopackets_path is not None:
+        _add_phenopacket_examples(
+            bundle, Path(phenopackets_path), split_of, templates, items, examples, sources
+        )
     if crispr_path is not None:
         _add_pair_examples(bundle, crispr_path, fulco_path, templates, items, examples, sources, excluded)
     result = ExampleSet(items, examples, sources, dict(excluded))
     result.check_disjoint()
     return result
+
+
+def _add_phenopacket_examples(
+    bundle: Any,
+    path: Path,
+    split_of: Any,
+    templates: dict[str, str],
+    items: list[VariantItem],
+    examples: list[Example],
+    sources: dict[str, dict[str, str]],
+) -> None:
+    from biblip_cli.features.phenotype import HpoOntology
+    from biblip_cli.io.case_records import read_case_records
+    from biblip_cli.training.phenopacket_examples import phenopacket_examples
+
+    if bundle is None:
+        log.warning("phenopackets not used: no bundle to word the terms with")
+        return
+    try:
+        hpo = HpoOntology.from_bundle(bundle)
+    except BiblipError as err:  # a bundle without HPO files: the cases cannot be worded
+        log.warning("phenopackets not used: %s", err.one_line())
+        return
+    found, new, counts = phenopacket_examples(read_case_records(path), hpo, split_of, templates)
+    known = {item.key for item in items}
+    items += [item for item in found if item.key not in known]
+    examples += new
+    sources["phenopackets"] = {
+        "path": str(path),
+        "sha256": sha256_file(path),
+        **{k: str(v) for k, v in counts.items()},
+    }
+    log.info("phenopackets: %s", counts)
 
 
 def _phenotype_examples(

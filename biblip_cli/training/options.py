@@ -10,7 +10,7 @@ from typing import Any
 
 from biblip_cli.errors import BiblipError
 from biblip_cli.training.example_set import ExampleSet
-from biblip_cli.training.examples import DATA_FILES, build_examples
+from biblip_cli.training.examples import DATA_FILES, PHENOPACKETS, build_examples
 
 log = logging.getLogger(__name__)
 
@@ -86,4 +86,11 @@ def load_examples(bundle: Any, data_dir: Path | None) -> ExampleSet:
         if not path.is_file():
             raise BiblipError(f"training {role} file not found", where=str(path), hint="pass --data DIR")
     log.info("building examples from %s", data)
-    return build_examples(bundle, paths["labels"], paths["crispr"], paths["fulco"])
+    cases = data / PHENOPACKETS  # optional: real patients' phenotype questions where the cases are present
+    return build_examples(
+        bundle,
+        paths["labels"],
+        paths["crispr"],
+        paths["fulco"],
+        phenopackets_path=cases if cases.is_file() else None,
+    )
