@@ -103,6 +103,9 @@ class GeneEffect:
         return "&".join(self.consequences)
 
 
+ANNOTATED_STATUSES = frozenset(("ok", "ref_mismatch"))  # statuses whose allele gets effects written
+
+
 @dataclass
 class AlleleAnnotation:
     """Everything the spine knows about one allele before the model runs."""
@@ -114,7 +117,7 @@ class AlleleAnnotation:
 
     @property
     def annotated(self) -> bool:
-        return self.status in ("ok", "ref_mismatch")
+        return self.status in ANNOTATED_STATUSES
 
 
 # Sequence Ontology terms we emit, most severe first (VEP's order). Index = one-hot position.

@@ -97,6 +97,15 @@ class Transcript:
         i = bisect.bisect_right(starts, pos0) - 1
         return i if i >= 0 and pos0 < ends[i] else None
 
+    def intron_at(self, pos0: int) -> tuple[int, int] | None:
+        """The intron holding `pos0` as (end of the exon before, start of the exon after), genomic order;
+        None where `pos0` is exonic or outside the transcript."""
+        starts, ends = self.bounds()
+        i = bisect.bisect_right(starts, pos0) - 1
+        if 0 <= i < len(starts) - 1 and ends[i] <= pos0 < starts[i + 1]:
+            return ends[i], starts[i + 1]
+        return None
+
     def exon_range(self, lo: int, hi: int) -> range:
         """Indexes of the exons that overlap `[lo, hi)`."""
         starts, ends = self.bounds()

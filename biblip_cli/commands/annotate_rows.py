@@ -13,11 +13,10 @@ from biblip_cli.features.consequence import hgvsg
 from biblip_cli.features.picking import one_per_gene, select_effects
 from biblip_cli.io.vcf_header import BIOBLIP_COLUMNS, INFO_ESCAPES, append_info, escape_info
 from biblip_cli.io.vcf_read import record_text
-from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
+from biblip_cli.records import ANNOTATED_STATUSES, Allele, AlleleAnnotation, GeneEffect
 
 TSV_COLUMNS: tuple[str, ...] = ("chrom", "pos", "ref", "alt") + tuple(c.lower() for c in BIOBLIP_COLUMNS)
 SCORED_STATUSES = ("ok",)  # ref mismatches are flagged, not scored
-_ANNOTATED = frozenset(("ok", "ref_mismatch"))  # AlleleAnnotation.annotated, without the property call
 
 
 def _effect_values(
@@ -62,7 +61,7 @@ def annotation_rows(
     """Values in BIOBLIP_COLUMNS order, one list per reported transcript (one for intergenic); `pick` /
     `canonical_only` choose the transcripts (features/picking.py)."""
     text = "" if score is None else f"{score:.4f}"
-    if ann.status not in _ANNOTATED:
+    if ann.status not in ANNOTATED_STATUSES:
         row = [ann.allele.alt] + [""] * (len(BIOBLIP_COLUMNS) - 2) + [ann.status]
         return [row]
     effects = (
@@ -177,7 +176,7 @@ def write_batch(
         for ann in anns:
             status = ann.status
             statuses.append(status)
-            annotated = status in _ANNOTATED
+            annotated = status in ANNOTATED_STATUSES
             if annotated:
                 effects = ann.effects
                 consequences.append(

@@ -15,7 +15,6 @@ Sequence of each CDS and 3' UTR is fetched once per transcript and cached on the
 
 from __future__ import annotations
 
-import bisect
 from typing import Any, Protocol
 
 from biblip_cli.bundle.genes import Transcript
@@ -92,10 +91,15 @@ def annotate_allele(bundle: Any, allele: Allele) -> AlleleAnnotation:
             contig, s0 if r else s0 - 1, e0 if r else s0 + 1, flank=FLANK
         )
     ]
-    effects = [e for e in effects if e is not None]
-    if len(effects) > 1:
-        effects.sort(key=lambda e: (_SEVERITY.get(e.consequences[0], 99), abs(e.tss_distance), e.gene))
+    effects = sort_effects([e for e in effects if e is not None])
     return AlleleAnnotation(allele, effects=effects, status=status, note=note)
+
+
+def sort_effects(effects: list[GeneEffect]) -> list[GeneEffect]:
+    """Most severe first, then the nearest TSS, then the gene name (in place; returned for chaining)."""
+    if len(effects) > 1:
+        effects.sort(key=lambda e: (_severity(e.consequences[0]), abs(e.tss_distance), e.gene))
+    return effects
 
 
 # ---------------------------------------------------------------- per transcript
@@ -107,11 +111,10 @@ def _c_pos(tx: Transcript, pos0: int) -> str:
     if off is not None:
         return _c_of_offset(tx, off)
     # intronic: nearest exon boundary in transcript orientation
-    starts, ends = tx.bounds()
-    i = bisect.bisect_right(starts, pos0) - 1
-    if not (0 <= i < len(starts) - 1 and ends[i] <= pos0 < starts[i + 1]):
+    intron = tx.intron_at(pos0)
+    if intron is None:
         return "?"
-    left_end, right_start = ends[i], starts[i + 1]
+    left_end, right_start = intron
     d_left, d_right = pos0 - left_end + 1, right_start - pos0
     if tx.strand == "+":
         if d_left <= d_right:

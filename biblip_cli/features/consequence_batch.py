@@ -3,11 +3,12 @@
 Most alleles of a real VCF are SNVs, and most of those fall in introns, UTRs, flanks or between genes.
 For such an SNV, every term `consequence._effect` can give (intron, splice donor/acceptor/region, UTR,
 non-coding exon, up/downstream) and its EXON/INTRON numbers stay the same between consecutive
-*breakpoints* of a transcript: its ends, its ends +-5 kb, its CDS ends, and every exon boundary +-8 bp
-(the widest window the splice rules look at). So `_effect` runs once per (transcript, zone), at one
-position of the zone, and the SNVs that fall there reuse its terms; the fields that move with the
-position (HGVSc, cDNA position, TSS distance, distance) are computed per SNV with the same helpers
-`_effect` uses. Which transcripts lie within 5 kb comes from a per-contig table of elementary
+*breakpoints* of a transcript: its ends, its ends +-5 kb, its CDS ends, every exon boundary +-8 bp
+(the widest window the splice rules look at) and every intron's midpoint (where HGVS switches the
+exon it counts from). So `_effect` runs once per (transcript, zone), at one position of the zone, and
+the SNVs that fall there reuse its terms; the fields that move with the position are linear in it
+within a zone: HGVSc's number and the cDNA position as offset + slope x position, the TSS distance
+and the up/downstream distance from the transcript's ends. Which transcripts lie within 5 kb comes from a per-contig table of elementary
 intervals, looked up for the whole batch with one `numpy.searchsorted`.
 
 Everything else takes `consequence.annotate_allele` unchanged: indels, CDS changes (codons), a REF
@@ -25,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from biblip_cli.bundle.genes import Transcript
-from biblip_cli.features.consequence import FLANK, _c_pos, _effect, _severity, annotate_allele
+from biblip_cli.features.codons import revcomp
+from biblip_cli.features.consequence import FLANK, _c_pos, _effect, annotate_allele, sort_effects
 from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
 
 _ACGT = frozenset("ACGT")
@@ -77,9 +79,7 @@ def _annotate_snvs(
             effect = _zone_effect(bundle, tx, p, allele.ref, allele.alt)
             if effect is not None:
                 effects.append(effect)
-        if len(effects) > 1:
-            effects.sort(key=lambda e: (_severity(e.consequences[0]), abs(e.tss_distance), e.gene))
-        out[i] = AlleleAnnotation(allele, effects=effects)
+        out[i] = AlleleAnnotation(allele, effects=sort_effects(effects))
 
 
 # ---------------------------------------------------------------- which transcripts are within 5 kb
@@ -176,18 +176,15 @@ def _build_zone(bundle: Any, tx: Transcript, p: int) -> _Zone:
         return _Zone(
             "exon", template, prefix + "*", base - cstart + 1 - tx.cds_length, slope, base + 1, slope
         )
-    starts, ends = tx.bounds()  # intronic: counted from the nearer exon, as `consequence._c_pos`
-    i = bisect.bisect_right(starts, p) - 1
-    left_end, right_start = ends[i], starts[i + 1]
+    intron = tx.intron_at(p)  # intronic: counted from the nearer exon, as `consequence._c_pos`
+    assert intron is not None  # inside the transcript (not a flank) and not exonic
+    left_end, right_start = intron
     d_left, d_right = p - left_end + 1, right_start - p
     if (d_left <= d_right) if plus else (d_right > d_left):
         anchor, sign, offset, slope = left_end - 1, "+" if plus else "-", 1 - left_end, 1
     else:
         anchor, sign, offset, slope = right_start, "-" if plus else "+", right_start, -1
     return _Zone("intron", template, f"{prefix}{_c_pos(tx, anchor)}{sign}", offset, slope)
-
-
-_COMPLEMENT = {"A": "T", "C": "G", "G": "C", "T": "A"}
 
 
 def _zone_effect(bundle: Any, tx: Transcript, p: int, ref: str, alt: str) -> GeneEffect | None:
@@ -204,7 +201,7 @@ def _zone_effect(bundle: Any, tx: Transcript, p: int, ref: str, alt: str) -> Gen
         effect.tss_distance = p - tx.start0
     else:
         effect.tss_distance = tx.end0 - 1 - p
-        ref, alt = _COMPLEMENT[ref], _COMPLEMENT[alt]
+        ref, alt = revcomp(ref), revcomp(alt)
     if zone.kind == "flank":
         effect.distance = tx.start0 - p if p < tx.start0 else p - tx.end0 + 1
         return effect
