@@ -1,4 +1,5 @@
-"""Where the shipped resources (demo bundle, demo VCF, default checkpoint) are found.
+"""Where the shipped resources (demo bundle, demo VCF, default checkpoint) are found, and where
+biblip keeps what it prepares or caches (`biblip_home`).
 
 `resources/` sits at the top of the source tree. An editable install (and a run from the checkout) finds
 it next to the package; a regular `pip install .` copies only the package, so the current directory's
@@ -25,3 +26,9 @@ def resources_dir() -> Path:
 def default_model_dir() -> Path:
     """The shipped Bio-BLIP checkpoint."""
     return resources_dir() / "model"
+
+
+def biblip_home() -> Path:
+    """`$BIBLIP_HOME`, else `~/.cache/biblip`: prepared weights and every cache live below it."""
+    env = os.environ.get("BIBLIP_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "biblip"

