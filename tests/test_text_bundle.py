@@ -79,6 +79,28 @@ def test_inference_uses_the_bundle_vectors_without_the_encoder(embedded, encoder
         builder.precompute_genes([other])
 
 
+def test_training_and_inference_share_the_bundle_vectors(
+    embedded, encoder_dir, tmp_path, monkeypatch
+) -> None:
+    """`biblip train` (Trainer.setup) and `Engine.load` both build their embedder with
+    `bundle_text_embedder`: the bundle's vectors first, then `$BIBLIP_HOME/text_cache`."""
+    from biblip_cli.features.gene_texts import bundle_text_embedder
+
+    monkeypatch.setenv("BIBLIP_HOME", str(tmp_path / "home"))
+    bundle = Bundle.open(embedded)
+    embedder = bundle_text_embedder(bundle, encoder_dir)
+    knowledge = bundle.knowledge
+    texts = bundle_gene_texts({g: knowledge[g] for g in _first_genes(embedded)})
+    assert texts and all(t in embedder for t in texts)
+    assert embedder.cache_dir == tmp_path / "home" / "text_cache"
+    bare = tmp_path / "bare"  # the same bundle without its vectors
+    shutil.copytree(embedded, bare)
+    manifest = read_manifest(bare)
+    del manifest.files["text_embeddings"]
+    write_manifest(bare, manifest)
+    assert not any(t in bundle_text_embedder(Bundle.open(bare), encoder_dir) for t in texts)
+
+
 def test_validate_checks_the_embeddings(embedded, tmp_path) -> None:
     checks = {c.name: c for c in validate_bundle(embedded)}
     assert checks["text embeddings"].status == OK

@@ -77,13 +77,8 @@ class Engine:
         Threads are set by the caller (`engine.loading.set_threads`)."""
         from biblip_cli.bundle import Bundle
         from biblip_cli.features.builder import FeatureBuilder
-        from biblip_cli.features.text import TextEmbedder
-        from biblip_cli.model.weights import (
-            biblip_home,
-            default_llm_dir,
-            default_text_encoder_dir,
-            llm_sha256,
-        )
+        from biblip_cli.features.gene_texts import bundle_text_embedder
+        from biblip_cli.model.weights import default_llm_dir, default_text_encoder_dir, llm_sha256
 
         if batch_size < 1:
             raise BiblipError(f"--batch-size must be >= 1, got {batch_size}")
@@ -91,13 +86,7 @@ class Engine:
         if not isinstance(bundle, Bundle):
             bundle = Bundle.open(bundle)
         text_dir = Path(text_encoder_dir) if text_encoder_dir else default_text_encoder_dir()
-        shipped = bundle.path("text_embeddings")  # precomputed gene-text vectors, if the bundle has them
-        embedder = TextEmbedder(
-            text_dir,
-            cache_dir=biblip_home() / "text_cache",  # the same cache `biblip train` fills
-            device=str(torch_device),
-            extra_caches=[shipped] if shipped is not None and shipped.is_file() else [],
-        )
+        embedder = bundle_text_embedder(bundle, text_dir, device=str(torch_device))  # as `biblip train`
         builder = FeatureBuilder(bundle, embedder)
         model = BioBlip.from_pretrained(model_dir, device=torch_device)
         llm = None

@@ -18,10 +18,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from biblip_cli.bundle.manifest import FileEntry, read_manifest, safe_path, write_manifest
 from biblip_cli.features.text import TextEmbedder, gene_snippets
 from biblip_cli.io.textfiles import sha256_file
+
+if TYPE_CHECKING:
+    from biblip_cli.bundle import Bundle
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,22 @@ def bundle_gene_texts(knowledge: dict) -> list[str]:
     """Every distinct non-empty snippet of the bundle's genes, in gene order."""
     texts = (t for gene in knowledge.values() for t in gene_snippets(gene))
     return list(dict.fromkeys(t for t in texts if t))
+
+
+def bundle_text_embedder(
+    bundle: Bundle, text_encoder_dir: Path | None = None, device: str = "cpu"
+) -> TextEmbedder:
+    """The text embedder that inference and training share: the bundle's `text_embeddings` (read-only, if
+    it has them) first, then the `$BIBLIP_HOME/text_cache` that every run fills, then the encoder."""
+    from biblip_cli.paths import biblip_home
+
+    shipped = bundle.path("text_embeddings")
+    return TextEmbedder(
+        text_encoder_dir,
+        cache_dir=biblip_home() / "text_cache",
+        device=device,
+        extra_caches=[shipped] if shipped is not None and shipped.is_file() else [],
+    )
 
 
 def embed_bundle(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from biblip_cli.io.case_records import CaseRecord, protein_variant
@@ -26,13 +27,23 @@ from biblip_cli.training.example_set import Example, VariantItem
 from biblip_cli.training.instructions import ANSWERS, MAX_PHENOTYPES, instruction
 
 
-def phenopacket_examples(
-    cases: Sequence[CaseRecord],
-    hpo: Any,
-    split_of: Callable[[str], str],
-    templates: dict[str, str] | None = None,
-) -> tuple[list[VariantItem], list[Example], dict[str, int]]:
-    """Items (the causal variants), examples (yes/no pairs) and counts of what was used or skipped."""
+@dataclass(frozen=True)
+class PhenopacketQuestion:
+    """One case's question: its causal variant, the hard negative's variant (None when its split has no
+    other gene) and the patient's resolved observed terms (all of them, and the ones the question names)."""
+
+    case: CaseRecord
+    item: VariantItem
+    negative: VariantItem | None
+    terms: list[int]
+    named: list[int]
+
+
+def phenopacket_questions(
+    cases: Sequence[CaseRecord], hpo: Any, split_of: Callable[[str], str]
+) -> tuple[list[PhenopacketQuestion], dict[str, int]]:
+    """The usable cases as questions (module docstring), with counts of what was used or skipped;
+    `scripts/phenotype_match_eval.py` scores the same questions that training asks."""
     counts: Counter[str] = Counter(cases=len(cases))
     usable: list[tuple[CaseRecord, VariantItem, list[int]]] = []
     items: dict[str, VariantItem] = {}
@@ -53,20 +64,40 @@ def phenopacket_examples(
         first_item.setdefault(item.gene, item)
         for t in terms:
             genes_with_term[t][item.gene] += 1
-    examples: list[Example] = []
+    questions = []
     for case, item, terms in usable:
         named = sorted(terms, key=lambda t: (-hpo.information_content(t), t))[:MAX_PHENOTYPES]
-        ask = ", ".join(hpo.term(t).name for t in named).lower()
-        text = instruction("phenotype", templates, phenotypes=ask)
-        examples.append(Example("phenotype", item, text, ANSWERS["phenotype"][1], 1))
         other = _hard_negative(case.case_id, item, terms, genes_with_term, first_item)
         if other is None:
             counts["no_negative"] += 1
-            continue
-        examples.append(Example("phenotype", first_item[other], text, ANSWERS["phenotype"][0], 0))
+        negative = first_item[other] if other is not None else None
+        questions.append(PhenopacketQuestion(case, item, negative, terms, named))
     counts["items"] = len(items)
+    return questions, dict(counts)
+
+
+def phenopacket_examples(
+    cases: Sequence[CaseRecord],
+    hpo: Any,
+    split_of: Callable[[str], str],
+    templates: dict[str, str] | None = None,
+) -> tuple[list[VariantItem], list[Example], dict[str, int]]:
+    """Items (the causal variants), examples (yes/no pairs) and counts of what was used or skipped."""
+    questions, counts = phenopacket_questions(cases, hpo, split_of)
+    examples: list[Example] = []
+    for q in questions:
+        text = instruction("phenotype", templates, phenotypes=phenotype_words(hpo, q.named))
+        examples.append(Example("phenotype", q.item, text, ANSWERS["phenotype"][1], 1))
+        if q.negative is not None:
+            examples.append(Example("phenotype", q.negative, text, ANSWERS["phenotype"][0], 0))
     counts["examples"] = len(examples)
-    return list(items.values()), examples, dict(counts)
+    items = list({q.item.key: q.item for q in questions}.values())
+    return items, examples, counts
+
+
+def phenotype_words(hpo: Any, terms: Sequence[int]) -> str:
+    """The terms as the phenotype question names them (HPO names, lower case, ", "-joined)."""
+    return ", ".join(hpo.term(t).name for t in terms).lower()
 
 
 def _hard_negative(

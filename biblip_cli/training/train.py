@@ -88,11 +88,11 @@ class Trainer:
         examples.check_disjoint()
         self.examples = examples
         if text_embedder is None:
-            from biblip_cli.features.text import TextEmbedder
-            from biblip_cli.model.weights import biblip_home, default_text_encoder_dir
+            from biblip_cli.features.gene_texts import bundle_text_embedder
+            from biblip_cli.model.weights import default_text_encoder_dir
 
             enc_dir = opts.text_encoder_dir or default_text_encoder_dir()
-            text_embedder = TextEmbedder(enc_dir, cache_dir=biblip_home() / "text_cache")
+            text_embedder = bundle_text_embedder(self.bundle, enc_dir)  # the bundle's gene texts first
         self.text = text_embedder
         self.builder = FeatureBuilder(self.bundle, text_embedder)
         self.featurize = Featurizer(self.bundle, self.builder)
