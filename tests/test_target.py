@@ -250,7 +250,8 @@ def test_region_shard_and_resume(bundle, vcf: Path, tmp_path: Path, monkeypatch)
 def test_shipped_model_scores_unchanged_on_a_region(tmp_path: Path, resources: Path) -> None:
     """The first 4 demo records (80 allele x gene pairs) give the TSV the shipped checkpoint's
     target_head score gave when it was fitted (tests/data, 4 significant digits; regenerated when the
-    regulates head replaced the LLM pass, 2026-12-01: scripts/fit_target_head.py)."""
+    regulates head replaced the LLM pass, 2026-12-01, and when the checkpoint was retrained on every
+    training gene, 2026-12-02: scripts/fit_target_head.py)."""
     import subprocess
     import sys
 

@@ -139,6 +139,9 @@ class Trainer:
 
     def _precompute(self) -> None:
         """Embed every gene's knowledge and every text the planned steps touch, once, up front."""
+        from biblip_cli.features.text import TextEmbedder
+        from biblip_cli.progress import RunProgress
+
         used = {it.key: it for it in self.val_items}
         n = len(self.train_items)
         for s in range(self.stage1_steps):
@@ -153,9 +156,17 @@ class Trainer:
                 near = self.bundle.transcripts.tss_near(it.allele.chrom, it.allele.start0)
                 genes.update(tx.gene for tx, _ in near[:MAX_GENES])
         genes = sorted(genes)
-        self.builder.precompute_genes(genes)
-        if hasattr(self.text, "precompute"):
-            self.text.precompute(sorted({it.description for it in used.values()}))
+        self.builder.precompute_genes(genes)  # from the bundle's text_embeddings where it has them
+        texts = sorted({it.description for it in used.values()})
+        if isinstance(self.text, TextEmbedder):  # ~40k annotation texts on a first run: show progress
+            todo = [t for t in texts if t and t not in self.text]
+            with RunProgress(
+                "embedding annotation texts", len(todo), unit="texts", transient=False,
+                quiet=not self.opts.progress or not todo,
+            ) as bar:  # fmt: skip
+                self.text.precompute(todo, lambda done, _total: bar.update(done))
+        elif hasattr(self.text, "precompute"):
+            self.text.precompute(texts)
 
     # -- state ------------------------------------------------------------------------------------
     def save_state(self, stage: int, step: int, optimizer: torch.optim.Optimizer) -> None:
