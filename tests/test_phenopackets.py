@@ -19,7 +19,7 @@ from biblip_cli.errors import BiblipError, UsageError
 from biblip_cli.io.phenopackets import read_phenopacket
 from biblip_cli.ranking.json_report import JSON_SCHEMA_VERSION
 from biblip_cli.ranking.report import GENE_COLUMNS, TSV_COLUMNS
-from biblip_cli.ranking.scoring import EXCLUDED_LR, combine
+from biblip_cli.ranking.scoring import EXCLUDED_LR, PATHO_WEIGHT, PHENO_WEIGHT, combine
 
 LIRICAL_LR = 0.25  # --excluded-lr 0.25: the opt-in penalty
 
@@ -206,7 +206,8 @@ def test_excluded_term_penalises_annotated_gene(env: dict, tmp_path: Path) -> No
     assert avp.score == pytest.approx(
         combine(0.9, avp.similarity, 1.0, 2.0, excluded=1, excluded_lr=LIRICAL_LR)
     )
-    expected = 1 / (1 + math.exp(-(math.log(9) + 2.0 + 6 * (avp.similarity - 0.4) + math.log(0.25))))
+    logit = PATHO_WEIGHT * math.log(9) + 2.0 + PHENO_WEIGHT * (avp.similarity - 0.4) + math.log(0.25)
+    expected = 1 / (1 + math.exp(-logit))  # the documented sum (ranking/scoring.py), written out
     assert avp.score == pytest.approx(expected)
 
 
