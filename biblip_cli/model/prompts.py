@@ -7,6 +7,7 @@ their KV cache is computed once; answers are single tokens for SmolLM2 (" pathog
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from biblip_cli.model.llm_rows import DEFAULT_TAIL
@@ -47,9 +48,14 @@ def describe_prompt() -> Prompt:
     return Prompt(TRAINING_INSTRUCTIONS["describe"])
 
 
+def phenotype_words(phenotypes: Sequence[str]) -> str:
+    """Phenotype names as every phenotype question words them, in training and at inference."""
+    return ", ".join(phenotypes).lower()
+
+
 def phenotype_prompt(phenotypes: list[str]) -> Prompt:
-    """Phenotype names joined as in training (", ", lower case)."""
-    listed = ", ".join(phenotypes).lower() if phenotypes else "no recorded phenotypes"
+    """The phenotype question about these names (worded as in training)."""
+    listed = phenotype_words(phenotypes) if phenotypes else "no recorded phenotypes"
     return Prompt(TRAINING_INSTRUCTIONS["phenotype"].format(phenotypes=listed), (YES, NO))
 
 

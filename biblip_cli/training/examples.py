@@ -38,6 +38,7 @@ from biblip_cli.errors import BiblipError
 from biblip_cli.features.elements import element_allele
 from biblip_cli.io.datasets import EnhancerPair, normalise_chrom, read_labels, read_pairs
 from biblip_cli.io.textfiles import sha256_file
+from biblip_cli.model.prompts import phenotype_words
 from biblip_cli.model.texts import gene_phenotypes
 from biblip_cli.records import Allele, ProteinVariant
 from biblip_cli.training.describe_head import describe_target
@@ -252,14 +253,14 @@ def _phenotype_examples(
     examples: list[Example] = []
     if y == 1:
         terms = _pick(key + "|q", own_terms, MAX_PHENOTYPES)
-        ask = ", ".join(terms).lower()
+        ask = phenotype_words(terms)
         examples.append(
             Example("phenotype", item, instruction("phenotype", templates, phenotypes=ask), " yes", 1)
         )
         other = _unrelated_gene(key, gene, pheno_sets, pheno_genes)
         if other is not None:
             terms = _pick(key + "|n", sorted(pheno_sets[other]), MAX_PHENOTYPES)
-            ask = ", ".join(terms).lower()
+            ask = phenotype_words(terms)
             examples.append(
                 Example(
                     "phenotype",
@@ -271,7 +272,7 @@ def _phenotype_examples(
             )
     else:
         terms = _pick(key + "|q", own_terms, MAX_PHENOTYPES)
-        ask = ", ".join(terms).lower()
+        ask = phenotype_words(terms)
         examples.append(
             Example("phenotype", item, instruction("phenotype", templates, phenotypes=ask), " no", 0)
         )

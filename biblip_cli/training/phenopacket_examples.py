@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from biblip_cli.io.case_records import CaseRecord, protein_variant
+from biblip_cli.model.prompts import phenotype_words
 from biblip_cli.training.example_set import Example, VariantItem
 from biblip_cli.training.instructions import ANSWERS, MAX_PHENOTYPES, instruction
 
@@ -30,12 +31,11 @@ from biblip_cli.training.instructions import ANSWERS, MAX_PHENOTYPES, instructio
 @dataclass(frozen=True)
 class PhenopacketQuestion:
     """One case's question: its causal variant, the hard negative's variant (None when its split has no
-    other gene) and the patient's resolved observed terms (all of them, and the ones the question names)."""
+    other gene) and the patient's terms that the question names (HPO term indices)."""
 
     case: CaseRecord
     item: VariantItem
     negative: VariantItem | None
-    terms: list[int]
     named: list[int]
 
 
@@ -71,7 +71,7 @@ def phenopacket_questions(
         if other is None:
             counts["no_negative"] += 1
         negative = first_item[other] if other is not None else None
-        questions.append(PhenopacketQuestion(case, item, negative, terms, named))
+        questions.append(PhenopacketQuestion(case, item, negative, named))
     counts["items"] = len(items)
     return questions, dict(counts)
 
@@ -86,18 +86,14 @@ def phenopacket_examples(
     questions, counts = phenopacket_questions(cases, hpo, split_of)
     examples: list[Example] = []
     for q in questions:
-        text = instruction("phenotype", templates, phenotypes=phenotype_words(hpo, q.named))
+        names = [hpo.term(t).name for t in q.named]
+        text = instruction("phenotype", templates, phenotypes=phenotype_words(names))
         examples.append(Example("phenotype", q.item, text, ANSWERS["phenotype"][1], 1))
         if q.negative is not None:
             examples.append(Example("phenotype", q.negative, text, ANSWERS["phenotype"][0], 0))
     counts["examples"] = len(examples)
     items = list({q.item.key: q.item for q in questions}.values())
     return items, examples, counts
-
-
-def phenotype_words(hpo: Any, terms: Sequence[int]) -> str:
-    """The terms as the phenotype question names them (HPO names, lower case, ", "-joined)."""
-    return ", ".join(hpo.term(t).name for t in terms).lower()
 
 
 def _hard_negative(
