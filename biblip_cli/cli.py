@@ -133,7 +133,7 @@ def main() -> None:
 
     from biblip_cli.io.locks import cleanup
     from biblip_cli.io.os_errors import StdoutClosed, os_error
-    from biblip_cli.model.weights import biblip_home
+    from biblip_cli.paths import biblip_home
 
     # torch's compile cache goes to $BIBLIP_HOME, not a torchinductor_<user> folder left in $TMPDIR
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(biblip_home() / "torchinductor"))

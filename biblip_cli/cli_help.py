@@ -1,9 +1,10 @@
 """`--help` as click writes it: `--explain / --no-explain`, `PATH`, `TEXT`, `INTEGER`, no `<bool>`.
 
-Typer 0.29 labels every value `<str>`, `<path>`, `<bool>` (flags included) and the arguments `{input}` in
-the usage line; `readable_help()` puts click's conventional metavars back (an explicit `metavar=` wins)
-and the CLI uses click's plain help layout (`rich_markup_mode=None`), which prints a flag pair as
-`--explain / --no-explain` on one line. Applied once, from cli.py.
+Typer 0.26-0.28 (the vendored-click releases; 0.29 is excluded in pyproject.toml for its start-up cost)
+label every value `<str>`, `<path>` and the arguments `{input}` in the usage line; `readable_help()` puts
+click's conventional metavars back (an explicit `metavar=` wins) and the CLI uses click's plain help
+layout (`rich_markup_mode=None`), which prints a flag pair as `--explain / --no-explain` on one line.
+Applied once, from cli.py. Older Typers use click itself, whose metavars are already these.
 """
 
 from __future__ import annotations
@@ -14,38 +15,36 @@ _NAMES = {"str": "TEXT", "path": "PATH", "int": "INTEGER", "float": "FLOAT", "bo
 
 
 def _readable(label: str) -> str:
+    dots = "..." if label.endswith("...") else ""
+    label = label[: -len(dots)] if dots else label
     inner = label[1:-1] if label.startswith("<") and label.endswith(">") else label
     if inner.startswith("list[") and inner.endswith("]"):
         return _NAMES.get(inner[5:-1], inner[5:-1].upper()) + "..."
     if "|" in inner:  # choices
-        return inner
-    return _NAMES.get(inner, inner.upper())
+        return inner + dots
+    return _NAMES.get(inner, inner.upper()) + dots
 
 
 def readable_help() -> None:
-    try:
-        from typer.core import TyperArgument, TyperOption, _TyperParameter
-    except ImportError:  # pragma: no cover - another Typer: its own (click's) metavars
-        return
-    original = _TyperParameter.display_type
-    if getattr(original, "_biblip", False):
-        return
+    import typer
+    from typer.core import TyperArgument, TyperOption
 
-    def display_type(self: Any, ctx: Any) -> Any:
+    if not hasattr(typer, "_click") or getattr(TyperOption.make_metavar, "_biblip", False):
+        return  # a click-based Typer (click's metavars already), or patched before
+
+    def option_metavar(self: Any, ctx: Any) -> str:
         if self.metavar is not None:
             return self.metavar
-        if getattr(self, "is_flag", False):
-            return None
-        return _readable(str(original(self, ctx)))
+        return _readable(self.type.get_metavar(param=self, ctx=ctx) or f"<{self.type.name}>")
 
-    def usage_name(self: Any) -> str:
-        name = self.metavar or self.name.upper()
-        name = name if self.required else f"[{name}]"
-        return name + ("..." if self.nargs != 1 else "")
+    def argument_metavar(self: Any, ctx: Any, *, usage: bool = False) -> str:
+        if usage:  # the usage line: INPUT, [INPUT], INPUT...
+            name = self.metavar or (self.name or "").upper()
+            name = name if self.required else f"[{name}]"
+            return name + ("..." if self.nargs != 1 else "")
+        shown = self.metavar or _readable(self.type.get_metavar(param=self, ctx=ctx) or f"<{self.type.name}>")
+        return f"{self.name} {shown}"
 
-    display_type._biblip = True  # type: ignore[attr-defined]
-    _TyperParameter.display_type = display_type  # type: ignore[method-assign]
-    TyperOption.display_type = display_type  # type: ignore[method-assign]
-    TyperArgument.display_type = display_type  # type: ignore[method-assign]
-    if hasattr(TyperArgument, "_usage_display_name"):
-        TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+    option_metavar._biblip = True  # type: ignore[attr-defined]
+    TyperOption.make_metavar = option_metavar  # type: ignore[method-assign]
+    TyperArgument.make_metavar = argument_metavar  # type: ignore[method-assign]

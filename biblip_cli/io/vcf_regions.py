@@ -108,6 +108,14 @@ def selected_records(
         if where:
             log.info("%s has no index: --region filters while reading the whole file", reader.name)
     plan = ShardPlan(*parse_shard(shard), header_contigs(reader), bundle_contigs) if shard else None
+    if not where and not plan:
+        return source  # nothing to narrow: no generator layer per record
+    return _narrowed(source, where, plan)
+
+
+def _narrowed(
+    source: Iterator[tuple[int, Any, str | None]], where: tuple[str, int, int | None] | None, plan: Any
+) -> Iterator[tuple[int, Any, str | None]]:
     if where:
         chrom, start, end = where
         names = {chrom, chrom[3:] if chrom.startswith("chr") else "chr" + chrom}
