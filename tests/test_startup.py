@@ -18,7 +18,7 @@ def _imported(args: list[str], env: dict[str, str]) -> set[str]:
         [sys.executable, "-X", "importtime", "-m", "biblip_cli.cli", "-q", *args],
         capture_output=True, text=True, env=env, check=True,
     )  # fmt: skip
-    return set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \| *(\S+)$", done.stderr, flags=re.M))
+    return set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \| *(\S+)$", done.stderr, flags=re.MULTILINE))
 
 
 def test_spine_start_up_imports_no_model_stack(tmp_path: Path, resources: Path) -> None:
