@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 
 from biblip_cli.bundle.genes import Transcript
-from biblip_cli.features.codons import revcomp
 from biblip_cli.features.consequence import FLANK, _c_pos, _effect, annotate_allele, sort_effects
 from biblip_cli.records import Allele, AlleleAnnotation, GeneEffect
 
 _ACGT = frozenset("ACGT")
+_COMPLEMENT = {"A": "T", "C": "G", "G": "C", "T": "A"}
 _SPLICE_REACH = 8  # bp past an exon boundary that a splice rule of `_intron_terms` can look
 _WHOLE_FETCH = 8_000_000  # a batch spanning less than this reads its sequence in one fetch
 
@@ -40,11 +40,16 @@ def annotate_batch(bundle: Any, alleles: list[Allele]) -> list[AlleleAnnotation]
     genome = bundle.genome
     out: list[AlleleAnnotation | None] = [None] * len(alleles)
     by_contig: dict[str, list[int]] = {}
+    places: dict[str, tuple[str | None, int]] = {}  # input name -> (bundle contig, length), per batch
     for i, allele in enumerate(alleles):
         ref, alt = allele.ref, allele.alt
         if len(ref) == 1 and len(alt) == 1 and ref != alt and ref in _ACGT and alt in _ACGT:
-            contig = genome.resolve(allele.chrom)
-            if contig is not None and genome.length(contig) >= allele.pos >= 1:
+            place = places.get(allele.chrom)
+            if place is None:
+                found = genome.resolve(allele.chrom)
+                place = places[allele.chrom] = (found, genome.length(found) if found is not None else 0)
+            contig, length = place
+            if contig is not None and length >= allele.pos >= 1:
                 by_contig.setdefault(contig, []).append(i)
                 continue
         out[i] = annotate_allele(bundle, allele)
@@ -201,7 +206,7 @@ def _zone_effect(bundle: Any, tx: Transcript, p: int, ref: str, alt: str) -> Gen
         effect.tss_distance = p - tx.start0
     else:
         effect.tss_distance = tx.end0 - 1 - p
-        ref, alt = revcomp(ref), revcomp(alt)
+        ref, alt = _COMPLEMENT[ref], _COMPLEMENT[alt]  # single ACGT bases (annotate_batch's test)
     if zone.kind == "flank":
         effect.distance = tx.start0 - p if p < tx.start0 else p - tx.end0 + 1
         return effect
