@@ -34,9 +34,8 @@ from biblip_cli.records import Allele, AlleleAnnotation
 
 log = logging.getLogger(__name__)
 
-_IN_FLIGHT = (
-    4  # batches per worker sent and not yet taken back (2 left a worker idle ~0.2-0.4 s per 100k SNVs)
-)
+# batches per worker sent and not yet taken back (2 left a worker idle ~0.2-0.4 s per 100k SNVs)
+_IN_FLIGHT = 4
 _PENDING = 4  # batches per process held before the parent waits for the oldest
 
 AnnotateLists = Callable[[list[list[Allele]]], list[list[AlleleAnnotation]]]
