@@ -1,10 +1,11 @@
 """`--help` as click writes it: `--explain / --no-explain`, `PATH`, `TEXT`, `INTEGER`, no `<bool>`.
 
-Typer 0.26-0.28 (the vendored-click releases; 0.29, excluded in pyproject.toml for its start-up cost, is
-still handled) label every value `<str>`, `<path>` and the arguments `{input}` in the usage line; `readable_help()` puts
-click's conventional metavars back (an explicit `metavar=` wins) and the CLI uses click's plain help
-layout (`rich_markup_mode=None`), which prints a flag pair as `--explain / --no-explain` on one line.
-Applied once, from cli.py. Older Typers use click itself, whose metavars are already these.
+Typer 0.26-0.28 (the vendored-click releases) label every value `<str>`, `<path>` and the arguments
+`{input}` in the usage line, and so does 0.29 (excluded in pyproject.toml for its start-up cost, still
+handled); `readable_help()` puts click's conventional metavars back (an explicit `metavar=` wins) and the
+CLI uses click's plain help layout (`rich_markup_mode=None`), which prints a flag pair as
+`--explain / --no-explain` on one line. Applied once, from cli.py. Older Typers use click itself, whose
+metavars are already these.
 """
 
 from __future__ import annotations

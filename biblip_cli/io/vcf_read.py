@@ -303,7 +303,6 @@ def open_vcf(source: str | os.PathLike, *, threads: int | None = None) -> VcfRea
 
 SYMBOLIC_CHARS = frozenset("<>[]*")
 BASES = frozenset("ACGTN")
-_ONE_BASE = frozenset("ACGTN")  # single-character strings: the SNV fast path of `precheck`
 
 
 def alleles(variant: cyvcf2.Variant, record_number: int) -> list[Allele]:
@@ -314,9 +313,6 @@ def alleles(variant: cyvcf2.Variant, record_number: int) -> list[Allele]:
 def record_alleles(chrom: str, pos: int, ref: str, alts: list[str], record_number: int) -> list[Allele]:
     """`alleles` from a record's fields (what annotate's spine workers receive instead of the variant)."""
     ref = ref.upper()
-    if len(alts) == 1:  # the common case, without the comprehension's frame
-        alt = alts[0]
-        return [Allele(chrom, pos, ref, alt.upper() if alt.isalpha() else alt, 0, record_number)]
     # Bases are uppercased (lowercase is legal); symbolic ALTs keep their text (breakend contigs).
     return [
         Allele(chrom, pos, ref, alt.upper() if alt.isalpha() else alt, index, record_number)
@@ -327,7 +323,9 @@ def record_alleles(chrom: str, pos: int, ref: str, alts: list[str], record_numbe
 def precheck(allele: Allele) -> str | None:
     """Status for alleles the spine cannot annotate (skipped | symbolic); None when it can try."""
     alt = allele.alt
-    if alt in _ONE_BASE and allele.ref in _ONE_BASE:  # an SNV (or N): most records
+    if (
+        alt in BASES and allele.ref in BASES
+    ):  # one base each (a str is a member only if one letter): most records
         return None
     if alt == "." or not alt:
         return "skipped"
