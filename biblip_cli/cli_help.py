@@ -16,14 +16,12 @@ _NAMES = {"str": "TEXT", "path": "PATH", "int": "INTEGER", "float": "FLOAT", "bo
 
 
 def _readable(label: str) -> str:
-    dots = "..." if label.endswith("...") else ""
-    label = label[: -len(dots)] if dots else label
     inner = label[1:-1] if label.startswith("<") and label.endswith(">") else label
     if inner.startswith("list[") and inner.endswith("]"):
         return _NAMES.get(inner[5:-1], inner[5:-1].upper()) + "..."
     if "|" in inner:  # choices
-        return inner + dots
-    return _NAMES.get(inner, inner.upper()) + dots
+        return inner
+    return _NAMES.get(inner, inner.upper())
 
 
 def readable_help() -> None:
@@ -45,16 +43,18 @@ def _patch_make_metavar() -> None:
     if getattr(TyperOption.make_metavar, "_biblip", False):
         return
 
+    def type_label(param: Any, ctx: Any) -> str:  # what click's make_metavar shows, made readable
+        return _readable(param.type.get_metavar(param=param, ctx=ctx) or f"<{param.type.name}>")
+
     def option_metavar(self: Any, ctx: Any) -> str:
         if self.metavar is not None:
             return self.metavar
-        return _readable(self.type.get_metavar(param=self, ctx=ctx) or f"<{self.type.name}>")
+        return type_label(self, ctx) + ("..." if self.nargs != 1 else "")
 
     def argument_metavar(self: Any, ctx: Any, *, usage: bool = False) -> str:
         if usage:  # the usage line: INPUT, [INPUT], INPUT...
             return _usage_name(self)
-        shown = self.metavar or _readable(self.type.get_metavar(param=self, ctx=ctx) or f"<{self.type.name}>")
-        return f"{self.name} {shown}"
+        return f"{self.name} {self.metavar or type_label(self, ctx)}"
 
     option_metavar._biblip = True  # type: ignore[attr-defined]
     TyperOption.make_metavar = option_metavar  # type: ignore[method-assign]

@@ -40,16 +40,11 @@ def annotate_batch(bundle: Any, alleles: list[Allele]) -> list[AlleleAnnotation]
     genome = bundle.genome
     out: list[AlleleAnnotation | None] = [None] * len(alleles)
     by_contig: dict[str, list[int]] = {}
-    places: dict[str, tuple[str | None, int]] = {}  # input name -> (bundle contig, length), per batch
     for i, allele in enumerate(alleles):
         ref, alt = allele.ref, allele.alt
         if len(ref) == 1 and len(alt) == 1 and ref != alt and ref in _ACGT and alt in _ACGT:
-            place = places.get(allele.chrom)
-            if place is None:
-                found = genome.resolve(allele.chrom)
-                place = places[allele.chrom] = (found, genome.length(found) if found is not None else 0)
-            contig, length = place
-            if contig is not None and length >= allele.pos >= 1:
+            contig = genome.resolve(allele.chrom)
+            if contig is not None and genome.length(contig) >= allele.pos >= 1:
                 by_contig.setdefault(contig, []).append(i)
                 continue
         out[i] = annotate_allele(bundle, allele)

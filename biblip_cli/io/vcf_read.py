@@ -323,9 +323,8 @@ def record_alleles(chrom: str, pos: int, ref: str, alts: list[str], record_numbe
 def precheck(allele: Allele) -> str | None:
     """Status for alleles the spine cannot annotate (skipped | symbolic); None when it can try."""
     alt = allele.alt
-    if (
-        alt in BASES and allele.ref in BASES
-    ):  # one base each (a str is a member only if one letter): most records
+    # one base each (a str is a member only if it is one letter): most records, decided at once
+    if alt in BASES and allele.ref in BASES:
         return None
     if alt == "." or not alt:
         return "skipped"
